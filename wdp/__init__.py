@@ -1,0 +1,3 @@
+"""WDP: Wanderer Data Preservation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,39 @@
+"""Protocol constants and size limits of WDP v1 (normative: protocols/README.md)."""
+
+from __future__ import annotations
+
+PROTOCOL_VERSION = 1
+MIGRATE_PROTOCOL_ID = "/wdp/migrate/1.0"
+DHT_NAMESPACE = "wdp"
+
+KEY_SIZE = 32  # Ed25519 public keys and seeds
+SIGNATURE_SIZE = 64
+HASH_SIZE = 32  # SHA-256
+NONCE_SIZE = 12  # ChaCha20-Poly1305
+TAG_SIZE = 16
+
+MAX_FRAME_SIZE = 1024 * 1024 + 64 * 1024  # one migrate message, varint prefix excluded
+MAX_CHUNK_SIZE = 1024 * 1024  # Data.chunk
+MAX_SHARD_SIZE = 128 * 1024 * 1024
+MAX_SHARDS = 256  # n; zfec's limit
+MAX_CHAIN_LINKS = 64  # completed hops carried in an Offer
+MAX_MANIFEST_BODY = 16 * 1024
+MAX_RECORD_BODY = 1024
+MAX_RECEIPT_BODY = 512
+MAX_DETAIL_BYTES = 256
+MIN_EPOCH_SECONDS = 1
+MAX_EPOCH_SECONDS = 7 * 24 * 3600
+
+MAX_LOCATOR_VALUE = 2048
+MAX_SEALED_HOLDER = 1024
+MAX_HOLDER_ADDRS = 8
+MAX_ADDR_BYTES = 256
+MAX_LOCATOR_TTL_MS = 24 * 3600 * 1000
+
+# Handoff timeouts, seconds.
+OFFER_TIMEOUT = 10.0  # sender: Offer sent -> Accept or Reject
+DATA_IDLE_TIMEOUT = 30.0  # receiver: gap between Data messages
+RECEIPT_TIMEOUT = 30.0  # sender: last Data sent -> Receipt
+DONE_TIMEOUT = 10.0  # receiver: Receipt sent -> Done (informative only)
+STORE_TIMEOUT = 60.0  # receiver: waiting for the driver to store the shard
+MIN_TRANSFER_RATE = 256 * 1024  # bytes/s a sender allows for before its receipt timeout

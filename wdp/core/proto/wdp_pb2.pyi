@@ -1,0 +1,245 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Cipher(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CIPHER_UNSPECIFIED: _ClassVar[Cipher]
+    CHACHA20_POLY1305: _ClassVar[Cipher]
+
+class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_UNSPECIFIED: _ClassVar[Reason]
+    GENESIS: _ClassVar[Reason]
+    TTL: _ClassVar[Reason]
+    THREAT: _ClassVar[Reason]
+    DRAIN: _ClassVar[Reason]
+    REPAIR: _ClassVar[Reason]
+
+class RejectCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REJECT_UNSPECIFIED: _ClassVar[RejectCode]
+    MALFORMED: _ClassVar[RejectCode]
+    TOO_LARGE: _ClassVar[RejectCode]
+    UNSUPPORTED_VERSION: _ClassVar[RejectCode]
+    BAD_MANIFEST: _ClassVar[RejectCode]
+    BAD_SIGNATURE: _ClassVar[RejectCode]
+    BAD_CHAIN: _ClassVar[RejectCode]
+    STALE_HOP: _ClassVar[RejectCode]
+    WRONG_RECIPIENT: _ClassVar[RejectCode]
+    WRONG_SENDER: _ClassVar[RejectCode]
+    BAD_LOCATOR_KEY: _ClassVar[RejectCode]
+    SHARD_HASH_MISMATCH: _ClassVar[RejectCode]
+    CAPACITY: _ClassVar[RejectCode]
+    SIBLING_HELD: _ClassVar[RejectCode]
+    SHUTTING_DOWN: _ClassVar[RejectCode]
+    BUSY: _ClassVar[RejectCode]
+    PROTOCOL_VIOLATION: _ClassVar[RejectCode]
+    TIMEOUT: _ClassVar[RejectCode]
+    BAD_RECEIPT: _ClassVar[RejectCode]
+CIPHER_UNSPECIFIED: Cipher
+CHACHA20_POLY1305: Cipher
+REASON_UNSPECIFIED: Reason
+GENESIS: Reason
+TTL: Reason
+THREAT: Reason
+DRAIN: Reason
+REPAIR: Reason
+REJECT_UNSPECIFIED: RejectCode
+MALFORMED: RejectCode
+TOO_LARGE: RejectCode
+UNSUPPORTED_VERSION: RejectCode
+BAD_MANIFEST: RejectCode
+BAD_SIGNATURE: RejectCode
+BAD_CHAIN: RejectCode
+STALE_HOP: RejectCode
+WRONG_RECIPIENT: RejectCode
+WRONG_SENDER: RejectCode
+BAD_LOCATOR_KEY: RejectCode
+SHARD_HASH_MISMATCH: RejectCode
+CAPACITY: RejectCode
+SIBLING_HELD: RejectCode
+SHUTTING_DOWN: RejectCode
+BUSY: RejectCode
+PROTOCOL_VIOLATION: RejectCode
+TIMEOUT: RejectCode
+BAD_RECEIPT: RejectCode
+
+class Signed(_message.Message):
+    __slots__ = ("body", "signature")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    signature: bytes
+    def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class ManifestBody(_message.Message):
+    __slots__ = ("version", "wanderer_id", "owner_key", "cipher", "nonce", "payload_size", "k", "n", "shard_size", "shard_hashes", "epoch_seconds", "created_at_ms")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WANDERER_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_KEY_FIELD_NUMBER: _ClassVar[int]
+    CIPHER_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    SHARD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHARD_HASHES_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    wanderer_id: bytes
+    owner_key: bytes
+    cipher: Cipher
+    nonce: bytes
+    payload_size: int
+    k: int
+    n: int
+    shard_size: int
+    shard_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    epoch_seconds: int
+    created_at_ms: int
+    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., owner_key: _Optional[bytes] = ..., cipher: _Optional[_Union[Cipher, str]] = ..., nonce: _Optional[bytes] = ..., payload_size: _Optional[int] = ..., k: _Optional[int] = ..., n: _Optional[int] = ..., shard_size: _Optional[int] = ..., shard_hashes: _Optional[_Iterable[bytes]] = ..., epoch_seconds: _Optional[int] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+
+class CustodyRecordBody(_message.Message):
+    __slots__ = ("version", "wanderer_id", "shard_index", "generation", "hop", "from_peer", "to_peer", "shard_hash", "manifest_hash", "locator_key", "reason", "time_ms", "prev_record_hash")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WANDERER_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    HOP_FIELD_NUMBER: _ClassVar[int]
+    FROM_PEER_FIELD_NUMBER: _ClassVar[int]
+    TO_PEER_FIELD_NUMBER: _ClassVar[int]
+    SHARD_HASH_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_HASH_FIELD_NUMBER: _ClassVar[int]
+    LOCATOR_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    PREV_RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    wanderer_id: bytes
+    shard_index: int
+    generation: int
+    hop: int
+    from_peer: bytes
+    to_peer: bytes
+    shard_hash: bytes
+    manifest_hash: bytes
+    locator_key: bytes
+    reason: Reason
+    time_ms: int
+    prev_record_hash: bytes
+    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., shard_index: _Optional[int] = ..., generation: _Optional[int] = ..., hop: _Optional[int] = ..., from_peer: _Optional[bytes] = ..., to_peer: _Optional[bytes] = ..., shard_hash: _Optional[bytes] = ..., manifest_hash: _Optional[bytes] = ..., locator_key: _Optional[bytes] = ..., reason: _Optional[_Union[Reason, str]] = ..., time_ms: _Optional[int] = ..., prev_record_hash: _Optional[bytes] = ...) -> None: ...
+
+class ReceiptBody(_message.Message):
+    __slots__ = ("version", "record_hash", "receiver", "shard_hash", "time_ms")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    SHARD_HASH_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    record_hash: bytes
+    receiver: bytes
+    shard_hash: bytes
+    time_ms: int
+    def __init__(self, version: _Optional[int] = ..., record_hash: _Optional[bytes] = ..., receiver: _Optional[bytes] = ..., shard_hash: _Optional[bytes] = ..., time_ms: _Optional[int] = ...) -> None: ...
+
+class CustodyLink(_message.Message):
+    __slots__ = ("record", "receipt")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    record: Signed
+    receipt: Signed
+    def __init__(self, record: _Optional[_Union[Signed, _Mapping]] = ..., receipt: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+
+class LocatorBody(_message.Message):
+    __slots__ = ("version", "generation", "hop", "expires_at_ms", "sealed_holder")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    HOP_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SEALED_HOLDER_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    generation: int
+    hop: int
+    expires_at_ms: int
+    sealed_holder: bytes
+    def __init__(self, version: _Optional[int] = ..., generation: _Optional[int] = ..., hop: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., sealed_holder: _Optional[bytes] = ...) -> None: ...
+
+class HolderInfo(_message.Message):
+    __slots__ = ("holder", "addrs", "record_hash")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    ADDRS_FIELD_NUMBER: _ClassVar[int]
+    RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    holder: bytes
+    addrs: _containers.RepeatedScalarFieldContainer[bytes]
+    record_hash: bytes
+    def __init__(self, holder: _Optional[bytes] = ..., addrs: _Optional[_Iterable[bytes]] = ..., record_hash: _Optional[bytes] = ...) -> None: ...
+
+class Offer(_message.Message):
+    __slots__ = ("manifest", "chain", "record", "locator_secret")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    LOCATOR_SECRET_FIELD_NUMBER: _ClassVar[int]
+    manifest: Signed
+    chain: _containers.RepeatedCompositeFieldContainer[CustodyLink]
+    record: Signed
+    locator_secret: bytes
+    def __init__(self, manifest: _Optional[_Union[Signed, _Mapping]] = ..., chain: _Optional[_Iterable[_Union[CustodyLink, _Mapping]]] = ..., record: _Optional[_Union[Signed, _Mapping]] = ..., locator_secret: _Optional[bytes] = ...) -> None: ...
+
+class Accept(_message.Message):
+    __slots__ = ("record_hash",)
+    RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    record_hash: bytes
+    def __init__(self, record_hash: _Optional[bytes] = ...) -> None: ...
+
+class Reject(_message.Message):
+    __slots__ = ("code", "detail")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    code: RejectCode
+    detail: str
+    def __init__(self, code: _Optional[_Union[RejectCode, str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class Data(_message.Message):
+    __slots__ = ("offset", "chunk")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    chunk: bytes
+    def __init__(self, offset: _Optional[int] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class Receipt(_message.Message):
+    __slots__ = ("receipt",)
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    receipt: Signed
+    def __init__(self, receipt: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+
+class Done(_message.Message):
+    __slots__ = ("record_hash",)
+    RECORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    record_hash: bytes
+    def __init__(self, record_hash: _Optional[bytes] = ...) -> None: ...
+
+class MigrateMessage(_message.Message):
+    __slots__ = ("offer", "accept", "reject", "data", "receipt", "done")
+    OFFER_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    offer: Offer
+    accept: Accept
+    reject: Reject
+    data: Data
+    receipt: Receipt
+    done: Done
+    def __init__(self, offer: _Optional[_Union[Offer, _Mapping]] = ..., accept: _Optional[_Union[Accept, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., data: _Optional[_Union[Data, _Mapping]] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ..., done: _Optional[_Union[Done, _Mapping]] = ...) -> None: ...
