@@ -1,0 +1,304 @@
+"""Two cores joined by an in-memory link: the handoff, and every way it is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from wdp.core.carrier import CarrierParams
+from wdp.core.effects import HandoffSucceeded, WipeShard
+from wdp.core.errors import RejectCode
+from wdp.core.framing import FrameDecoder, encode_frame, encode_uvarint
+from wdp.core.handoff import ReceiverSession, ReceiverState, SenderSession, SenderState
+from wdp.core.limits import DATA_IDLE_TIMEOUT, MAX_CHAIN_LINKS, MAX_FRAME_SIZE
+from wdp.core.messages import Data, Offer, Receipt, decode_message, encode_message
+from wdp.core.objects import Manifest, Reason, Signed
+from wdp.core.signing import Signer, verify
+from wdp.core.wanderer import launch_offer
+
+from .helpers import OWNER_SEED, T0, Node, launch, make_node, make_wanderer, run_handoff, seed
+
+
+def held_by(node: Node, w, index: int = 0) -> bool:
+    return any(k.shard_index == index and k.wanderer_id == w.manifest.value.wanderer_id for k in node.store)
+
+
+def hop_to(a: Node, b: Node, now: float = T0 + 1, reason: Reason = Reason.TTL, **kw):
+    """Move the single shard ``a`` holds to ``b`` through their cores."""
+    (held,) = a.carrier.held.values()
+    offer = a.carrier.next_offer(held, b.peer, reason, now)
+    held.in_flight_to = b.peer
+    return run_handoff(a, b, offer, a.store[held.key], now=now, **kw)
+
+
+def test_genesis_then_ttl_hop_passes_custody_and_sender_wipes():
+    w = make_wanderer()
+    a, b = make_node(1), make_node(2)
+    out = launch(w, 0, a)
+    assert out.reject_code is None
+    assert out.sender.state is SenderState.DONE and out.receiver.state is ReceiverState.CLOSED
+    assert a.store[next(iter(a.store))] == w.shards[0]
+
+    out = hop_to(a, b)
+    assert out.reject_code is None
+    assert a.store == {} and a.carrier.held == {}
+    assert list(b.store.values()) == [w.shards[0]]
+    (held,) = b.carrier.held.values()
+    assert [link.record.value.hop for link in held.chain] == [0, 1]
+    wipe = [e for e in out.sender_effects if isinstance(e, WipeShard)]
+    ok = [e for e in out.sender_effects if isinstance(e, HandoffSucceeded)]
+    # The wipe comes with (never before) a receipt signed by the receiver over this record.
+    assert len(wipe) == 1 and len(ok) == 1
+    receipt = ok[0].link.receipt
+    assert receipt.value.record_hash == ok[0].link.record.hash
+    assert verify(b.peer, receipt.value.DOMAIN, receipt.body, receipt.signature)
+
+
+def test_handoff_moves_a_multi_chunk_shard():
+    w = make_wanderer(payload=bytes(range(256)) * 12_000, k=1, n=2)  # ~3 MiB shards
+    a = make_node(1)
+    assert launch(w, 1, a).reject_code is None
+    assert list(a.store.values()) == [w.shards[1]]
+
+
+# ---- every reject code: the receiver refuses, the sender keeps its copy ------
+
+
+def resign(signed: Signed, signer: Signer, **changes) -> Signed:
+    value = dataclasses.replace(signed.value, **changes)
+    return Signed.create(value, signer)
+
+
+def two_nodes_with_shard(**params):
+    w = make_wanderer()
+    a = make_node(1)
+    b = make_node(2, CarrierParams(**params) if params else None)
+    assert launch(w, 0, a).reject_code is None
+    return w, a, b
+
+
+def refused(out, a: Node, w, code: RejectCode) -> None:
+    assert out.reject_code is code, out.reject_code
+    assert out.sender.state is SenderState.FAILED
+    assert held_by(a, w), "the sender must keep its copy"
+    assert not any(isinstance(e, WipeShard) for e in out.sender_effects)
+    (held,) = a.carrier.held.values()
+    assert held.in_flight_to is None  # custody stays; a retry is scheduled
+
+
+def offer_from(a: Node, b: Node, reason: Reason = Reason.TTL) -> Offer:
+    (held,) = a.carrier.held.values()
+    held.in_flight_to = b.peer
+    return a.carrier.next_offer(held, b.peer, reason, T0 + 1)
+
+
+def send(a: Node, b: Node, offer: Offer, **kw):
+    (held,) = a.carrier.held.values()
+    return run_handoff(a, b, offer, a.store[held.key], now=T0 + 1, **kw)
+
+
+def test_reject_malformed():
+    w, a, b = two_nodes_with_shard()
+    out = send(a, b, offer_from(a, b), to_receiver=lambda d: encode_frame(b"\xff\xff\xff", 99))
+    refused(out, a, w, RejectCode.MALFORMED)
+
+
+def test_reject_too_large():
+    w, a, b = two_nodes_with_shard()
+    out = send(a, b, offer_from(a, b), to_receiver=lambda d: encode_uvarint(MAX_FRAME_SIZE + 1))
+    refused(out, a, w, RejectCode.TOO_LARGE)
+
+
+def test_reject_unsupported_version():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    rec = dataclasses.replace(offer.record.value, version=2)
+    bad = dataclasses.replace(offer, record=Signed.create(rec, a.signer))
+    refused(send(a, b, bad), a, w, RejectCode.UNSUPPORTED_VERSION)
+
+
+def test_reject_bad_manifest():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    flipped = bytearray(offer.manifest.signature)
+    flipped[0] ^= 1
+    m = Signed(offer.manifest.body, bytes(flipped), offer.manifest.value)
+    refused(send(a, b, dataclasses.replace(offer, manifest=m)), a, w, RejectCode.BAD_MANIFEST)
+
+
+def test_reject_bad_signature_wrong_key():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    forged = Signed(offer.record.body, Signer(seed(99)).sign(b"wdp/v1/custody-record", offer.record.body), offer.record.value)
+    refused(send(a, b, dataclasses.replace(offer, record=forged)), a, w, RejectCode.BAD_SIGNATURE)
+
+
+def test_reject_bad_chain_skipped_hop():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    bad = dataclasses.replace(offer, record=resign(offer.record, a.signer, hop=2))
+    refused(send(a, b, bad), a, w, RejectCode.BAD_CHAIN)
+
+
+def test_reject_stale_hop_replay():
+    """b held this shard at hop 1 and passed it on; a replay of hop 1 is refused."""
+    w, a, b = two_nodes_with_shard()
+    c = make_node(3)
+    old_offer = offer_from(a, b)
+    assert send(a, b, old_offer).reject_code is None
+    assert hop_to(b, c, now=T0 + 2).reject_code is None
+    # An attacker who recorded a's offer replays it to b (a still signs as hop 1's sender).
+    a.store[next(iter(b.store), None) or list(c.store)[0]] = w.shards[0]
+    out = run_handoff(a, b, old_offer, w.shards[0], now=T0 + 3)
+    assert out.reject_code is RejectCode.STALE_HOP
+    assert not b.carrier.held
+
+
+def test_reject_wrong_recipient():
+    w, a, b = two_nodes_with_shard()
+    c = make_node(3)
+    offer = offer_from(a, c)  # made for c, delivered to b
+    refused(send(a, b, offer), a, w, RejectCode.WRONG_RECIPIENT)
+
+
+def test_reject_wrong_sender():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    out = send(a, b, offer, remote_peer=make_node(5).peer)  # stream from someone else
+    refused(out, a, w, RejectCode.WRONG_SENDER)
+
+
+def test_reject_bad_locator_key():
+    w, a, b = two_nodes_with_shard()
+    offer = dataclasses.replace(offer_from(a, b), locator_secret=seed(42))
+    refused(send(a, b, offer), a, w, RejectCode.BAD_LOCATOR_KEY)
+
+
+def test_reject_shard_hash_mismatch():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    (held,) = a.carrier.held.values()
+    good = a.store[held.key]
+    tampered = bytes([good[0] ^ 1]) + good[1:]
+    out = run_handoff(a, b, offer, tampered, now=T0 + 1)
+    refused(out, a, w, RejectCode.SHARD_HASH_MISMATCH)
+    assert a.store[held.key] == good and not b.store
+
+
+def test_reject_capacity():
+    w, a, b = two_nodes_with_shard(capacity=100)
+    refused(send(a, b, offer_from(a, b)), a, w, RejectCode.CAPACITY)
+
+
+def test_reject_capacity_when_store_fails():
+    w, a, b = two_nodes_with_shard()
+    refused(send(a, b, offer_from(a, b), store_ok=False), a, w, RejectCode.CAPACITY)
+    assert not b.carrier.held and b.carrier.used == 0
+
+
+def test_reject_sibling_held():
+    w, a, b = two_nodes_with_shard()
+    assert launch(w, 1, b).reject_code is None  # b carries shard 1 already
+    refused(send(a, b, offer_from(a, b)), a, w, RejectCode.SIBLING_HELD)
+    # a remembers: b is never offered a sibling of this wanderer again
+    (held,) = a.carrier.held.values()
+    assert b.peer in a.carrier._sibling_holders[held.key.wanderer_id]
+
+
+def test_reject_shutting_down():
+    w, a, b = two_nodes_with_shard()
+    b.carrier.drain(T0)
+    refused(send(a, b, offer_from(a, b)), a, w, RejectCode.SHUTTING_DOWN)
+
+
+def test_reject_busy():
+    w, a, b = two_nodes_with_shard(max_inbound=0)
+    refused(send(a, b, offer_from(a, b)), a, w, RejectCode.BUSY)
+
+
+def test_reject_protocol_violation():
+    """A sender that starts with Data instead of an Offer."""
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    data_first = encode_frame(encode_message(Data(0, b"x")), MAX_FRAME_SIZE)
+    refused(send(a, b, offer, to_receiver=lambda d: data_first), a, w, RejectCode.PROTOCOL_VIOLATION)
+
+
+def test_reject_timeout_mid_transfer():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    (held,) = a.carrier.held.values()
+    sender = SenderSession(offer, a.store[held.key])
+    recv = ReceiverSession(b.signer, b.carrier, T0, remote_peer=a.peer)
+    (send_offer,) = sender.start(T0)
+    (accept,) = recv.receive_data(send_offer.data, T0)
+    sender.receive_data(accept.data, T0)  # data is "in flight" and never arrives
+    assert recv.get_timer() == T0 + DATA_IDLE_TIMEOUT
+    assert recv.handle_timer(T0 + DATA_IDLE_TIMEOUT - 0.001) == []
+    effects = recv.handle_timer(T0 + DATA_IDLE_TIMEOUT)
+    reject = effects[0]
+    assert decode_message(reject.data[1:]).code is RejectCode.TIMEOUT
+    effects = sender.receive_data(reject.data, T0 + DATA_IDLE_TIMEOUT)
+    assert sender.state is SenderState.FAILED and not any(isinstance(e, WipeShard) for e in effects)
+    assert held_by(a, w) and not b.store
+
+
+def frames_rewritten(kind: type, rewrite):
+    """A link hook that rewrites every frame carrying a message of ``kind``."""
+
+    def hook(data: bytes) -> bytes | None:
+        decoded = FrameDecoder(MAX_FRAME_SIZE).feed(data)
+        msg = decode_message(decoded[0])
+        if not isinstance(msg, kind):
+            return data
+        new = rewrite(msg)
+        return None if new is None else encode_frame(encode_message(new), MAX_FRAME_SIZE)
+
+    return hook
+
+
+def test_bad_receipt_is_refused_by_the_sender_who_keeps_its_copy():
+    w, a, b = two_nodes_with_shard()
+    wrong = Signer(seed(77))
+
+    def forge(msg: Receipt) -> Receipt:
+        r = msg.receipt
+        return Receipt(Signed(r.body, wrong.sign(r.value.DOMAIN, r.body), r.value))
+
+    out = send(a, b, offer_from(a, b), to_sender=frames_rewritten(Receipt, forge))
+    assert out.sender.failure is not None and out.sender.failure.code is RejectCode.BAD_RECEIPT
+    assert held_by(a, w) and not any(isinstance(e, WipeShard) for e in out.sender_effects)
+
+
+def test_every_reject_code_has_a_test():
+    tested = {name.removeprefix("test_reject_").split("_when")[0].split("_mid")[0]
+              for name in globals() if name.startswith("test_reject_")}
+    names = {c.name.lower() for c in RejectCode} - {"bad_receipt"}
+    missing = {n for n in names if not any(t.startswith(n) for t in tested)}
+    assert not missing, missing
+
+
+def test_retried_offer_after_lost_receipt_gets_the_same_receipt():
+    w, a, b = two_nodes_with_shard()
+    offer = offer_from(a, b)
+    out = send(a, b, offer, to_sender=frames_rewritten(Receipt, lambda m: None))
+    assert held_by(a, w) and b.store  # both hold it: never zero
+    out.sender.connection_lost(T0 + 2)
+    assert held_by(a, w)
+    out2 = run_handoff(a, b, offer, w.shards[0], now=T0 + 3)
+    assert out2.reject_code is None and out2.sender.state is SenderState.DONE
+    assert not a.store and list(b.store.values()) == [w.shards[0]]
+
+
+def test_chain_is_truncated_to_the_last_links_and_still_verifies():
+    w = make_wanderer()
+    nodes = [make_node(i) for i in range(1, 4)]
+    assert launch(w, 0, nodes[0]).reject_code is None
+    for hop in range(1, MAX_CHAIN_LINKS + 6):
+        a, b = nodes[(hop - 1) % 3], nodes[hop % 3]
+        out = hop_to(a, b, now=T0 + hop)
+        assert out.reject_code is None, (hop, out.reject_code)
+    (held,) = nodes[(MAX_CHAIN_LINKS + 5) % 3].carrier.held.values()
+    assert len(held.chain) == MAX_CHAIN_LINKS
+    assert held.chain[-1].record.value.hop == MAX_CHAIN_LINKS + 5

@@ -1,0 +1,385 @@
+"""The carrier: custody of every shard a node holds, and when and where each moves.
+
+This is the node-level machine both drivers share (the libp2p daemon and the
+simulator). It decides; the driver moves bytes:
+
+* ``handle_timer(now)`` -> TTL hops that are due (epoch with jitter), retries,
+  and the wipe that ends a panic;
+* ``observe(obs)`` -> the latency map and the threat detector; at CRITICAL
+  every shard flees to the furthest healthy peer, at PANIC too, and whatever
+  is still here after ``panic_grace`` is wiped;
+* ``drain(now)`` -> every shard leaves (DRAIN); ``drained`` says when done;
+* as a :class:`~wdp.core.handoff.ReceiverPolicy`, it admits or refuses offers.
+
+A shard stays in ``held`` until a handoff for it succeeds; a failed handoff
+only schedules another attempt.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from .effects import (
+    CarrierEffect,
+    PublishLocator,
+    ShardKey,
+    StartHandoff,
+    StoreShard,
+    ThreatChanged,
+    WipeShard,
+)
+from .errors import LocalProtocolError, ProtocolError, RejectCode
+from .latency import LatencyMap
+from .limits import MAX_CHAIN_LINKS
+from .messages import Offer
+from .objects import CustodyLink, CustodyRecord, Manifest, Reason, Signed
+from .objects import Receipt as ReceiptBody
+from .placement import Candidate, PlacementParams, choose_carrier
+from .rng import Rng
+from .schedule import ScheduleParams, next_hop_at
+from .signing import Signer
+from .threat import (
+    Observation,
+    OperatorPanic,
+    PeerLost,
+    PeerSeen,
+    PingFailed,
+    PingOk,
+    ThreatDetector,
+    ThreatLevel,
+    ThreatParams,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierParams:
+    """Tuning of a carrier; every default is documented in the README.
+
+    Attributes:
+        capacity: Bytes of shards this node agrees to hold at once.
+        max_inbound: Concurrent incoming handoffs before refusing with BUSY.
+        retry_delay: Seconds before retrying a failed TTL or DRAIN hop.
+        urgent_retry_delay: Seconds before retrying a failed THREAT hop.
+        peer_backoff: Seconds a peer that failed a handoff is not chosen again
+            for the same shard.
+        panic_grace: Seconds a panic waits for evacuations before wiping.
+        seen_memory: Shards whose highest seen hop is remembered (replay guard).
+    """
+
+    capacity: int = 1 << 30
+    max_inbound: int = 8
+    retry_delay: float = 5.0
+    urgent_retry_delay: float = 0.5
+    peer_backoff: float = 60.0
+    panic_grace: float = 5.0
+    seen_memory: int = 100_000
+    schedule: ScheduleParams = field(default_factory=ScheduleParams)
+    placement: PlacementParams = field(default_factory=PlacementParams)
+    threat: ThreatParams = field(default_factory=ThreatParams)
+
+
+@dataclass(slots=True)
+class HeldShard:
+    """What a carrier knows of one shard it holds (the bytes live in the driver's store)."""
+
+    key: ShardKey
+    manifest: Signed[Manifest]
+    chain: tuple[CustodyLink, ...]
+    locator_secret: bytes
+    size: int
+    acquired_at: float
+    next_hop_at: float
+    reason: Reason = Reason.TTL  # why the next hop happens
+    in_flight_to: bytes | None = None  # a handoff is running to this peer
+    failed_peers: dict[bytes, float] = field(default_factory=dict)  # peer -> until
+
+    @property
+    def last(self) -> CustodyLink:
+        return self.chain[-1]
+
+    @property
+    def record(self) -> CustodyRecord:
+        return self.last.record.value
+
+
+class Carrier:
+    """Custody, schedule, placement and threat response of one node."""
+
+    def __init__(
+        self,
+        signer: Signer,
+        rng: Rng,
+        now: float,
+        params: CarrierParams | None = None,
+        self_ipv4: str | None = None,
+    ) -> None:
+        self.signer = signer
+        self.peer = signer.public_key
+        self.rng = rng
+        self.params = params or CarrierParams()
+        self.self_ipv4 = self_ipv4
+        self.latency = LatencyMap()
+        self.threat = ThreatDetector(self.params.threat)
+        self.held: dict[ShardKey, HeldShard] = {}
+        self.draining = False
+        self._panic_wipe_at: float | None = None
+        self._reserved: dict[bytes, int] = {}  # record hash -> bytes, inbound in progress
+        self._seen: OrderedDict[ShardKey, tuple[int, int]] = OrderedDict()
+        self._sibling_holders: OrderedDict[bytes, set[bytes]] = OrderedDict()
+        self._now = now
+
+    # ---- state queries ---------------------------------------------------
+
+    @property
+    def level(self) -> ThreatLevel:
+        return self.threat.level
+
+    @property
+    def fleeing(self) -> bool:
+        """Under threat, draining or panicking: shards leave and none are taken in."""
+        return self.draining or self.level >= ThreatLevel.CRITICAL
+
+    @property
+    def drained(self) -> bool:
+        return self.draining and not self.held
+
+    @property
+    def used(self) -> int:
+        return sum(h.size for h in self.held.values()) + sum(self._reserved.values())
+
+    # ---- ReceiverPolicy --------------------------------------------------
+
+    def admit(self, offer: Offer) -> ProtocolError | None:
+        """Local refusals, checked after the stateless offer checks, in spec order."""
+        rec = offer.record.value
+        key = ShardKey(rec.wanderer_id, rec.shard_index)
+        seen = self._seen.get(key)
+        if seen is not None and (rec.generation, rec.hop) <= seen:
+            return ProtocolError(
+                RejectCode.STALE_HOP,
+                f"hop {rec.hop} of generation {rec.generation} is not newer than {seen}",
+            )
+        if self.fleeing or self._panic_wipe_at is not None:
+            return ProtocolError(RejectCode.SHUTTING_DOWN, "this node is moving shards out")
+        if len(self._reserved) >= self.params.max_inbound:
+            return ProtocolError(RejectCode.BUSY, "too many handoffs in progress")
+        size = offer.manifest.value.shard_size
+        if self.used + size > self.params.capacity:
+            return ProtocolError(
+                RejectCode.CAPACITY,
+                f"{size} bytes do not fit: {self.used} of {self.params.capacity} in use",
+            )
+        if any(k.wanderer_id == rec.wanderer_id for k in self.held):
+            return ProtocolError(RejectCode.SIBLING_HELD, "this node holds a shard of it already")
+        self._reserved[offer.record.hash] = size
+        return None
+
+    def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
+        """The receipt already given for this very hop, while this node still holds the shard."""
+        rec = offer.record.value
+        held = self.held.get(ShardKey(rec.wanderer_id, rec.shard_index))
+        if held is not None and held.last.record.hash == offer.record.hash:
+            return held.last.receipt
+        return None
+
+    # ---- inbound ---------------------------------------------------------
+
+    def receive_aborted(self, record_hash: bytes) -> None:
+        """An admitted handoff ended without a stored shard: free its reservation."""
+        self._reserved.pop(record_hash, None)
+
+    def shard_received(self, store: StoreShard, link: CustodyLink, now: float) -> list[CarrierEffect]:
+        """The shard is stored and the receipt sent: take custody, schedule its next hop."""
+        self._now = now
+        self._reserved.pop(link.record.hash, None)
+        rec = link.record.value
+        self._remember_seen(store.key, (rec.generation, rec.hop))
+        chain = (*store.chain, link)[-MAX_CHAIN_LINKS:]
+        epoch = float(store.manifest.value.epoch_seconds)
+        self.held[store.key] = HeldShard(
+            key=store.key,
+            manifest=store.manifest,
+            chain=chain,
+            locator_secret=store.locator_secret,
+            size=len(store.shard),
+            acquired_at=now,
+            next_hop_at=next_hop_at(now, epoch, self.rng, self.params.schedule),
+        )
+        effects: list[CarrierEffect] = [
+            PublishLocator(
+                key=store.key,
+                locator_secret=store.locator_secret,
+                owner_key=store.manifest.value.owner_key,
+                generation=rec.generation,
+                hop=rec.hop,
+                record_hash=link.record.hash,
+            )
+        ]
+        if self.fleeing:  # arrived just as danger rose: pass it straight on
+            effects += self._start(self.held[store.key], Reason.DRAIN if self.draining else Reason.THREAT, now)
+        return effects
+
+    def _remember_seen(self, key: ShardKey, gen_hop: tuple[int, int]) -> None:
+        old = self._seen.get(key)
+        if old is None or gen_hop > old:
+            self._seen[key] = gen_hop
+        self._seen.move_to_end(key)
+        while len(self._seen) > self.params.seen_memory:
+            self._seen.popitem(last=False)
+
+    # ---- outbound --------------------------------------------------------
+
+    def _candidates(self) -> list[Candidate]:
+        return [Candidate.from_stats(s) for s in self.latency.peers()]
+
+    def _start(self, held: HeldShard, reason: Reason, now: float) -> list[CarrierEffect]:
+        """Choose a peer and build the next record; on no peer, retry later."""
+        if held.in_flight_to is not None:
+            return []
+        held.reason = reason
+        held.failed_peers = {p: t for p, t in held.failed_peers.items() if t > now}
+        recent = [
+            peer for link in held.chain for peer in (link.record.value.from_peer, link.record.value.to_peer)
+        ]
+        exclude = {self.peer, *held.failed_peers, *self._sibling_holders.get(held.key.wanderer_id, ())}
+        choice = choose_carrier(
+            self._candidates(),
+            urgent=reason is Reason.THREAT,
+            rng=self.rng,
+            exclude=exclude,
+            recent=recent,
+            self_ipv4=self.self_ipv4,
+            params=self.params.placement,
+        )
+        if choice is None:
+            held.next_hop_at = now + self._retry_delay(reason)
+            return []
+        held.in_flight_to = choice.peer
+        return [StartHandoff(held.key, choice.peer, self.next_offer(held, choice.peer, reason, now))]
+
+    def _retry_delay(self, reason: Reason) -> float:
+        return self.params.urgent_retry_delay if reason is Reason.THREAT else self.params.retry_delay
+
+    def next_offer(self, held: HeldShard, to_peer: bytes, reason: Reason, now: float) -> Offer:
+        """The offer for the next hop of ``held``, signed by this node."""
+        last = held.last.record
+        prev = last.value
+        if prev.to_peer != self.peer:
+            raise LocalProtocolError(RejectCode.BAD_CHAIN, "this node is not the shard's carrier")
+        record = CustodyRecord(
+            wanderer_id=prev.wanderer_id,
+            shard_index=prev.shard_index,
+            generation=prev.generation,
+            hop=prev.hop + 1,
+            from_peer=self.peer,
+            to_peer=to_peer,
+            shard_hash=prev.shard_hash,
+            manifest_hash=prev.manifest_hash,
+            locator_key=prev.locator_key,
+            reason=reason,
+            time_ms=max(0, int(now * 1000)),
+            prev_record_hash=last.hash,
+        )
+        return Offer(
+            held.manifest,
+            held.chain[-MAX_CHAIN_LINKS:],
+            Signed.create(record, self.signer),
+            held.locator_secret,
+        )
+
+    def handoff_succeeded(self, key: ShardKey, now: float) -> list[CarrierEffect]:
+        """A valid receipt came back (the session already asked for the wipe)."""
+        self._now = now
+        held = self.held.pop(key, None)
+        if held is not None:
+            self._remember_seen(key, (held.record.generation, held.record.hop + 1))
+        return []
+
+    def handoff_failed(self, key: ShardKey, code: RejectCode, now: float) -> list[CarrierEffect]:
+        """The handoff ended without custody passing: keep the shard, try again later."""
+        self._now = now
+        held = self.held.get(key)
+        if held is None or held.in_flight_to is None:
+            return []
+        peer, held.in_flight_to = held.in_flight_to, None
+        if code is RejectCode.SIBLING_HELD:
+            holders = self._sibling_holders.setdefault(key.wanderer_id, set())
+            holders.add(peer)
+            while len(self._sibling_holders) > self.params.seen_memory:
+                self._sibling_holders.popitem(last=False)
+        else:
+            held.failed_peers[peer] = now + self.params.peer_backoff
+        held.next_hop_at = now + self._retry_delay(held.reason)
+        return []
+
+    # ---- time, threat, drain, panic ----------------------------------------
+
+    def get_timer(self) -> float | None:
+        times = [h.next_hop_at for h in self.held.values() if h.in_flight_to is None]
+        for t in (self.threat.get_timer(), self._panic_wipe_at):
+            if t is not None:
+                times.append(t)
+        return min(times, default=None)
+
+    def handle_timer(self, now: float) -> list[CarrierEffect]:
+        self._now = now
+        effects: list[CarrierEffect] = []
+        changed = self.threat.handle_timer(now)
+        if changed is not None:
+            effects.append(ThreatChanged(int(changed), self.threat.reasons))
+        if self._panic_wipe_at is not None and now >= self._panic_wipe_at:
+            return effects + self._wipe_all("panic: evacuation time is up")
+        for held in sorted(self.held.values(), key=lambda h: h.next_hop_at):
+            if held.in_flight_to is None and held.next_hop_at <= now:
+                reason = held.reason if self.fleeing else Reason.TTL
+                effects += self._start(held, reason, now)
+        return effects
+
+    def observe(self, obs: Observation) -> list[CarrierEffect]:
+        """Feed a network observation to the latency map and the threat detector."""
+        self._now = obs.now
+        match obs:
+            case PingOk():
+                self.latency.ping_ok(obs.peer, obs.rtt, obs.now)
+            case PingFailed():
+                self.latency.ping_failed(obs.peer, obs.now)
+            case PeerLost():
+                self.latency.peer_lost(obs.peer, obs.now)
+            case PeerSeen():
+                self.latency.peer_seen(obs.peer, obs.ipv4, obs.now)
+            case OperatorPanic():
+                pass
+        before = self.threat.level
+        changed = self.threat.observe(obs)
+        if changed is None:
+            return []
+        effects: list[CarrierEffect] = [ThreatChanged(int(changed), self.threat.reasons)]
+        if changed >= ThreatLevel.PANIC and self._panic_wipe_at is None:
+            self._panic_wipe_at = obs.now + self.params.panic_grace
+        if changed >= ThreatLevel.CRITICAL and before < ThreatLevel.CRITICAL:
+            effects += self._evacuate(Reason.THREAT, obs.now)
+        return effects
+
+    def _evacuate(self, reason: Reason, now: float) -> list[CarrierEffect]:
+        effects: list[CarrierEffect] = []
+        for held in sorted(self.held.values(), key=lambda h: (h.key.wanderer_id, h.key.shard_index)):
+            held.reason = reason
+            held.next_hop_at = now
+            effects += self._start(held, reason, now)
+        return effects
+
+    def drain(self, now: float) -> list[CarrierEffect]:
+        """Shutting down: hand every shard to another peer (SIGTERM)."""
+        self.draining = True
+        return self._evacuate(Reason.DRAIN, now)
+
+    def panic(self, now: float) -> list[CarrierEffect]:
+        """The operator's panic: evacuate at once, wipe what is left after ``panic_grace``."""
+        return self.observe(OperatorPanic(now))
+
+    def _wipe_all(self, why: str) -> list[CarrierEffect]:
+        effects: list[CarrierEffect] = [WipeShard(key, why) for key in sorted(self.held, key=str)]
+        self.held.clear()
+        self._panic_wipe_at = None
+        return effects

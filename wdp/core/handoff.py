@@ -1,0 +1,410 @@
+"""The ``/wdp/migrate/1.0`` handoff as two sans-IO state machines.
+
+One stream carries one handoff. Bytes from the stream go into
+``receive_data(data, now)``; the machines answer with effects (send framed
+bytes, store, wipe, report). Time only enters through ``now`` arguments and
+``get_timer()`` / ``handle_timer(now)``, as in aioquic.
+
+The one rule that keeps a shard alive: the sender wipes only after a valid,
+signed receipt, and the receiver signs a receipt only after the shard is
+verified and stored. Every other path ends with the sender still holding it.
+
+Happy-path transitions (anything else is a PROTOCOL_VIOLATION):
+
+========================  ===========  ========================
+state                     message in   next state
+========================  ===========  ========================
+sender OFFERED            Accept       AWAIT_RECEIPT
+sender OFFERED            Reject       FAILED
+sender OFFERED            Receipt      DONE (a retried offer the receiver already took)
+sender AWAIT_RECEIPT      Receipt      DONE
+sender AWAIT_RECEIPT      Reject       FAILED
+receiver AWAIT_OFFER      Offer        RECEIVING (or AWAIT_DONE on a retried offer)
+receiver RECEIVING        Data         RECEIVING, then STORING
+receiver RECEIVING        Reject       REJECTED
+receiver STORING          Reject       REJECTED (the stored copy is wiped)
+receiver AWAIT_DONE       Done         CLOSED
+========================  ===========  ========================
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from .custody import check_offer
+from .effects import (
+    Close,
+    Effect,
+    HandoffFailed,
+    HandoffSucceeded,
+    Send,
+    ShardKey,
+    StoreShard,
+    WipeShard,
+)
+from .errors import LocalProtocolError, ProtocolError, RejectCode
+from .framing import FrameDecoder, encode_frame
+from .limits import (
+    DATA_IDLE_TIMEOUT,
+    DONE_TIMEOUT,
+    MAX_CHUNK_SIZE,
+    MAX_FRAME_SIZE,
+    MIN_TRANSFER_RATE,
+    OFFER_TIMEOUT,
+    RECEIPT_TIMEOUT,
+    STORE_TIMEOUT,
+)
+from .messages import Accept, Data, Done, Message, Offer, Receipt, Reject, decode_message, encode_message
+from .objects import CustodyLink, CustodyRecord, Signed
+from .objects import Receipt as ReceiptBody
+from .signing import Signer
+
+
+class SenderState(Enum):
+    IDLE = "IDLE"
+    OFFERED = "OFFERED"
+    AWAIT_RECEIPT = "AWAIT_RECEIPT"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class ReceiverState(Enum):
+    AWAIT_OFFER = "AWAIT_OFFER"
+    RECEIVING = "RECEIVING"
+    STORING = "STORING"
+    AWAIT_DONE = "AWAIT_DONE"
+    CLOSED = "CLOSED"
+    REJECTED = "REJECTED"
+
+
+SENDER_TRANSITIONS: dict[tuple[SenderState, type[Message]], SenderState] = {
+    (SenderState.OFFERED, Accept): SenderState.AWAIT_RECEIPT,
+    (SenderState.OFFERED, Reject): SenderState.FAILED,
+    (SenderState.OFFERED, Receipt): SenderState.DONE,
+    (SenderState.AWAIT_RECEIPT, Receipt): SenderState.DONE,
+    (SenderState.AWAIT_RECEIPT, Reject): SenderState.FAILED,
+}
+
+RECEIVER_TRANSITIONS: dict[tuple[ReceiverState, type[Message]], ReceiverState] = {
+    (ReceiverState.AWAIT_OFFER, Offer): ReceiverState.RECEIVING,
+    (ReceiverState.RECEIVING, Data): ReceiverState.RECEIVING,
+    (ReceiverState.RECEIVING, Reject): ReceiverState.REJECTED,
+    (ReceiverState.STORING, Reject): ReceiverState.REJECTED,
+    (ReceiverState.AWAIT_DONE, Done): ReceiverState.CLOSED,
+}
+
+SENDER_TERMINAL = frozenset({SenderState.DONE, SenderState.FAILED})
+RECEIVER_TERMINAL = frozenset({ReceiverState.CLOSED, ReceiverState.REJECTED})
+
+
+def _send(msg: Message) -> Send:
+    return Send(msg, encode_frame(encode_message(msg), MAX_FRAME_SIZE))
+
+
+def _time_ms(now: float) -> int:
+    return max(0, int(now * 1000))
+
+
+class ReceiverPolicy(Protocol):
+    """What a receiver needs to know about its own node (the carrier core provides it)."""
+
+    def admit(self, offer: Offer) -> ProtocolError | None:
+        """Local refusals, in spec order: STALE_HOP, SHUTTING_DOWN, BUSY, CAPACITY, SIBLING_HELD."""
+        ...
+
+    def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
+        """The receipt already given for this hop, if this node still holds the shard from it."""
+        ...
+
+
+class _Session:
+    """What both roles share: framing, a single timer, terminal bookkeeping."""
+
+    def __init__(self) -> None:
+        self._decoder = FrameDecoder(MAX_FRAME_SIZE)
+        self._deadline: float | None = None
+        self.key: ShardKey | None = None
+        self.failure: ProtocolError | None = None
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` must next be called, or None."""
+        return self._deadline
+
+    def _messages(self, data: bytes) -> list[Message]:
+        """Decode whole frames from the stream; framing errors surface as ProtocolError."""
+        return [decode_message(frame) for frame in self._decoder.feed(data)]
+
+
+class SenderSession(_Session):
+    """The current carrier's side: offer, send data, wipe on a valid receipt."""
+
+    def __init__(self, offer: Offer, shard: bytes) -> None:
+        super().__init__()
+        rec = offer.record.value
+        if len(shard) != offer.manifest.value.shard_size:
+            raise LocalProtocolError(RejectCode.MALFORMED, "shard size differs from the manifest")
+        self.offer = offer
+        self.shard = shard
+        self.record = offer.record
+        self.key = ShardKey(rec.wanderer_id, rec.shard_index)
+        self.state = SenderState.IDLE
+        self.receipt: Signed[ReceiptBody] | None = None
+
+    def start(self, now: float) -> list[Effect]:
+        """Send the offer."""
+        if self.state is not SenderState.IDLE:
+            raise LocalProtocolError(RejectCode.PROTOCOL_VIOLATION, "session already started")
+        self.state = SenderState.OFFERED
+        self._deadline = now + OFFER_TIMEOUT
+        return [_send(self.offer)]
+
+    def receive_data(self, data: bytes, now: float) -> list[Effect]:
+        """Bytes arrived from the receiver."""
+        effects: list[Effect] = []
+        try:
+            for msg in self._messages(data):
+                if self.state in SENDER_TERMINAL:
+                    break
+                effects += self._on_message(msg, now)
+        except ProtocolError as exc:
+            effects += self._fail(exc, notify=True)
+        return effects
+
+    def _on_message(self, msg: Message, now: float) -> list[Effect]:
+        nxt = SENDER_TRANSITIONS.get((self.state, type(msg)))
+        if nxt is None:
+            raise ProtocolError(
+                RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {self.state.value}"
+            )
+        if isinstance(msg, Reject):
+            return self._fail(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
+        if isinstance(msg, Accept):
+            if msg.record_hash != self.record.hash:
+                raise ProtocolError(RejectCode.PROTOCOL_VIOLATION, "accept names another record")
+            self.state = nxt
+            size = len(self.shard)
+            self._deadline = now + RECEIPT_TIMEOUT + size / MIN_TRANSFER_RATE
+            return [
+                _send(Data(off, self.shard[off : off + MAX_CHUNK_SIZE]))
+                for off in range(0, size, MAX_CHUNK_SIZE)
+            ]
+        assert isinstance(msg, Receipt)
+        self._check_receipt(msg.receipt)
+        self.state = nxt
+        self.receipt = msg.receipt
+        self._deadline = None
+        assert self.key is not None
+        return [
+            WipeShard(self.key, "custody passed: valid receipt"),
+            _send(Done(self.record.hash)),
+            Close(),
+            HandoffSucceeded(self.key, CustodyLink(self.record, msg.receipt)),
+        ]
+
+    def _check_receipt(self, receipt: Signed[ReceiptBody]) -> None:
+        rec: CustodyRecord = self.record.value
+        r = receipt.value
+        if r.receiver != rec.to_peer or r.record_hash != self.record.hash:
+            raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt acknowledges another record")
+        if r.shard_hash != rec.shard_hash:
+            raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt names another shard hash")
+        if not receipt.verify(rec.to_peer):
+            raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt signature is invalid")
+
+    def handle_timer(self, now: float) -> list[Effect]:
+        if self._deadline is None or now < self._deadline or self.state in SENDER_TERMINAL:
+            return []
+        what = "accept" if self.state is SenderState.OFFERED else "receipt"
+        return self._fail(ProtocolError(RejectCode.TIMEOUT, f"no {what} in time"), notify=True)
+
+    def connection_lost(self, now: float) -> list[Effect]:
+        """The stream closed or broke; without a receipt the shard stays here."""
+        if self.state in SENDER_TERMINAL:
+            return []
+        return self._fail(
+            ProtocolError(RejectCode.TIMEOUT, "stream closed before a receipt"), notify=False
+        )
+
+    def _fail(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[Effect]:
+        self.state = SenderState.FAILED
+        self.failure = exc
+        self._deadline = None
+        effects: list[Effect] = []
+        if notify:
+            effects.append(_send(Reject(exc.code, exc.detail)))
+        effects += [Close(), HandoffFailed(self.key, exc.code, exc.detail, by_peer)]
+        return effects
+
+
+class ReceiverSession(_Session):
+    """The next carrier's side: verify the offer, take the data, store, sign a receipt."""
+
+    def __init__(
+        self,
+        signer: Signer,
+        policy: ReceiverPolicy,
+        now: float,
+        remote_peer: bytes | None = None,
+    ) -> None:
+        super().__init__()
+        self.signer = signer
+        self.policy = policy
+        self.remote_peer = remote_peer
+        self.state = ReceiverState.AWAIT_OFFER
+        self.offer: Offer | None = None
+        self._buf = bytearray()
+        self._hasher = hashlib.sha256()
+        self._deadline = now + OFFER_TIMEOUT
+        self.committed = False
+
+    def receive_data(self, data: bytes, now: float) -> list[Effect]:
+        """Bytes arrived from the sender."""
+        effects: list[Effect] = []
+        try:
+            for msg in self._messages(data):
+                if self.state in RECEIVER_TERMINAL:
+                    break
+                effects += self._on_message(msg, now)
+        except ProtocolError as exc:
+            effects += self._reject(exc, notify=True)
+        return effects
+
+    def _on_message(self, msg: Message, now: float) -> list[Effect]:
+        nxt = RECEIVER_TRANSITIONS.get((self.state, type(msg)))
+        if nxt is None:
+            raise ProtocolError(
+                RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {self.state.value}"
+            )
+        if isinstance(msg, Reject):
+            return self._reject(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
+        if isinstance(msg, Offer):
+            return self._on_offer(msg, now)
+        if isinstance(msg, Data):
+            return self._on_data(msg, now)
+        assert isinstance(msg, Done) and self.offer is not None
+        if msg.record_hash != self.offer.record.hash:
+            raise ProtocolError(RejectCode.PROTOCOL_VIOLATION, "done names another record")
+        self.state = nxt
+        self._deadline = None
+        return [Close()]
+
+    def _on_offer(self, offer: Offer, now: float) -> list[Effect]:
+        rec = offer.record.value
+        self.key = ShardKey(rec.wanderer_id, rec.shard_index)
+        check_offer(offer, local_peer=self.signer.public_key, remote_peer=self.remote_peer)
+        self.offer = offer
+        earlier = self.policy.receipt_for(offer)
+        if earlier is not None:  # a retried offer: this node already holds the shard
+            self.state = ReceiverState.AWAIT_DONE
+            self.committed = True
+            self._deadline = now + DONE_TIMEOUT
+            return [_send(Receipt(earlier))]
+        refusal = self.policy.admit(offer)
+        if refusal is not None:
+            raise refusal
+        self.state = ReceiverState.RECEIVING
+        self._deadline = now + DATA_IDLE_TIMEOUT
+        return [_send(Accept(offer.record.hash))]
+
+    def _on_data(self, data: Data, now: float) -> list[Effect]:
+        assert self.offer is not None and self.key is not None
+        size = self.offer.manifest.value.shard_size
+        if data.offset != len(self._buf):
+            raise ProtocolError(
+                RejectCode.PROTOCOL_VIOLATION,
+                f"data at offset {data.offset}, expected {len(self._buf)}",
+            )
+        if len(self._buf) + len(data.chunk) > size:
+            raise ProtocolError(RejectCode.TOO_LARGE, f"data runs past the shard size {size}")
+        self._buf += data.chunk
+        self._hasher.update(data.chunk)
+        self._deadline = now + DATA_IDLE_TIMEOUT
+        if len(self._buf) < size:
+            return []
+        if self._hasher.digest() != self.offer.record.value.shard_hash:
+            raise ProtocolError(RejectCode.SHARD_HASH_MISMATCH, "the data does not hash to the shard hash")
+        self.state = ReceiverState.STORING
+        self._deadline = now + STORE_TIMEOUT
+        shard = bytes(self._buf)
+        self._buf = bytearray()
+        return [
+            StoreShard(
+                key=self.key,
+                shard=shard,
+                manifest=self.offer.manifest,
+                chain=self.offer.chain,
+                record=self.offer.record,
+                locator_secret=self.offer.locator_secret,
+            )
+        ]
+
+    def store_done(self, ok: bool, now: float, detail: str = "") -> list[Effect]:
+        """The driver's answer to StoreShard: sign the receipt, or refuse."""
+        assert self.key is not None
+        if self.state is ReceiverState.REJECTED:
+            # The sender gave up while we stored: it keeps its copy, so drop ours.
+            return [WipeShard(self.key, "handoff aborted while storing")] if ok else []
+        if self.state is not ReceiverState.STORING:
+            raise LocalProtocolError(RejectCode.PROTOCOL_VIOLATION, "store_done without a store")
+        if not ok:
+            return self._reject(
+                ProtocolError(RejectCode.CAPACITY, detail or "the shard could not be stored"),
+                notify=True,
+            )
+        assert self.offer is not None
+        rec = self.offer.record
+        receipt = Signed.create(
+            ReceiptBody(
+                record_hash=rec.hash,
+                receiver=self.signer.public_key,
+                shard_hash=rec.value.shard_hash,
+                time_ms=_time_ms(now),
+            ),
+            self.signer,
+        )
+        self.state = ReceiverState.AWAIT_DONE
+        self.committed = True
+        self._deadline = now + DONE_TIMEOUT
+        return [_send(Receipt(receipt)), HandoffSucceeded(self.key, CustodyLink(rec, receipt))]
+
+    def handle_timer(self, now: float) -> list[Effect]:
+        if self._deadline is None or now < self._deadline or self.state in RECEIVER_TERMINAL:
+            return []
+        if self.state is ReceiverState.AWAIT_DONE:  # Done is informative: the shard is ours
+            self.state = ReceiverState.CLOSED
+            self._deadline = None
+            return [Close()]
+        return self._reject(
+            ProtocolError(RejectCode.TIMEOUT, f"timed out in {self.state.value}"), notify=True
+        )
+
+    def connection_lost(self, now: float) -> list[Effect]:
+        """The stream closed or broke."""
+        if self.state in RECEIVER_TERMINAL:
+            return []
+        if self.state is ReceiverState.AWAIT_DONE:
+            self.state = ReceiverState.CLOSED
+            self._deadline = None
+            return []
+        return self._reject(
+            ProtocolError(RejectCode.TIMEOUT, "stream closed mid-handoff"), notify=False
+        )
+
+    def _reject(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[Effect]:
+        if self.state is ReceiverState.AWAIT_DONE:
+            # Already committed: a late complaint cannot take the shard back.
+            self.state = ReceiverState.CLOSED
+            self._deadline = None
+            return [Close()]
+        self.state = ReceiverState.REJECTED
+        self.failure = exc
+        self._deadline = None
+        self._buf = bytearray()
+        effects: list[Effect] = []
+        if notify:
+            effects.append(_send(Reject(exc.code, exc.detail)))
+        effects += [Close(), HandoffFailed(self.key, exc.code, exc.detail, by_peer)]
+        return effects
