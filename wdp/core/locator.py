@@ -1,0 +1,93 @@
+"""Locator records: how an owner finds the current carrier of each shard.
+
+Key: ``"/wdp/" + hex(locator_key)`` (lowercase hex of the 32-byte Ed25519 key
+in the shard's custody records). Value: an encoded ``Signed`` whose body is a
+``LocatorBody`` signed by that key. Only holders of the locator secret (the
+owner, and the carriers it travels to with the shard) can write; only the
+owner can read who the carrier is, because ``sealed_holder`` is a sealed box
+to the owner's key. The validator and the select rule below are what every
+DHT node applies, so they use nothing but the key, the value and ``now``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from . import crypto
+from .errors import ProtocolError, RejectCode
+from .limits import DHT_NAMESPACE, MAX_LOCATOR_TTL_MS, MAX_LOCATOR_VALUE
+from .objects import HolderInfo, Locator, Signed
+from .signing import Signer
+
+MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+_KEY_RE = re.compile(rf"^/{DHT_NAMESPACE}/([0-9a-f]{{64}})$")
+
+
+def locator_dht_key(locator_key: bytes) -> str:
+    """The DHT key a shard's locator lives under."""
+    return f"/{DHT_NAMESPACE}/{locator_key.hex()}"
+
+
+def make_locator(
+    *,
+    locator_secret: bytes,
+    owner_key: bytes,
+    holder: HolderInfo,
+    generation: int,
+    hop: int,
+    expires_at_ms: int,
+    ephemeral_seed: bytes,
+) -> tuple[str, bytes]:
+    """Build and sign a locator record; returns ``(dht_key, value)``.
+
+    ``ephemeral_seed`` is 32 fresh random bytes for the sealed box.
+    """
+    signer = Signer(locator_secret)
+    sealed = crypto.seal_to_owner(owner_key, holder.encode(), ephemeral_seed)
+    body = Locator(generation=generation, hop=hop, expires_at_ms=expires_at_ms, sealed_holder=sealed)
+    return locator_dht_key(signer.public_key), Signed.create(body, signer).to_bytes()
+
+
+def validate_locator(key: str, value: bytes, now_ms: int) -> Signed[Locator]:
+    """The ``/wdp/`` namespace validator: raise ProtocolError unless the record is acceptable."""
+    match = _KEY_RE.match(key)
+    if match is None:
+        raise ProtocolError(RejectCode.MALFORMED, "locator key must be /wdp/ + 64 lowercase hex")
+    if len(value) > MAX_LOCATOR_VALUE:
+        raise ProtocolError(RejectCode.TOO_LARGE, f"locator value exceeds {MAX_LOCATOR_VALUE} bytes")
+    signed = Signed.from_bytes(value, Locator)
+    if not signed.verify(bytes.fromhex(match.group(1))):
+        raise ProtocolError(RejectCode.BAD_SIGNATURE, "locator is not signed by its key")
+    expires = signed.value.expires_at_ms
+    if expires <= now_ms:
+        raise ProtocolError(RejectCode.STALE_HOP, "locator has expired")
+    if expires > now_ms + MAX_LOCATOR_TTL_MS + MAX_CLOCK_SKEW_MS:
+        raise ProtocolError(RejectCode.MALFORMED, "locator expires too far in the future")
+    return signed
+
+
+def select_locator(key: str, values: Sequence[bytes], now_ms: int) -> int:
+    """Index of the best value: valid, then highest (generation, hop), then latest expiry,
+    then the smallest value bytes. Raises ProtocolError if none is valid."""
+    best: tuple[tuple[int, int, int], bytes, int] | None = None
+    for i, value in enumerate(values):
+        try:
+            loc = validate_locator(key, value, now_ms).value
+        except ProtocolError:
+            continue
+        rank = (loc.generation, loc.hop, loc.expires_at_ms)
+        if best is None or rank > best[0] or (rank == best[0] and value < best[1]):
+            best = (rank, value, i)
+    if best is None:
+        raise ProtocolError(RejectCode.MALFORMED, "no valid locator among the values")
+    return best[2]
+
+
+def open_locator(owner_seed: bytes, locator: Locator) -> HolderInfo:
+    """The owner reads who carries the shard."""
+    try:
+        plain = crypto.open_as_owner(owner_seed, locator.sealed_holder)
+    except crypto.CryptoError as exc:
+        raise ProtocolError(RejectCode.MALFORMED, f"locator does not open: {exc}") from None
+    return HolderInfo.decode(plain)
