@@ -15,6 +15,7 @@ TAG_SIZE = 16
 MAX_FRAME_SIZE = 1024 * 1024 + 64 * 1024  # one migrate message, varint prefix excluded
 MAX_CHUNK_SIZE = 1024 * 1024  # Data.chunk
 MAX_SHARD_SIZE = 128 * 1024 * 1024
+MAX_PAYLOAD_SIZE = 2**31 - 1  # one AEAD call (cryptography/OpenSSL limit), see coding-and-crypto.md
 MAX_SHARDS = 256  # n; zfec's limit
 MAX_CHAIN_LINKS = 64  # completed hops carried in an Offer
 MAX_MANIFEST_BODY = 16 * 1024

@@ -24,6 +24,7 @@ from .limits import (
     MAX_EPOCH_SECONDS,
     MAX_HOLDER_ADDRS,
     MAX_MANIFEST_BODY,
+    MAX_PAYLOAD_SIZE,
     MAX_RECEIPT_BODY,
     MAX_RECORD_BODY,
     MAX_SEALED_HOLDER,
@@ -209,6 +210,8 @@ class Manifest:
         _check_len(m.nonce, NONCE_SIZE, "manifest nonce", bad)
         if not 1 <= m.k <= m.n <= MAX_SHARDS:
             raise ProtocolError(bad, f"manifest needs 1 <= k <= n <= {MAX_SHARDS}")
+        if m.payload_size > MAX_PAYLOAD_SIZE:
+            raise ProtocolError(bad, f"manifest payload_size exceeds {MAX_PAYLOAD_SIZE}")
         if m.shard_size != shard_size_for(m.payload_size, m.k):
             raise ProtocolError(bad, "manifest shard_size does not match payload_size and k")
         if m.shard_size > MAX_SHARD_SIZE:
