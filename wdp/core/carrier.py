@@ -189,7 +189,9 @@ class Carrier:
         """An admitted handoff ended without a stored shard: free its reservation."""
         self._reserved.pop(record_hash, None)
 
-    def shard_received(self, store: StoreShard, link: CustodyLink, now: float) -> list[CarrierEffect]:
+    def shard_received(
+        self, store: StoreShard, link: CustodyLink, now: float
+    ) -> list[CarrierEffect]:
         """The shard is stored and the receipt sent: take custody, schedule its next hop."""
         self._now = now
         self._reserved.pop(link.record.hash, None)
@@ -217,7 +219,9 @@ class Carrier:
             )
         ]
         if self.fleeing:  # arrived just as danger rose: pass it straight on
-            effects += self._start(self.held[store.key], Reason.DRAIN if self.draining else Reason.THREAT, now)
+            effects += self._start(
+                self.held[store.key], Reason.DRAIN if self.draining else Reason.THREAT, now
+            )
         return effects
 
     def _remember_seen(self, key: ShardKey, gen_hop: tuple[int, int]) -> None:
@@ -240,9 +244,15 @@ class Carrier:
         held.reason = reason
         held.failed_peers = {p: t for p, t in held.failed_peers.items() if t > now}
         recent = [
-            peer for link in held.chain for peer in (link.record.value.from_peer, link.record.value.to_peer)
+            peer
+            for link in held.chain
+            for peer in (link.record.value.from_peer, link.record.value.to_peer)
         ]
-        exclude = {self.peer, *held.failed_peers, *self._sibling_holders.get(held.key.wanderer_id, ())}
+        exclude = {
+            self.peer,
+            *held.failed_peers,
+            *self._sibling_holders.get(held.key.wanderer_id, ()),
+        }
         choice = choose_carrier(
             self._candidates(),
             urgent=reason is Reason.THREAT,
@@ -256,10 +266,14 @@ class Carrier:
             held.next_hop_at = now + self._retry_delay(reason)
             return []
         held.in_flight_to = choice.peer
-        return [StartHandoff(held.key, choice.peer, self.next_offer(held, choice.peer, reason, now))]
+        return [
+            StartHandoff(held.key, choice.peer, self.next_offer(held, choice.peer, reason, now))
+        ]
 
     def _retry_delay(self, reason: Reason) -> float:
-        return self.params.urgent_retry_delay if reason is Reason.THREAT else self.params.retry_delay
+        return (
+            self.params.urgent_retry_delay if reason is Reason.THREAT else self.params.retry_delay
+        )
 
     def next_offer(self, held: HeldShard, to_peer: bytes, reason: Reason, now: float) -> Offer:
         """The offer for the next hop of ``held``, signed by this node."""
@@ -363,7 +377,9 @@ class Carrier:
 
     def _evacuate(self, reason: Reason, now: float) -> list[CarrierEffect]:
         effects: list[CarrierEffect] = []
-        for held in sorted(self.held.values(), key=lambda h: (h.key.wanderer_id, h.key.shard_index)):
+        for held in sorted(
+            self.held.values(), key=lambda h: (h.key.wanderer_id, h.key.shard_index)
+        ):
             held.reason = reason
             held.next_hop_at = now
             effects += self._start(held, reason, now)

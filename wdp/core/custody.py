@@ -8,6 +8,7 @@ refuses the same bad offer with the same code.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from .errors import ProtocolError, RejectCode
 from .limits import MAX_CHAIN_LINKS
@@ -86,7 +87,7 @@ def check_chain(
         raise _fail(RejectCode.BAD_CHAIN, "hop 0 is not signed by the owner key")
     for link in chain:
         check_link(link)
-    for prev, nxt in zip(records, records[1:], strict=False):
+    for prev, nxt in pairwise(records):
         check_follows(prev, nxt.value)
 
 

@@ -30,7 +30,6 @@ receiver AWAIT_DONE       Done         CLOSED
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
@@ -57,7 +56,17 @@ from .limits import (
     RECEIPT_TIMEOUT,
     STORE_TIMEOUT,
 )
-from .messages import Accept, Data, Done, Message, Offer, Receipt, Reject, decode_message, encode_message
+from .messages import (
+    Accept,
+    Data,
+    Done,
+    Message,
+    Offer,
+    Receipt,
+    Reject,
+    decode_message,
+    encode_message,
+)
 from .objects import CustodyLink, CustodyRecord, Signed
 from .objects import Receipt as ReceiptBody
 from .signing import Signer
@@ -325,7 +334,9 @@ class ReceiverSession(_Session):
         if len(self._buf) < size:
             return []
         if self._hasher.digest() != self.offer.record.value.shard_hash:
-            raise ProtocolError(RejectCode.SHARD_HASH_MISMATCH, "the data does not hash to the shard hash")
+            raise ProtocolError(
+                RejectCode.SHARD_HASH_MISMATCH, "the data does not hash to the shard hash"
+            )
         self.state = ReceiverState.STORING
         self._deadline = now + STORE_TIMEOUT
         shard = bytes(self._buf)

@@ -45,7 +45,9 @@ def make_locator(
     """
     signer = Signer(locator_secret)
     sealed = crypto.seal_to_owner(owner_key, holder.encode(), ephemeral_seed)
-    body = Locator(generation=generation, hop=hop, expires_at_ms=expires_at_ms, sealed_holder=sealed)
+    body = Locator(
+        generation=generation, hop=hop, expires_at_ms=expires_at_ms, sealed_holder=sealed
+    )
     return locator_dht_key(signer.public_key), Signed.create(body, signer).to_bytes()
 
 
@@ -55,7 +57,9 @@ def validate_locator(key: str, value: bytes, now_ms: int) -> Signed[Locator]:
     if match is None:
         raise ProtocolError(RejectCode.MALFORMED, "locator key must be /wdp/ + 64 lowercase hex")
     if len(value) > MAX_LOCATOR_VALUE:
-        raise ProtocolError(RejectCode.TOO_LARGE, f"locator value exceeds {MAX_LOCATOR_VALUE} bytes")
+        raise ProtocolError(
+            RejectCode.TOO_LARGE, f"locator value exceeds {MAX_LOCATOR_VALUE} bytes"
+        )
     signed = Signed.from_bytes(value, Locator)
     if not signed.verify(bytes.fromhex(match.group(1))):
         raise ProtocolError(RejectCode.BAD_SIGNATURE, "locator is not signed by its key")

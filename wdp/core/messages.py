@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ProtocolError, RejectCode
-from .limits import HASH_SIZE, KEY_SIZE, MAX_CHAIN_LINKS, MAX_CHUNK_SIZE, MAX_DETAIL_BYTES, MAX_FRAME_SIZE
+from .limits import (
+    HASH_SIZE,
+    KEY_SIZE,
+    MAX_CHAIN_LINKS,
+    MAX_CHUNK_SIZE,
+    MAX_DETAIL_BYTES,
+    MAX_FRAME_SIZE,
+)
 from .objects import CustodyLink, CustodyRecord, Manifest, Signed, parse_pb
 from .objects import Receipt as ReceiptBody
 from .proto import wdp_pb2 as pb

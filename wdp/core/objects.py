@@ -205,7 +205,7 @@ class Manifest:
         _check_len(m.wanderer_id, HASH_SIZE, "manifest wanderer_id", bad)
         if m.wanderer_id != derive_wanderer_id(m.owner_key):
             raise ProtocolError(bad, "manifest wanderer_id does not derive from owner_key")
-        if m.cipher != Cipher.CHACHA20_POLY1305:
+        if int(m.cipher) != Cipher.CHACHA20_POLY1305:
             raise ProtocolError(bad, f"manifest cipher {m.cipher} is not supported")
         _check_len(m.nonce, NONCE_SIZE, "manifest nonce", bad)
         if not 1 <= m.k <= m.n <= MAX_SHARDS:
@@ -444,6 +444,4 @@ class CustodyLink:
 
     @classmethod
     def from_pb(cls, msg: pb.CustodyLink) -> CustodyLink:
-        return cls(
-            Signed.from_pb(msg.record, CustodyRecord), Signed.from_pb(msg.receipt, Receipt)
-        )
+        return cls(Signed.from_pb(msg.record, CustodyRecord), Signed.from_pb(msg.receipt, Receipt))

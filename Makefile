@@ -1,0 +1,46 @@
+# WDP developer commands. `make install` once, then `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+
+.PHONY: install test test-fast lint typecheck vectors vectors-check proto clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 install'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+## Everything CI checks: lint, types, test vectors up to date, the whole test suite.
+test: install lint typecheck vectors-check
+	$(BIN)/pytest -q -ra; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$status
+
+## The quick loop: skips multi-process, Docker and Rust interop suites.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check wdp tests
+	$(BIN)/ruff format --check wdp tests
+
+typecheck: install
+	$(BIN)/mypy wdp/core
+
+## Regenerate protocols/vectors/ from fixed seeds (byte-identical every run).
+vectors: install
+	$(PY) -m wdp.vectors
+
+vectors-check: install
+	$(PY) -m wdp.vectors --check
+
+## Regenerate the Python protobuf code from protocols/wdp.proto.
+proto: install
+	$(PY) -m grpc_tools.protoc -Iprotocols --python_out=wdp/core/proto --pyi_out=wdp/core/proto protocols/wdp.proto
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
