@@ -1,0 +1,1 @@
+"""The py-libp2p daemon that drives the protocol core (wdp-node)."""
