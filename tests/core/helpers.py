@@ -24,6 +24,7 @@ from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, create_wanderer, launch_offer
 
 OWNER_SEED = bytes(range(32))
+OWNER_NODE_KEY = Signer(bytes([200]) * 32).public_key  # the node that launches hop 0
 T0 = 1_700_000_000.0
 
 
@@ -90,8 +91,8 @@ def run_handoff(
     node launching hop 0 (no carrier core on that side).
     """
     sender = SenderSession(offer, shard)
-    if remote_peer is None and sender_node is not None:
-        remote_peer = sender_node.peer
+    if remote_peer is None:
+        remote_peer = sender_node.peer if sender_node is not None else OWNER_NODE_KEY
     recv = ReceiverSession(receiver.signer, receiver.carrier, now, remote_peer=remote_peer)
     s_effects: list[Effect] = []
     r_effects: list[Effect] = []
@@ -109,7 +110,7 @@ def run_handoff(
             elif isinstance(eff, HandoffSucceeded) and sender_node is not None:
                 sender_node.carrier.handoff_succeeded(eff.key, now)
             elif isinstance(eff, HandoffFailed) and sender_node is not None and eff.key:
-                sender_node.carrier.handoff_failed(eff.key, eff.code, now)
+                sender_node.carrier.handoff_failed(eff.key, eff.code, now, eff.by_peer)
 
     pending_store: list[StoreShard] = []
 

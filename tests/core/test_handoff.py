@@ -10,9 +10,10 @@ from wdp.core.errors import RejectCode
 from wdp.core.framing import FrameDecoder, encode_frame, encode_uvarint
 from wdp.core.handoff import ReceiverSession, ReceiverState, SenderSession, SenderState
 from wdp.core.limits import DATA_IDLE_TIMEOUT, MAX_CHAIN_LINKS, MAX_FRAME_SIZE
-from wdp.core.messages import Data, Offer, Receipt, decode_message, encode_message
+from wdp.core.messages import Accept, Data, Offer, Receipt, decode_message, encode_message
 from wdp.core.objects import Reason, Signed
 from wdp.core.signing import Signer, verify
+from wdp.core.threat import PingOk
 
 from .helpers import T0, Node, launch, make_node, make_wanderer, run_handoff, seed
 
@@ -309,3 +310,68 @@ def test_chain_is_truncated_to_the_last_links_and_still_verifies():
     (held,) = nodes[(MAX_CHAIN_LINKS + 5) % 3].carrier.held.values()
     assert len(held.chain) == MAX_CHAIN_LINKS
     assert held.chain[-1].record.value.hop == MAX_CHAIN_LINKS + 5
+
+
+# ---- session edge cases -------------------------------------------------------
+
+
+def test_finished_sessions_ignore_later_bytes():
+    _w, a, b = two_nodes_with_shard()
+    out = send(a, b, offer_from(a, b))
+    assert out.sender.state is SenderState.DONE
+    assert out.sender.receive_data(b"\x03\xff\xff\xff", T0 + 2) == []
+    assert out.sender.state is SenderState.DONE
+    assert out.receiver.receive_data(b"\x03\xff\xff\xff", T0 + 2) == []
+    assert out.receiver.state is ReceiverState.CLOSED
+
+
+def test_frames_in_one_read_are_handled_one_at_a_time():
+    """A valid receipt followed by garbage in the same read still passes custody."""
+    _w, a, b = two_nodes_with_shard()
+
+    def receipt_then_garbage(data: bytes) -> bytes:
+        msg = decode_message(FrameDecoder(MAX_FRAME_SIZE).feed(data)[0])
+        return data + b"\x02\xff\xff" if isinstance(msg, Receipt) else data
+
+    out = send(a, b, offer_from(a, b), to_sender=receipt_then_garbage)
+    assert out.sender.state is SenderState.DONE
+    assert not a.store and b.store
+
+
+def test_sibling_shards_offered_concurrently_are_refused():
+    w = make_wanderer()
+    a, c, b = make_node(1), make_node(3), make_node(2)
+    assert launch(w, 0, a).reject_code is None
+    assert launch(w, 1, c).reject_code is None
+    first = ReceiverSession(b.signer, b.carrier, T0, remote_peer=a.peer)
+    (accept,) = first.receive_data(
+        encode_frame(encode_message(offer_from(a, b)), MAX_FRAME_SIZE), T0
+    )
+    assert isinstance(accept.message, Accept) and first.state is ReceiverState.RECEIVING
+    second = ReceiverSession(b.signer, b.carrier, T0, remote_peer=c.peer)
+    effects = second.receive_data(
+        encode_frame(encode_message(offer_from(c, b)), MAX_FRAME_SIZE), T0
+    )
+    assert second.failure is not None and second.failure.code is RejectCode.SIBLING_HELD
+    assert effects
+
+
+def test_lost_receipt_makes_the_carrier_retry_the_same_offer_to_the_same_peer():
+    _w, a, b = two_nodes_with_shard()
+    c = make_node(3)
+    for node in (b, c):
+        a.carrier.observe(PingOk(node.peer, 0.01, T0))
+    (held,) = a.carrier.held.values()
+    held.next_hop_at = T0
+    (start,) = a.carrier.handle_timer(T0)
+    # The receipt never arrives: the sender times out locally.
+    target = {b.peer: b, c.peer: c}[start.to_peer]
+    drop_receipts = frames_rewritten(Receipt, lambda m: None)
+    out = run_handoff(a, target, start.offer, a.store[held.key], now=T0, to_sender=drop_receipts)
+    assert target.store and a.store  # two holders until the retry
+    out.sender.connection_lost(T0 + 1)
+    a.carrier.handoff_failed(held.key, RejectCode.TIMEOUT, T0 + 1, by_peer=False)
+    (again,) = a.carrier.handle_timer(T0 + 100)
+    assert again.offer is start.offer and again.to_peer == start.to_peer
+    out2 = run_handoff(a, target, again.offer, a.store[held.key], now=T0 + 100)
+    assert out2.sender.state is SenderState.DONE and not a.store and target.store

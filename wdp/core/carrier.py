@@ -92,6 +92,8 @@ class HeldShard:
     next_hop_at: float
     reason: Reason = Reason.TTL  # why the next hop happens
     in_flight_to: bytes | None = None  # a handoff is running to this peer
+    in_flight: Offer | None = None  # ... with this offer
+    retry: Offer | None = None  # an offer whose receipt went missing: ask that peer again first
     failed_peers: dict[bytes, float] = field(default_factory=dict)  # peer -> until
 
     @property
@@ -124,7 +126,7 @@ class Carrier:
         self.held: dict[ShardKey, HeldShard] = {}
         self.draining = False
         self._panic_wipe_at: float | None = None
-        self._reserved: dict[bytes, int] = {}  # record hash -> bytes, inbound in progress
+        self._reserved: dict[bytes, tuple[ShardKey, int]] = {}  # record hash -> inbound shard
         self._seen: OrderedDict[ShardKey, tuple[int, int]] = OrderedDict()
         self._sibling_holders: OrderedDict[bytes, set[bytes]] = OrderedDict()
         self._now = now
@@ -146,7 +148,8 @@ class Carrier:
 
     @property
     def used(self) -> int:
-        return sum(h.size for h in self.held.values()) + sum(self._reserved.values())
+        held = sum(h.size for h in self.held.values())
+        return held + sum(size for _, size in self._reserved.values())
 
     # ---- ReceiverPolicy --------------------------------------------------
 
@@ -170,9 +173,10 @@ class Carrier:
                 RejectCode.CAPACITY,
                 f"{size} bytes do not fit: {self.used} of {self.params.capacity} in use",
             )
-        if any(k.wanderer_id == rec.wanderer_id for k in self.held):
+        incoming = [k for k, _ in self._reserved.values()]
+        if any(k.wanderer_id == rec.wanderer_id for k in (*self.held, *incoming)):
             return ProtocolError(RejectCode.SIBLING_HELD, "this node holds a shard of it already")
-        self._reserved[offer.record.hash] = size
+        self._reserved[offer.record.hash] = (key, size)
         return None
 
     def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
@@ -196,7 +200,7 @@ class Carrier:
         self._now = now
         self._reserved.pop(link.record.hash, None)
         rec = link.record.value
-        self._remember_seen(store.key, (rec.generation, rec.hop))
+        self.remember_seen(store.key, (rec.generation, rec.hop))
         chain = (*store.chain, link)[-MAX_CHAIN_LINKS:]
         epoch = float(store.manifest.value.epoch_seconds)
         self.held[store.key] = HeldShard(
@@ -224,7 +228,8 @@ class Carrier:
             )
         return effects
 
-    def _remember_seen(self, key: ShardKey, gen_hop: tuple[int, int]) -> None:
+    def remember_seen(self, key: ShardKey, gen_hop: tuple[int, int]) -> None:
+        """Note that this shard reached (generation, hop): older hops are replays from now on."""
         old = self._seen.get(key)
         if old is None or gen_hop > old:
             self._seen[key] = gen_hop
@@ -241,6 +246,10 @@ class Carrier:
         """Choose a peer and build the next record; on no peer, retry later."""
         if held.in_flight_to is not None:
             return []
+        if held.retry is not None:  # first learn whether that peer took it
+            offer, held.retry = held.retry, None
+            held.in_flight_to, held.in_flight = offer.record.value.to_peer, offer
+            return [StartHandoff(held.key, held.in_flight_to, offer)]
         held.reason = reason
         held.failed_peers = {p: t for p, t in held.failed_peers.items() if t > now}
         recent = [
@@ -265,10 +274,9 @@ class Carrier:
         if choice is None:
             held.next_hop_at = now + self._retry_delay(reason)
             return []
-        held.in_flight_to = choice.peer
-        return [
-            StartHandoff(held.key, choice.peer, self.next_offer(held, choice.peer, reason, now))
-        ]
+        offer = self.next_offer(held, choice.peer, reason, now)
+        held.in_flight_to, held.in_flight = choice.peer, offer
+        return [StartHandoff(held.key, choice.peer, offer)]
 
     def _retry_delay(self, reason: Reason) -> float:
         return (
@@ -307,17 +315,28 @@ class Carrier:
         self._now = now
         held = self.held.pop(key, None)
         if held is not None:
-            self._remember_seen(key, (held.record.generation, held.record.hop + 1))
+            self.remember_seen(key, (held.record.generation, held.record.hop + 1))
         return []
 
-    def handoff_failed(self, key: ShardKey, code: RejectCode, now: float) -> list[CarrierEffect]:
-        """The handoff ended without custody passing: keep the shard, try again later."""
+    def handoff_failed(
+        self, key: ShardKey, code: RejectCode, now: float, by_peer: bool = False
+    ) -> list[CarrierEffect]:
+        """The handoff ended without custody passing: keep the shard, try again later.
+
+        When this side timed out or lost the stream, the receiver may have stored
+        the shard and signed a receipt that never arrived. The same offer then
+        goes to the same peer once more: a receiver that took it answers with the
+        same receipt, so the shard does not end up with two carriers.
+        """
         self._now = now
         held = self.held.get(key)
         if held is None or held.in_flight_to is None:
             return []
-        peer, held.in_flight_to = held.in_flight_to, None
-        if code is RejectCode.SIBLING_HELD:
+        peer, offer = held.in_flight_to, held.in_flight
+        held.in_flight_to = held.in_flight = None
+        if code is RejectCode.TIMEOUT and not by_peer and offer is not None:
+            held.retry = offer
+        elif code is RejectCode.SIBLING_HELD:
             holders = self._sibling_holders.setdefault(key.wanderer_id, set())
             holders.add(peer)
             while len(self._sibling_holders) > self.params.seen_memory:

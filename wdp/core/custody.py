@@ -91,12 +91,12 @@ def check_chain(
         check_follows(prev, nxt.value)
 
 
-def check_offer(offer: Offer, *, local_peer: bytes, remote_peer: bytes | None) -> None:
+def check_offer(offer: Offer, *, local_peer: bytes, remote_peer: bytes) -> None:
     """Every offer check that needs no local state, in spec order; raises ProtocolError.
 
-    ``remote_peer`` is the authenticated key of the stream's peer (None when the
-    transport cannot tell, as in some tests); it must be the sender of any hop
-    after 0. Hop 0 comes from the owner's node, which need not hold the owner key.
+    ``remote_peer`` is the authenticated Ed25519 key of the stream's peer; it must
+    be the sender of any hop after 0. Hop 0 comes from the owner's node, which
+    need not hold the owner key.
     """
     manifest, record = offer.manifest, offer.record
     rec = record.value
@@ -107,7 +107,7 @@ def check_offer(offer: Offer, *, local_peer: bytes, remote_peer: bytes | None) -
     check_record_fits_manifest(rec, manifest)
     if rec.to_peer != local_peer:
         raise _fail(RejectCode.WRONG_RECIPIENT, "the record hands the shard to another peer")
-    if rec.hop > 0 and remote_peer is not None and rec.from_peer != remote_peer:
+    if rec.hop > 0 and rec.from_peer != remote_peer:
         raise _fail(RejectCode.WRONG_SENDER, "the record was made by another peer than the sender")
     check_chain(manifest, offer.chain, record)
     if public_key_of(offer.locator_secret) != rec.locator_key:

@@ -68,24 +68,38 @@ class FrameDecoder:
         self.max_size = max_size
         self._buf = bytearray()
 
+    def push(self, data: bytes) -> None:
+        """Add received bytes."""
+        self._buf += data
+
+    def next_frame(self) -> bytes | None:
+        """The next whole frame, or None until more bytes arrive.
+
+        Raises ProtocolError on a bad or oversized length prefix, before any of
+        that frame's payload is buffered beyond what was already received.
+        """
+        head = decode_uvarint(self._buf)
+        if head is None:
+            return None
+        length, start = head
+        if length > self.max_size:
+            raise ProtocolError(
+                RejectCode.TOO_LARGE, f"frame of {length} bytes exceeds {self.max_size}"
+            )
+        end = start + length
+        if len(self._buf) < end:
+            return None
+        frame = bytes(self._buf[start:end])
+        del self._buf[:end]
+        return frame
+
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return every frame now complete, in order."""
-        self._buf += data
+        self.push(data)
         frames: list[bytes] = []
-        while True:
-            head = decode_uvarint(self._buf)
-            if head is None:
-                return frames
-            length, start = head
-            if length > self.max_size:
-                raise ProtocolError(
-                    RejectCode.TOO_LARGE, f"frame of {length} bytes exceeds {self.max_size}"
-                )
-            end = start + length
-            if len(self._buf) < end:
-                return frames
-            frames.append(bytes(self._buf[start:end]))
-            del self._buf[:end]
+        while (frame := self.next_frame()) is not None:
+            frames.append(frame)
+        return frames
 
     @property
     def buffered(self) -> int:

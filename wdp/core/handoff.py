@@ -142,9 +142,36 @@ class _Session:
         """When ``handle_timer`` must next be called, or None."""
         return self._deadline
 
-    def _messages(self, data: bytes) -> list[Message]:
-        """Decode whole frames from the stream; framing errors surface as ProtocolError."""
-        return [decode_message(frame) for frame in self._decoder.feed(data)]
+    @property
+    def finished(self) -> bool:
+        """In a terminal state: nothing more is read or sent."""
+        raise NotImplementedError
+
+    def receive_data(self, data: bytes, now: float) -> list[Effect]:
+        """Bytes arrived from the peer: act on each whole frame, one at a time, in order.
+
+        A terminal session ignores everything; the first bad frame ends the session.
+        """
+        effects: list[Effect] = []
+        if self.finished:
+            return effects
+        self._decoder.push(data)
+        while not self.finished:
+            try:
+                frame = self._decoder.next_frame()
+                if frame is None:
+                    break
+                effects += self._on_message(decode_message(frame), now)
+            except ProtocolError as exc:
+                effects += self._abort(exc)
+        return effects
+
+    def _on_message(self, msg: Message, now: float) -> list[Effect]:
+        raise NotImplementedError
+
+    def _abort(self, exc: ProtocolError) -> list[Effect]:
+        """This side refuses: tell the peer why and end the session."""
+        raise NotImplementedError
 
 
 class SenderSession(_Session):
@@ -170,17 +197,12 @@ class SenderSession(_Session):
         self._deadline = now + OFFER_TIMEOUT
         return [_send(self.offer)]
 
-    def receive_data(self, data: bytes, now: float) -> list[Effect]:
-        """Bytes arrived from the receiver."""
-        effects: list[Effect] = []
-        try:
-            for msg in self._messages(data):
-                if self.state in SENDER_TERMINAL:
-                    break
-                effects += self._on_message(msg, now)
-        except ProtocolError as exc:
-            effects += self._fail(exc, notify=True)
-        return effects
+    @property
+    def finished(self) -> bool:
+        return self.state in SENDER_TERMINAL
+
+    def _abort(self, exc: ProtocolError) -> list[Effect]:
+        return self._fail(exc, notify=True)
 
     def _on_message(self, msg: Message, now: float) -> list[Effect]:
         nxt = SENDER_TRANSITIONS.get((self.state, type(msg)))
@@ -256,7 +278,7 @@ class ReceiverSession(_Session):
         signer: Signer,
         policy: ReceiverPolicy,
         now: float,
-        remote_peer: bytes | None = None,
+        remote_peer: bytes,
     ) -> None:
         super().__init__()
         self.signer = signer
@@ -269,17 +291,12 @@ class ReceiverSession(_Session):
         self._deadline = now + OFFER_TIMEOUT
         self.committed = False
 
-    def receive_data(self, data: bytes, now: float) -> list[Effect]:
-        """Bytes arrived from the sender."""
-        effects: list[Effect] = []
-        try:
-            for msg in self._messages(data):
-                if self.state in RECEIVER_TERMINAL:
-                    break
-                effects += self._on_message(msg, now)
-        except ProtocolError as exc:
-            effects += self._reject(exc, notify=True)
-        return effects
+    @property
+    def finished(self) -> bool:
+        return self.state in RECEIVER_TERMINAL
+
+    def _abort(self, exc: ProtocolError) -> list[Effect]:
+        return self._reject(exc, notify=True)
 
     def _on_message(self, msg: Message, now: float) -> list[Effect]:
         nxt = RECEIVER_TRANSITIONS.get((self.state, type(msg)))

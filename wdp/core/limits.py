@@ -5,6 +5,7 @@ from __future__ import annotations
 PROTOCOL_VERSION = 1
 MIGRATE_PROTOCOL_ID = "/wdp/migrate/1.0"
 DHT_NAMESPACE = "wdp"
+KAD_PROTOCOL_ID = "/ipfs/kad/1.0.0"
 
 KEY_SIZE = 32  # Ed25519 public keys and seeds
 SIGNATURE_SIZE = 64
@@ -30,11 +31,13 @@ MAX_SEALED_HOLDER = 1024
 MAX_HOLDER_ADDRS = 8
 MAX_ADDR_BYTES = 256
 MAX_LOCATOR_TTL_MS = 24 * 3600 * 1000
+LOCATOR_LIFETIME_EPOCHS = 2  # a locator expires this many epochs after it is published
+MIN_SEALED_HOLDER = 48  # sealed box overhead: ephemeral key + tag
 
 # Handoff timeouts, seconds.
 OFFER_TIMEOUT = 10.0  # sender: Offer sent -> Accept or Reject
 DATA_IDLE_TIMEOUT = 30.0  # receiver: gap between Data messages
-RECEIPT_TIMEOUT = 30.0  # sender: last Data sent -> Receipt
+RECEIPT_TIMEOUT = 30.0  # sender: Accept received -> Receipt, plus shard_size / MIN_TRANSFER_RATE
 DONE_TIMEOUT = 10.0  # receiver: Receipt sent -> Done (informative only)
-STORE_TIMEOUT = 60.0  # receiver: waiting for the driver to store the shard
+STORE_TIMEOUT = 20.0  # receiver: waiting for the driver to store the shard (< RECEIPT_TIMEOUT)
 MIN_TRANSFER_RATE = 256 * 1024  # bytes/s a sender allows for before its receipt timeout

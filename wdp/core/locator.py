@@ -16,12 +16,18 @@ from collections.abc import Sequence
 
 from . import crypto
 from .errors import ProtocolError, RejectCode
-from .limits import DHT_NAMESPACE, MAX_LOCATOR_TTL_MS, MAX_LOCATOR_VALUE
+from .limits import (
+    DHT_NAMESPACE,
+    LOCATOR_LIFETIME_EPOCHS,
+    MAX_LOCATOR_TTL_MS,
+    MAX_LOCATOR_VALUE,
+    MAX_SEALED_HOLDER,
+)
 from .objects import HolderInfo, Locator, Signed
 from .signing import Signer
 
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
-_KEY_RE = re.compile(rf"^/{DHT_NAMESPACE}/([0-9a-f]{{64}})$")
+_KEY_RE = re.compile(rf"/{DHT_NAMESPACE}/([0-9a-f]{{64}})")
 
 
 def locator_dht_key(locator_key: bytes) -> str:
@@ -45,15 +51,28 @@ def make_locator(
     """
     signer = Signer(locator_secret)
     sealed = crypto.seal_to_owner(owner_key, holder.encode(), ephemeral_seed)
+    if len(sealed) > MAX_SEALED_HOLDER:
+        raise ValueError(
+            f"holder info seals to {len(sealed)} bytes, above {MAX_SEALED_HOLDER}: "
+            "list fewer addresses"
+        )
     body = Locator(
         generation=generation, hop=hop, expires_at_ms=expires_at_ms, sealed_holder=sealed
     )
     return locator_dht_key(signer.public_key), Signed.create(body, signer).to_bytes()
 
 
+def locator_expiry_ms(now_ms: int, epoch_seconds: int) -> int:
+    """When a locator published at ``now_ms`` should expire: a few epochs, at most a day.
+
+    A carrier whose shard stays longer than half that (a long epoch) republishes.
+    """
+    return now_ms + min(LOCATOR_LIFETIME_EPOCHS * epoch_seconds * 1000, MAX_LOCATOR_TTL_MS)
+
+
 def validate_locator(key: str, value: bytes, now_ms: int) -> Signed[Locator]:
     """The ``/wdp/`` namespace validator: raise ProtocolError unless the record is acceptable."""
-    match = _KEY_RE.match(key)
+    match = _KEY_RE.fullmatch(key)
     if match is None:
         raise ProtocolError(RejectCode.MALFORMED, "locator key must be /wdp/ + 64 lowercase hex")
     if len(value) > MAX_LOCATOR_VALUE:

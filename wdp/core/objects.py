@@ -31,6 +31,7 @@ from .limits import (
     MAX_SHARD_SIZE,
     MAX_SHARDS,
     MIN_EPOCH_SECONDS,
+    MIN_SEALED_HOLDER,
     NONCE_SIZE,
     PROTOCOL_VERSION,
     SIGNATURE_SIZE,
@@ -395,9 +396,10 @@ class Locator:
     def decode(cls, body: bytes) -> Self:
         loc = parse_pb(pb.LocatorBody, body, cls.INVALID, cls.WHAT)
         _check_version(loc.version, cls.WHAT)
-        if not 0 < len(loc.sealed_holder) <= MAX_SEALED_HOLDER:
+        if not MIN_SEALED_HOLDER <= len(loc.sealed_holder) <= MAX_SEALED_HOLDER:
             raise ProtocolError(
-                cls.INVALID, f"locator sealed_holder must be 1..{MAX_SEALED_HOLDER} bytes"
+                cls.INVALID,
+                f"locator sealed_holder must be {MIN_SEALED_HOLDER}..{MAX_SEALED_HOLDER} bytes",
             )
         return cls(
             generation=loc.generation,
