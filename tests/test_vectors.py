@@ -10,6 +10,7 @@ the core nor a regenerated vector can silently move a wire detail.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -194,9 +195,11 @@ LOCATOR_EXPECT = {
     "validate_too_far_future": "MALFORMED",
     "validate_wrong_key": "BAD_SIGNATURE",
     "validate_signature_bit_flip": "BAD_SIGNATURE",
-    "validate_key_uppercase_hex": "MALFORMED",
+    "validate_key_old_hex_form": "MALFORMED",
+    "validate_key_padded_base64": "MALFORMED",
+    "validate_key_non_canonical_base64": "MALFORMED",
     "validate_key_wrong_namespace": "MALFORMED",
-    "validate_key_short_hex": "MALFORMED",
+    "validate_key_short": "MALFORMED",
     "validate_key_trailing_slash": "MALFORMED",
     "validate_value_oversized": "TOO_LARGE",
     "validate_value_not_protobuf": "MALFORMED",
@@ -644,7 +647,8 @@ def test_objects(case):
     assert spell(signed.value) == case["fields"]
     assert signed.value.encode() == signed.body  # the reference encoder is canonical
     if kind == "locator":
-        assert case["dht_key"] == "/wdp/" + Signer(x(case["locator_secret"])).public_key.hex()
+        pk = Signer(x(case["locator_secret"])).public_key
+        assert case["dht_key"] == "/wdp/" + base64.urlsafe_b64encode(pk).decode().rstrip("=")
         validate_locator(case["dht_key"], x(case["signed"]), int(T0 * 1000))
         holder = open_locator(x(case["owner_seed"]), signed.value)
         assert holder == HolderInfo.decode(x(case["holder_info_body"]))
@@ -866,12 +870,13 @@ def test_locator_validate(case):
     got = verdict_code(lambda: validate_locator(key, value, now_ms))
     assert (got if got != "ok" else None) == case["reference_code"]
     assert case["expect"] == ("valid" if got == "ok" else "invalid")
-    key_ok = re.fullmatch(r"/wdp/[0-9a-f]{64}", key) is not None
+    key_ok = re.fullmatch(r"/wdp/[A-Za-z0-9_-]{43}", key) is not None
     if case["expect"] == "valid":
         assert key_ok and len(value) <= 2048
         signed = Signed.from_bytes(value, Locator)
         check_signed_wire("locator", value, spell(signed))
-        check_signed("locator", spell(signed), x(key.removeprefix("/wdp/")))
+        raw_key = base64.urlsafe_b64decode(key.removeprefix("/wdp/") + "=")
+        check_signed("locator", spell(signed), raw_key)
         assert spell(signed.value) == case["fields"]
         assert now_ms < signed.value.expires_at_ms <= now_ms + 24 * 3600 * 1000 + 5 * 60 * 1000
         if "owner_seed" in case:

@@ -1222,9 +1222,11 @@ def locator_file(scenario: Scenario) -> str:
         ("too_far_future", key, make(0, 1, max_expiry + 1, "far"), now, "MALFORMED"),
         ("wrong_key", other_key, good, now, "BAD_SIGNATURE"),
         ("signature_bit_flip", key, _flip_signature(good), now, "BAD_SIGNATURE"),
-        ("key_uppercase_hex", key.upper().replace("/WDP/", "/wdp/"), good, now, "MALFORMED"),
+        ("key_old_hex_form", "/wdp/" + Signer(secret).public_key.hex(), good, now, "MALFORMED"),
+        ("key_padded_base64", key + "=", good, now, "MALFORMED"),
+        ("key_non_canonical_base64", key[:-1] + chr(ord(key[-1]) + 1), good, now, "MALFORMED"),
         ("key_wrong_namespace", key.replace("/wdp/", "/pk/"), good, now, "MALFORMED"),
-        ("key_short_hex", key[:-2], good, now, "MALFORMED"),
+        ("key_short", key[:-2], good, now, "MALFORMED"),
         ("key_trailing_slash", key + "/", good, now, "MALFORMED"),
         ("value_oversized", key, oversized, now, "TOO_LARGE"),
         ("value_not_protobuf", key, b"\xff\xff", now, "MALFORMED"),
@@ -1321,11 +1323,12 @@ def locator_file(scenario: Scenario) -> str:
             }
         )
     return render(
-        "DHT locator records under key '/wdp/' + lowercase hex(locator_key); the value is an "
+        "DHT locator records under key '/wdp/' + unpadded base64url(locator_key); the value is an "
         "encoded Signed{LocatorBody} signed by the locator key (domain 'wdp/v1/locator'). "
         "kind validate: the namespace validator's verdict at now_ms (README section 9): "
         "'valid' or 'invalid'; reference_code is informative, the error the Python reference "
-        "raises (key not /wdp/ + 64 lowercase hex: MALFORMED; value > 2048 bytes: TOO_LARGE; "
+        "raises (key not /wdp/ + 43 canonical base64url chars: MALFORMED; "
+        "value > 2048 bytes: TOO_LARGE; "
         "bad signature: BAD_SIGNATURE; expires_at_ms <= now_ms: STALE_HOP; expires_at_ms > "
         "now_ms + 24 h + 5 min: MALFORMED). validate_valid opens with owner_seed to "
         "holder_info_body. "

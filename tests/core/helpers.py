@@ -110,7 +110,7 @@ def run_handoff(
             elif isinstance(eff, HandoffSucceeded) and sender_node is not None:
                 sender_node.carrier.handoff_succeeded(eff.key, now)
             elif isinstance(eff, HandoffFailed) and sender_node is not None and eff.key:
-                sender_node.carrier.handoff_failed(eff.key, eff.code, now, eff.by_peer)
+                sender_node.carrier.handoff_failed(eff.key, eff.code, now, eff.in_doubt)
 
     pending_store: list[StoreShard] = []
 

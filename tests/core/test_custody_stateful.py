@@ -104,7 +104,7 @@ class CustodyMachine(RuleBasedStateMachine):
             elif isinstance(eff, HandoffFailed):
                 if side == "s":
                     if eff.key is not None:
-                        node.carrier.handoff_failed(eff.key, eff.code, self.now, eff.by_peer)
+                        node.carrier.handoff_failed(eff.key, eff.code, self.now, eff.in_doubt)
                 else:
                     node.carrier.receive_aborted(s.sender.record.hash)
 

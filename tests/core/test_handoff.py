@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from wdp.core.carrier import CarrierParams
-from wdp.core.effects import HandoffSucceeded, WipeShard
+from wdp.core.effects import HandoffFailed, HandoffSucceeded, WipeShard
 from wdp.core.errors import RejectCode
 from wdp.core.framing import FrameDecoder, encode_frame, encode_uvarint
 from wdp.core.handoff import ReceiverSession, ReceiverState, SenderSession, SenderState
@@ -13,7 +13,7 @@ from wdp.core.limits import DATA_IDLE_TIMEOUT, MAX_CHAIN_LINKS, MAX_FRAME_SIZE
 from wdp.core.messages import Accept, Data, Offer, Receipt, decode_message, encode_message
 from wdp.core.objects import Reason, Signed
 from wdp.core.signing import Signer, verify
-from wdp.core.threat import PingOk
+from wdp.core.threat import PingFailed, PingOk
 
 from .helpers import T0, Node, launch, make_node, make_wanderer, run_handoff, seed
 
@@ -369,9 +369,33 @@ def test_lost_receipt_makes_the_carrier_retry_the_same_offer_to_the_same_peer():
     drop_receipts = frames_rewritten(Receipt, lambda m: None)
     out = run_handoff(a, target, start.offer, a.store[held.key], now=T0, to_sender=drop_receipts)
     assert target.store and a.store  # two holders until the retry
-    out.sender.connection_lost(T0 + 1)
-    a.carrier.handoff_failed(held.key, RejectCode.TIMEOUT, T0 + 1, by_peer=False)
+    (failed,) = [e for e in out.sender.connection_lost(T0 + 1) if isinstance(e, HandoffFailed)]
+    assert failed.in_doubt  # all data went out and no answer came
+    a.carrier.handoff_failed(held.key, failed.code, T0 + 1, failed.in_doubt)
     (again,) = a.carrier.handle_timer(T0 + 100)
     assert again.offer is start.offer and again.to_peer == start.to_peer
     out2 = run_handoff(a, target, again.offer, a.store[held.key], now=T0 + 100)
     assert out2.sender.state is SenderState.DONE and not a.store and target.store
+
+
+def test_a_dial_failure_is_not_in_doubt_and_the_next_try_goes_elsewhere():
+    _w, a, b = two_nodes_with_shard()
+    c = make_node(3)
+    for node in (b, c):
+        a.carrier.observe(PingOk(node.peer, 0.01, T0))
+    (held,) = a.carrier.held.values()
+    held.next_hop_at = T0
+    (start,) = a.carrier.handle_timer(T0)
+    a.carrier.handoff_failed(held.key, RejectCode.TIMEOUT, T0, in_doubt=False)
+    (again,) = a.carrier.handle_timer(T0 + 100)
+    assert again.to_peer != start.to_peer
+
+
+def test_under_threat_a_peer_whose_last_ping_failed_is_not_a_refuge():
+    _w, a, b = two_nodes_with_shard()
+    c = make_node(3)
+    a.carrier.observe(PingOk(b.peer, 0.500, T0))  # far, but it just went quiet
+    a.carrier.observe(PingFailed(b.peer, T0 + 1))
+    a.carrier.observe(PingOk(c.peer, 0.010, T0))
+    (start,) = a.carrier.panic(T0 + 2)[1:]
+    assert start.to_peer == c.peer

@@ -45,8 +45,9 @@ def test_owner_reads_the_holder_and_nobody_else_can() -> None:
     "mutate",
     [
         lambda k, v: (k + "\n", v),  # trailing newline in the key
-        lambda k, v: (k.upper(), v),  # uppercase hex
-        lambda k, v: ("/wdp/" + "00" * 32, v),  # another key's record
+        lambda k, v: (k[:-1] + ("B" if k[-1] != "B" else "C"), v),  # another key
+        lambda k, v: (k.replace("/wdp/", "/wdp/="), v),  # not base64url
+        lambda k, v: ("/wdp/" + "00" * 32, v),  # the old hex form
         lambda k, v: (k, v[:-1] + bytes([v[-1] ^ 1])),  # flipped signature bit
         lambda k, v: (k, v + b"\x00" * 3000),  # oversized
     ],

@@ -138,9 +138,15 @@ class Carrier:
         return self.threat.level
 
     @property
-    def fleeing(self) -> bool:
-        """Under threat, draining or panicking: shards leave and none are taken in."""
-        return self.draining or self.level >= ThreatLevel.CRITICAL
+    def leaving(self) -> bool:
+        """Draining or panicking: every shard leaves and none is taken in.
+
+        A CRITICAL threat level alone does not refuse offers. Signals such as
+        many peers vanishing are seen by the whole swarm at once; if every node
+        that saw them refused shards, nobody could take the shards that flee.
+        Under threat each held shard flees once, and shards that fled here stay.
+        """
+        return self.draining or self._panic_wipe_at is not None
 
     @property
     def drained(self) -> bool:
@@ -163,8 +169,8 @@ class Carrier:
                 RejectCode.STALE_HOP,
                 f"hop {rec.hop} of generation {rec.generation} is not newer than {seen}",
             )
-        if self.fleeing or self._panic_wipe_at is not None:
-            return ProtocolError(RejectCode.SHUTTING_DOWN, "this node is moving shards out")
+        if self.leaving:
+            return ProtocolError(RejectCode.SHUTTING_DOWN, "this node is shutting down")
         if len(self._reserved) >= self.params.max_inbound:
             return ProtocolError(RejectCode.BUSY, "too many handoffs in progress")
         size = offer.manifest.value.shard_size
@@ -222,7 +228,7 @@ class Carrier:
                 record_hash=link.record.hash,
             )
         ]
-        if self.fleeing:  # arrived just as danger rose: pass it straight on
+        if self.leaving:  # arrived just as the node began to leave: pass it straight on
             effects += self._start(
                 self.held[store.key], Reason.DRAIN if self.draining else Reason.THREAT, now
             )
@@ -239,8 +245,20 @@ class Carrier:
 
     # ---- outbound --------------------------------------------------------
 
-    def _candidates(self) -> list[Candidate]:
-        return [Candidate.from_stats(s) for s in self.latency.peers()]
+    def _candidates(self, urgent: bool) -> list[Candidate]:
+        """Peers that may receive a shard.
+
+        Under threat a peer whose last ping failed counts as unhealthy: a peer
+        that has just gone quiet still shows its old (often inflated) RTT and
+        would otherwise look like the "furthest" refuge.
+        """
+        out = []
+        for s in self.latency.peers():
+            c = Candidate.from_stats(s)
+            if urgent and s.consecutive_failures > 0:
+                c = Candidate(c.peer, c.ipv4, c.rtt, healthy=False)
+            out.append(c)
+        return out
 
     def _start(self, held: HeldShard, reason: Reason, now: float) -> list[CarrierEffect]:
         """Choose a peer and build the next record; on no peer, retry later."""
@@ -262,9 +280,10 @@ class Carrier:
             *held.failed_peers,
             *self._sibling_holders.get(held.key.wanderer_id, ()),
         }
+        urgent = reason is Reason.THREAT
         choice = choose_carrier(
-            self._candidates(),
-            urgent=reason is Reason.THREAT,
+            self._candidates(urgent),
+            urgent=urgent,
             rng=self.rng,
             exclude=exclude,
             recent=recent,
@@ -319,12 +338,13 @@ class Carrier:
         return []
 
     def handoff_failed(
-        self, key: ShardKey, code: RejectCode, now: float, by_peer: bool = False
+        self, key: ShardKey, code: RejectCode, now: float, in_doubt: bool = False
     ) -> list[CarrierEffect]:
         """The handoff ended without custody passing: keep the shard, try again later.
 
-        When this side timed out or lost the stream, the receiver may have stored
-        the shard and signed a receipt that never arrived. The same offer then
+        ``in_doubt``: the sender had sent all data and then timed out or lost the
+        stream, so the receiver may have stored the shard and signed a receipt
+        that never arrived. The same offer then
         goes to the same peer once more: a receiver that took it answers with the
         same receipt, so the shard does not end up with two carriers.
         """
@@ -334,7 +354,7 @@ class Carrier:
             return []
         peer, offer = held.in_flight_to, held.in_flight
         held.in_flight_to = held.in_flight = None
-        if code is RejectCode.TIMEOUT and not by_peer and offer is not None:
+        if in_doubt and offer is not None:
             held.retry = offer
         elif code is RejectCode.SIBLING_HELD:
             holders = self._sibling_holders.setdefault(key.wanderer_id, set())
@@ -365,8 +385,8 @@ class Carrier:
             return effects + self._wipe_all("panic: evacuation time is up")
         for held in sorted(self.held.values(), key=lambda h: h.next_hop_at):
             if held.in_flight_to is None and held.next_hop_at <= now:
-                reason = held.reason if self.fleeing else Reason.TTL
-                effects += self._start(held, reason, now)
+                # A shard whose THREAT or DRAIN hop failed keeps that reason until it leaves.
+                effects += self._start(held, held.reason, now)
         return effects
 
     def observe(self, obs: Observation) -> list[CarrierEffect]:

@@ -74,13 +74,16 @@ class HandoffFailed:
     """The handoff ended without passing custody; the sender still holds the shard.
 
     ``by_peer`` is True when the remote side refused (a Reject it sent), False
-    when this side refused or gave up.
+    when this side refused or gave up. ``in_doubt`` (sender only): all data was
+    sent and no answer came, so the receiver may hold the shard with a receipt
+    that was lost; the carrier then retries the same offer with the same peer.
     """
 
     key: ShardKey | None
     code: RejectCode
     detail: str
     by_peer: bool
+    in_doubt: bool = False
 
 
 Effect = Send | Close | StoreShard | WipeShard | HandoffSucceeded | HandoffFailed

@@ -260,13 +260,14 @@ class SenderSession(_Session):
         )
 
     def _fail(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[Effect]:
+        in_doubt = self.state is SenderState.AWAIT_RECEIPT and not by_peer
         self.state = SenderState.FAILED
         self.failure = exc
         self._deadline = None
         effects: list[Effect] = []
         if notify:
             effects.append(_send(Reject(exc.code, exc.detail)))
-        effects += [Close(), HandoffFailed(self.key, exc.code, exc.detail, by_peer)]
+        effects += [Close(), HandoffFailed(self.key, exc.code, exc.detail, by_peer, in_doubt)]
         return effects
 
 

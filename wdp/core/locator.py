@@ -1,16 +1,19 @@
 """Locator records: how an owner finds the current carrier of each shard.
 
-Key: ``"/wdp/" + hex(locator_key)`` (lowercase hex of the 32-byte Ed25519 key
-in the shard's custody records). Value: an encoded ``Signed`` whose body is a
-``LocatorBody`` signed by that key. Only holders of the locator secret (the
-owner, and the carriers it travels to with the shard) can write; only the
-owner can read who the carrier is, because ``sealed_holder`` is a sealed box
-to the owner's key. The validator and the select rule below are what every
-DHT node applies, so they use nothing but the key, the value and ``now``.
+Key: ``"/wdp/" + base64url(locator_key)``, the unpadded base64url of the
+32-byte Ed25519 key in the shard's custody records: 48 bytes in all, because
+py-libp2p's Kademlia refuses FIND_NODE keys longer than 50 bytes. Value: an
+encoded ``Signed`` whose body is a ``LocatorBody`` signed by that key. Only
+holders of the locator secret (the owner, and the carriers it travels to with
+the shard) can write; only the owner can read who the carrier is, because
+``sealed_holder`` is a sealed box to the owner's key. The validator and the
+select rule below are what every DHT node applies, so they use nothing but
+the key, the value and ``now``.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 
@@ -27,12 +30,13 @@ from .objects import HolderInfo, Locator, Signed
 from .signing import Signer
 
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
-_KEY_RE = re.compile(rf"/{DHT_NAMESPACE}/([0-9a-f]{{64}})")
+_KEY_RE = re.compile(rf"/{DHT_NAMESPACE}/([A-Za-z0-9_-]{{43}})")
 
 
 def locator_dht_key(locator_key: bytes) -> str:
     """The DHT key a shard's locator lives under."""
-    return f"/{DHT_NAMESPACE}/{locator_key.hex()}"
+    encoded = base64.urlsafe_b64encode(locator_key).rstrip(b"=").decode()
+    return f"/{DHT_NAMESPACE}/{encoded}"
 
 
 def make_locator(
@@ -74,13 +78,16 @@ def validate_locator(key: str, value: bytes, now_ms: int) -> Signed[Locator]:
     """The ``/wdp/`` namespace validator: raise ProtocolError unless the record is acceptable."""
     match = _KEY_RE.fullmatch(key)
     if match is None:
-        raise ProtocolError(RejectCode.MALFORMED, "locator key must be /wdp/ + 64 lowercase hex")
+        raise ProtocolError(RejectCode.MALFORMED, "locator key must be /wdp/ + 43 base64url chars")
+    locator_key = base64.urlsafe_b64decode(match.group(1) + "=")
+    if locator_dht_key(locator_key) != key:
+        raise ProtocolError(RejectCode.MALFORMED, "locator key is not canonical base64url")
     if len(value) > MAX_LOCATOR_VALUE:
         raise ProtocolError(
             RejectCode.TOO_LARGE, f"locator value exceeds {MAX_LOCATOR_VALUE} bytes"
         )
     signed = Signed.from_bytes(value, Locator)
-    if not signed.verify(bytes.fromhex(match.group(1))):
+    if not signed.verify(locator_key):
         raise ProtocolError(RejectCode.BAD_SIGNATURE, "locator is not signed by its key")
     expires = signed.value.expires_at_ms
     if expires <= now_ms:
