@@ -1,0 +1,111 @@
+"""Locator records in the Kademlia DHT: put by the carrier, found and opened by the owner."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from libp2p.records.record import make_put_record
+from libp2p.records.utils import InvalidRecordType
+
+from wdp.core.effects import ShardKey
+from wdp.core.errors import ProtocolError, RejectCode
+from wdp.core.locator import make_locator, open_locator
+from wdp.core.objects import HolderInfo, Locator, Signed
+from wdp.core.signing import Signer
+from wdp.core.wanderer import locator_seed
+from wdp.node.host import LocatorValidator
+
+from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes
+
+
+def locator(
+    clock: MovableClock, *, secret: bytes, hop: int, expires_in: float
+) -> tuple[str, bytes]:
+    holder = HolderInfo(b"\x01" * 32, (), b"\x02" * 32)
+    return make_locator(
+        locator_secret=secret,
+        owner_key=Signer(OWNER_SEED).public_key,
+        holder=holder,
+        generation=0,
+        hop=hop,
+        expires_at_ms=int((clock() + expires_in) * 1000),
+        ephemeral_seed=b"\x03" * 32,
+    )
+
+
+def test_validator_wraps_the_core_rules() -> None:
+    clock = MovableClock()
+    v = LocatorValidator(clock)
+    secret = locator_seed(OWNER_SEED, 0, 0)
+    key, hop1 = locator(clock, secret=secret, hop=1, expires_in=60)
+    _, hop2 = locator(clock, secret=secret, hop=2, expires_in=60)
+    v.validate(key, hop1)
+    assert v.select(key, [hop1, hop2]) == 1
+    body = Signed.from_bytes(hop2, Locator).value
+    forged = Signed.create(body, Signer(b"\x09" * 32)).to_bytes()
+    with pytest.raises(ProtocolError) as err:
+        v.validate(key, forged)
+    assert err.value.code is RejectCode.BAD_SIGNATURE
+    assert v.select(key, [forged, hop1]) == 1
+    clock.advance(61)
+    with pytest.raises(ProtocolError) as err:
+        v.validate(key, hop2)
+    assert err.value.code is RejectCode.STALE_HOP
+
+
+@pytest.mark.trio
+async def test_locator_put_by_the_carrier_is_found_and_forgeries_are_refused() -> None:
+    clock = MovableClock()
+    async with nodes(clock, 20, 21, 22) as (a, b, c):
+        w = make_wanderer(clock, epoch=3600)
+        key = ShardKey(w.manifest.value.wanderer_id, 0)
+        assert (await a.launch(w, 0, b.peer_id, owner_seed=OWNER_SEED)).ok
+        with trio.fail_after(DEADLINE):
+            await b.wait_until(lambda: key in b.locators)
+        dht_key, genuine = b.locators[key]
+        raw_key = dht_key.encode()
+
+        # B's put reached the other DHT nodes; C, which never held the shard, finds it.
+        assert a.dht.value_store.get(raw_key).value == genuine
+        c.dht.value_store.store.pop(raw_key, None)  # make C look it up on the network
+        with trio.fail_after(DEADLINE):
+            found = await c.get_locator(b.carrier.held[key].record.locator_key)
+        assert found is not None and found.to_bytes() == genuine
+        holder = open_locator(OWNER_SEED, found.value)
+        assert holder.holder == b.peer_key
+        assert holder.record_hash == b.carrier.held[key].last.record.hash
+
+        async def offer_to_a(value: bytes) -> bool:
+            record = make_put_record(raw_key, value)
+            with trio.fail_after(DEADLINE):
+                return await c.dht.value_store._store_at_peer(a.peer_id, raw_key, value, record)
+
+        # A forgery under the genuine key (signed by another key) is refused
+        # locally and by the remote DHT node, which keeps the genuine record.
+        body = Signed.from_bytes(genuine, Locator).value
+        forged = Signed.create(body, Signer(b"\x09" * 32)).to_bytes()
+        with pytest.raises(ProtocolError):
+            await c.dht.put_value(dht_key, forged)
+        assert not await offer_to_a(forged)
+        secret = locator_seed(OWNER_SEED, 0, 0)
+        _, expired = locator(clock, secret=secret, hop=9, expires_in=-1)
+        assert not await offer_to_a(expired)
+        assert a.dht.value_store.get(raw_key).value == genuine
+
+        # A genuine newer hop replaces it; an older one does not come back.
+        _, newer = locator(clock, secret=secret, hop=5, expires_in=600)
+        assert await offer_to_a(newer)
+        assert a.dht.value_store.get(raw_key).value == newer
+        assert not await offer_to_a(genuine)
+        assert a.dht.value_store.get(raw_key).value == newer
+
+        # B still has its own (older) copy locally; a lookup asks the network anyway.
+        assert b.dht.value_store.get(raw_key).value == genuine
+        with trio.fail_after(DEADLINE):
+            latest = await b.get_locator(dht_key)
+        assert latest is not None and latest.to_bytes() == newer
+
+        # Strict validation: nothing outside the /wdp/ namespace is stored.
+        for other in ("/pk/anything", "/ipns/anything", "plain-key"):
+            with pytest.raises(InvalidRecordType):
+                await c.dht.put_value(other, b"value")
