@@ -1,0 +1,76 @@
+"""Settings and identity: precedence, clear errors, file permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from wdp.node.identity import IdentityError, load_or_create_identity
+from wdp.node.settings import SettingsError, load_settings, parse_size
+
+
+def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(
+        'epoch = 30\nstore = "disk"\ncapacity = "2GiB"\nlisten = ["/ip4/127.0.0.1/tcp/1"]\n'
+    )
+    env = {
+        "WDP_EPOCH": "45",
+        "WDP_BOOTSTRAP": "/ip4/127.0.0.1/tcp/2/p2p/x, /ip4/127.0.0.1/tcp/3/p2p/y",
+    }
+    s = load_settings(cfg, {"epoch": None, "store": "memory"}, environ=env)
+    assert s.epoch == 45 and s.store == "memory" and s.capacity == 2 << 30
+    assert s.listen == ["/ip4/127.0.0.1/tcp/1"]
+    assert s.bootstrap == ["/ip4/127.0.0.1/tcp/2/p2p/x", "/ip4/127.0.0.1/tcp/3/p2p/y"]
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("epoch = ", "not valid TOML"),
+        ("store = 'tape'", "store"),
+        ("epoch = 0", "epoch"),
+        ("colour = 'blue'", "colour"),
+    ],
+)
+def test_bad_config_gives_one_clear_error(tmp_path: Path, content: str, needle: str) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(content)
+    with pytest.raises(SettingsError, match=needle) as exc:
+        load_settings(cfg, {}, environ={})
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", {}, environ={})
+
+
+def test_sizes() -> None:
+    assert parse_size("512MiB") == 512 << 20 and parse_size("2 GB") == 2 * 10**9
+    with pytest.raises(ValueError):
+        parse_size("lots")
+
+
+def test_identity_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    seed = load_or_create_identity(tmp_path / "d")
+    path = tmp_path / "d" / "identity.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_identity(tmp_path / "d") == seed and len(seed) == 32
+
+
+def test_identity_readable_by_others_is_refused(tmp_path: Path) -> None:
+    load_or_create_identity(tmp_path)
+    os.chmod(tmp_path / "identity.key", 0o644)
+    with pytest.raises(IdentityError, match="chmod 600"):
+        load_or_create_identity(tmp_path)
+
+
+def test_corrupt_identity_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "identity.key").write_text("zz")
+    os.chmod(tmp_path / "identity.key", 0o600)
+    with pytest.raises(IdentityError, match="64-hex-digit"):
+        load_or_create_identity(tmp_path)

@@ -1,0 +1,135 @@
+"""Run a node as a process: parse addresses, start, serve signals, drain or panic, exit."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import sys
+
+import multiaddr
+import trio
+
+from wdp.core.carrier import CarrierParams
+
+from .host import ensure_ports_free
+from .node import Node, NodeConfig
+from .settings import Settings
+from .store import DiskStore, MemoryStore, Store
+
+log = logging.getLogger("wdp.node")
+
+
+class DaemonError(RuntimeError):
+    """The node cannot start; the message says why and what to do."""
+
+
+def _addrs(values: list[str], flag: str) -> list[multiaddr.Multiaddr]:
+    out = []
+    for value in values:
+        try:
+            out.append(multiaddr.Multiaddr(value))
+        except Exception as exc:  # multiaddr raises several unrelated types
+            raise DaemonError(f"{flag} {value!r} is not a multiaddr ({exc})") from None
+    return out
+
+
+def build_config(settings: Settings, seed: bytes) -> NodeConfig:
+    listen = _addrs(settings.listen, "--listen")
+    if not listen:
+        raise DaemonError("no --listen address given")
+    bootstrap = _addrs(settings.bootstrap, "--bootstrap")
+    for addr in bootstrap:
+        if "p2p" not in [p.name for p in addr.protocols()]:
+            raise DaemonError(f"--bootstrap {addr} must end in /p2p/<peer id>")
+    store: Store
+    if settings.store == "disk":
+        store = DiskStore(settings.data_dir.expanduser() / "shards")
+    else:
+        store = MemoryStore()
+    return NodeConfig(
+        seed=seed,
+        listen_addrs=listen,
+        bootstrap=bootstrap,
+        store=store,
+        carrier_params=CarrierParams(capacity=settings.capacity),
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
+        discovery_interval=settings.discovery_interval,
+    )
+
+
+async def _serve(node: Node, settings: Settings) -> int:
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    with trio.open_signal_receiver(*signals) as received:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            listening = node.host.get_network().listeners
+            missing = [str(a) for a in node.config.listen_addrs if str(a) not in listening]
+            if missing:
+                print(
+                    f"wdp-node: error: cannot listen on {', '.join(missing)} "
+                    "(address in use or not on this machine); pick another address or port",
+                    file=sys.stderr,
+                )
+                nursery.cancel_scope.cancel()
+                return 2
+            if settings.metrics:
+                from .metrics import serve_metrics
+
+                serve_metrics(node, settings.metrics)
+            for addr in node.addrs:
+                log.info("listening on %s", addr)
+            # One machine-readable line for scripts and tests: peer id, then addresses.
+            print("ready", node.peer_id, *node.addrs, flush=True)
+            async for signum in received:
+                if signum == signal.SIGUSR1:
+                    log.warning("panic: evacuating, then wiping everything left")
+                    await node.panic()
+                    log.warning("panic done: the store is empty")
+                    break
+                log.info(
+                    "draining %d shard(s) before exit (signal again to exit now)",
+                    len(node.carrier.held),
+                )
+                with trio.CancelScope() as drain_scope:
+                    nursery.start_soon(_cancel_on_signal, received, drain_scope)
+                    await node.drain()
+                if drain_scope.cancelled_caught:
+                    left = len(node.carrier.held)
+                    log.error("exiting without draining: %d shard(s) were not handed on", left)
+                    nursery.cancel_scope.cancel()
+                    return 1
+                log.info("drained: every shard has a new holder")
+                break
+            nursery.cancel_scope.cancel()
+    return 0
+
+
+async def _cancel_on_signal(
+    received: trio.abc.ReceiveChannel[int], scope: trio.CancelScope
+) -> None:
+    async for _ in received:
+        scope.cancel()
+        return
+
+
+def run_daemon(settings: Settings, seed: bytes) -> int:
+    """Run until drained or panicked; returns the exit status."""
+    config = build_config(settings, seed)
+    try:
+        ensure_ports_free(config.listen_addrs)  # SO_REUSEPORT would hide a clash
+        node = Node(config)
+        return trio.run(_serve, node, settings)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise DaemonError(
+                f"a --listen address is already in use ({exc.strerror}); pick another port"
+            ) from None
+        raise DaemonError(f"cannot start: {exc}") from None
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run wdp-node instead")

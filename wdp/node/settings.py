@@ -1,0 +1,112 @@
+"""Node settings: defaults < config file (TOML) < ``WDP_*`` environment < command line.
+
+Every mistake becomes a :class:`SettingsError` whose message says what to fix,
+so the CLI can print one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_LISTEN = ["/ip4/0.0.0.0/tcp/4001"]
+DEFAULT_DATA_DIR = Path.home() / ".wdp"
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 1 << 10, "m": 10**6, "mb": 10**6,
+          "mib": 1 << 20, "g": 10**9, "gb": 10**9, "gib": 1 << 30}  # fmt: skip
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message says which and how to fix it."""
+
+
+def parse_size(value: int | str) -> int:
+    """``1073741824``, ``"512MiB"``, ``"2 GB"`` -> bytes."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+    if m is None or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"{value!r} is not a size (examples: 1073741824, 512MiB, 2GB)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+class Settings(BaseModel):
+    """What ``wdp-node`` runs with (see ``wdp-node --help``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: list[str] = Field(default_factory=lambda: list(DEFAULT_LISTEN))
+    bootstrap: list[str] = Field(default_factory=list)
+    data_dir: Path = DEFAULT_DATA_DIR
+    epoch: float = Field(600.0, ge=1, le=7 * 24 * 3600)
+    store: Literal["memory", "disk"] = "memory"
+    capacity: int = Field(1 << 30, ge=0)
+    metrics: str | None = None  # "127.0.0.1:9464" to serve Prometheus metrics
+    ping_interval: float = Field(5.0, gt=0)
+    ping_timeout: float = Field(5.0, gt=0)
+    discovery_interval: float = Field(30.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value) if isinstance(value, str) else value
+
+    @field_validator("listen", "bootstrap", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
+ENV_PREFIX = "WDP_"
+_FIELDS = set(Settings.model_fields)
+
+
+def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        field = name[len(ENV_PREFIX) :].lower()
+        if field in _FIELDS:
+            out[field] = value
+    return out
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge the sources; ``overrides`` are command-line values (None = not given)."""
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged.update(_from_file(config_file))
+    merged.update(_from_env(dict(os.environ) if environ is None else environ))
+    merged.update({k: v for k, v in overrides.items() if v not in (None, [], ())})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
