@@ -1,0 +1,1 @@
+"""Tools for testing WDP for real: local multi-process swarms."""
