@@ -224,3 +224,24 @@ async def test_a_taken_port_is_reported_not_shared() -> None:
             with pytest.raises(OSError) as err:
                 await nursery.start(second.run)
         assert err.value.errno == errno.EADDRINUSE
+
+
+@pytest.mark.trio
+async def test_a_replayed_hop_number_gets_stale_hop_and_harms_nothing() -> None:
+    clock = MovableClock()
+    async with nodes(clock, 4, 5) as (victim, owner_node):
+        w = make_wanderer(clock, epoch=3600)
+        assert (await owner_node.launch(w, 0, victim.peer_id, owner_seed=OWNER_SEED)).ok
+        key = next(iter(victim.carrier.held))
+        shard_before = victim.store.get(key)
+        # The same hop again, freshly signed (a new time): not a retry of the hop
+        # the victim took, but a second hop 0 for a shard it already saw at hop 0.
+        replay = launch_offer(
+            w.manifest, 0, owner_seed=OWNER_SEED, to_peer=victim.peer_key, now=clock() + 5
+        )
+        intruder = new_wdp_host(seed(98), listen_addrs_for(ws_port=None))
+        async with intruder.run(listen_addrs_for(ws_port=None)):
+            await intruder.connect(info_from_p2p_addr(victim.addrs[0]))
+            replies = await exchange(intruder, victim.peer_id, frame(replay))
+        assert [r.code for r in replies] == [RejectCode.STALE_HOP]
+        assert victim.store.get(key) == shard_before and key in victim.carrier.held

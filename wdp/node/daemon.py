@@ -13,6 +13,7 @@ import trio
 from wdp.core.carrier import CarrierParams
 
 from .host import ensure_ports_free
+from .metrics import parse_hostport, serve_metrics
 from .node import Node, NodeConfig
 from .settings import Settings
 from .store import DiskStore, MemoryStore, Store
@@ -42,6 +43,11 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
     for addr in bootstrap:
         if "p2p" not in [p.name for p in addr.protocols()]:
             raise DaemonError(f"--bootstrap {addr} must end in /p2p/<peer id>")
+    if settings.metrics:
+        try:
+            parse_hostport(settings.metrics)
+        except ValueError as exc:
+            raise DaemonError(str(exc)) from None
     store: Store
     if settings.store == "disk":
         store = DiskStore(settings.data_dir.expanduser() / "shards")
@@ -75,9 +81,16 @@ async def _serve(node: Node, settings: Settings) -> int:
                 nursery.cancel_scope.cancel()
                 return 2
             if settings.metrics:
-                from .metrics import serve_metrics
-
-                serve_metrics(node, settings.metrics)
+                try:
+                    port = serve_metrics(node, settings.metrics)
+                except OSError as exc:
+                    print(f"wdp-node: error: --metrics {settings.metrics}: {exc.strerror}",
+                          file=sys.stderr)  # fmt: skip
+                    nursery.cancel_scope.cancel()
+                    return 2
+                log.info(
+                    "metrics at http://%s:%d/metrics", parse_hostport(settings.metrics)[0], port
+                )
             for addr in node.addrs:
                 log.info("listening on %s", addr)
             # One machine-readable line for scripts and tests: peer id, then addresses.
