@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, cast
 
 import multiaddr
@@ -56,7 +54,6 @@ __all__ = [
     "identity_keypair",
     "ipv4_of",
     "listen_addrs_for",
-    "load_or_create_seed",
     "muxer_options",
     "new_dht",
     "new_wdp_host",
@@ -88,33 +85,6 @@ def identity_keypair(seed: bytes) -> KeyPair:
         raise ValueError(f"identity seed must be {KEY_SIZE} bytes, got {len(seed)}")
     private = Ed25519PrivateKey.from_bytes(seed)
     return KeyPair(private, private.get_public_key())
-
-
-def load_or_create_seed(path: str | os.PathLike[str]) -> bytes:
-    """Read the node's 32-byte identity seed, creating it (mode 0600, atomically) if absent."""
-    p = Path(path)
-    try:
-        seed = p.read_bytes()
-    except FileNotFoundError:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        seed = os.urandom(KEY_SIZE)
-        tmp = p.with_name(p.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, seed)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, p)
-        dir_fd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return seed
-    if len(seed) != KEY_SIZE:
-        raise ValueError(f"{p}: identity seed must be {KEY_SIZE} bytes, found {len(seed)}")
-    return seed
 
 
 def peer_id_of_key(public_key: bytes) -> ID:
