@@ -1,0 +1,89 @@
+"""The owner's ticket: the one secret needed to find and read a wanderer.
+
+Binary layout (71 bytes), then ``"wdp1"`` + unpadded lowercase base32:
+
+====  ======  ==============================================================
+off   size    field
+====  ======  ==============================================================
+0     1       version = 1
+1     32      owner seed (Ed25519 seed; data key and locator keys derive from it)
+33    32      manifest hash: SHA-256 of the manifest body (pins the manifest)
+65    1       k - 1
+66    1       n - 1
+67    4       checksum: the first 4 bytes of SHA-256(bytes 0..66)
+====  ======  ==============================================================
+
+Keep it secret: anyone holding it can read the data and find its carriers.
+Lose it and the data cannot be read by anyone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from .crypto import wanderer_id
+from .signing import public_key_of
+
+PREFIX = "wdp1"
+VERSION = 1
+_SIZE = 71
+
+
+class TicketError(ValueError):
+    """Not a usable ticket; the message says what is wrong with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    owner_seed: bytes
+    manifest_hash: bytes
+    k: int
+    n: int
+
+    def __post_init__(self) -> None:
+        if len(self.owner_seed) != 32 or len(self.manifest_hash) != 32:
+            raise TicketError("a ticket holds a 32-byte owner seed and a 32-byte manifest hash")
+        if not 1 <= self.k <= self.n <= 256:
+            raise TicketError("a ticket needs 1 <= k <= n <= 256")
+
+    @property
+    def owner_key(self) -> bytes:
+        return public_key_of(self.owner_seed)
+
+    @property
+    def wanderer_id(self) -> bytes:
+        return wanderer_id(self.owner_key)
+
+    def encode(self) -> str:
+        body = (
+            bytes([VERSION])
+            + self.owner_seed
+            + self.manifest_hash
+            + bytes([self.k - 1, self.n - 1])
+        )
+        raw = body + hashlib.sha256(body).digest()[:4]
+        return PREFIX + base64.b32encode(raw).decode().rstrip("=").lower()
+
+    @classmethod
+    def decode(cls, text: str) -> Ticket:
+        text = "".join(text.split())
+        if not text.startswith(PREFIX):
+            raise TicketError(f"not a WDP ticket: it should start with {PREFIX!r}")
+        b32 = text[len(PREFIX) :].upper()
+        try:
+            raw = base64.b32decode(b32 + "=" * (-len(b32) % 8))
+        except ValueError:
+            raise TicketError("the ticket has characters that cannot be in a ticket") from None
+        if len(raw) != _SIZE:
+            raise TicketError(
+                f"the ticket is {'too short (truncated?)' if len(raw) < _SIZE else 'too long'}: "
+                "copy it again in full"
+            )
+        body, checksum = raw[:-4], raw[-4:]
+        if hashlib.sha256(body).digest()[:4] != checksum:
+            raise TicketError("the ticket is mistyped or damaged (its checksum does not match)")
+        if body[0] != VERSION:
+            raise TicketError(f"ticket version {body[0]} is not supported by this version of WDP")
+        return cls(body[1:33], body[33:65], body[65] + 1, body[66] + 1)
