@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import nacl.bindings
+import nacl.exceptions
 import nacl.signing
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -37,7 +38,18 @@ from wdp.core import crypto, erasure, signing
 from wdp.core.carrier import Carrier
 from wdp.core.custody import check_offer
 from wdp.core.effects import Send, ShardKey, StoreShard
-from wdp.core.errors import ProtocolError, RejectCode
+from wdp.core.errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode
+from wdp.core.fetch import (
+    CarriedShard,
+    FetchClientSession,
+    FetchServerSession,
+    Header,
+    LoadShard,
+    NonceCache,
+    Request,
+    decode_fetch_message,
+    encode_fetch_message,
+)
 from wdp.core.framing import FrameDecoder, decode_uvarint, encode_frame, encode_uvarint
 from wdp.core.handoff import ReceiverSession, SenderSession
 from wdp.core.limits import MAX_FRAME_SIZE
@@ -65,6 +77,7 @@ FILES = (
     "custody.json",
     "locator.json",
     "handoff.json",
+    "fetch.json",
 )
 T0 = 1_700_000_000.0
 
@@ -82,6 +95,7 @@ KIND_DOMAIN = {
     "custody_record": "wdp/v1/custody-record",
     "receipt": "wdp/v1/receipt",
     "locator": "wdp/v1/locator",
+    "fetch_request": "wdp/v1/fetch-request",
 }
 BODY_FIELDS: dict[str, dict[str, int]] = {
     "manifest": {
@@ -122,6 +136,15 @@ BODY_FIELDS: dict[str, dict[str, int]] = {
         "sealed_holder": 5,
     },
     "holder_info": {"holder": 1, "addrs": 2, "record_hash": 3},
+    "fetch_request": {
+        "version": 1,
+        "wanderer_id": 2,
+        "owner_key": 3,
+        "shard_index": 4,
+        "carrier": 5,
+        "time_ms": 6,
+        "nonce": 7,
+    },
 }
 ENUM_FIELDS = {
     "cipher": {"CHACHA20_POLY1305": 1},
@@ -146,8 +169,12 @@ REJECT_CODES = {
     "PROTOCOL_VIOLATION": 16,
     "TIMEOUT": 17,
     "BAD_RECEIPT": 18,
+    "NOT_HELD": 19,
+    "UNAUTHORIZED": 20,
 }
+MIGRATE_CODES = {name for name, value in REJECT_CODES.items() if value <= 18}
 MESSAGE_KINDS = {"offer": 1, "accept": 2, "reject": 3, "data": 4, "receipt": 5, "done": 6}
+FETCH_MESSAGE_KINDS = {"request": 1, "header": 2, "data": 3, "done": 4, "reject": 5}
 
 # The reject code each custody case is meant to get. Written by hand: a change in the
 # core's check order must show up here, not be absorbed by regenerating the vectors.
@@ -185,6 +212,47 @@ HANDOFF_EXPECT = {
     "ttl_hop1_three_chunks": (["offer", "accept", "data", "data", "data", "receipt", "done"], None),
     "reject_bad_manifest": (["offer", "reject"], "BAD_MANIFEST"),
     "reject_shard_hash_mismatch": (["offer", "accept", "data", "reject"], "SHARD_HASH_MISMATCH"),
+}
+FETCH_CHECK_EXPECT = {
+    "check_valid": "serve",
+    "check_valid_owner_clock_5_min_behind": "serve",
+    "check_valid_owner_clock_5_min_ahead": "serve",
+    "check_valid_unknown_field_signed": "serve",
+    "check_signed_by_non_owner_key": "UNAUTHORIZED",
+    "check_non_owner_key_in_body": "UNAUTHORIZED",
+    "check_carrier_key_in_body": "UNAUTHORIZED",
+    "check_body_bit_flip": "UNAUTHORIZED",
+    "check_signature_bit_flip": "UNAUTHORIZED",
+    "check_addressed_to_another_carrier": "WRONG_RECIPIENT",
+    "check_stale_time": "STALE_HOP",
+    "check_future_time": "STALE_HOP",
+    "check_replayed_nonce": "STALE_HOP",
+    "check_not_held_other_shard": "NOT_HELD",
+    "check_not_held_past_carrier": "NOT_HELD",
+    "check_order_stale_and_not_held": "STALE_HOP",
+    "check_order_non_owner_and_elsewhere": "UNAUTHORIZED",
+    "check_order_elsewhere_and_stale": "WRONG_RECIPIENT",
+    "check_order_replayed_and_not_held": "STALE_HOP",
+    "check_version_2": "UNSUPPORTED_VERSION",
+    "check_nonce_15_bytes": "MALFORMED",
+    "check_body_over_256_bytes": "TOO_LARGE",
+    "check_signature_63_bytes": "MALFORMED",
+    "check_empty_message": "MALFORMED",
+    "check_data_before_request": "PROTOCOL_VIOLATION",
+}
+FETCH_TRANSCRIPT_EXPECT = {
+    "fetch_shard0_from_node4": (["request", "header", "data", "done"], None),
+    "fetch_three_chunks": (["request", "header", "data", "data", "data", "done"], None),
+    "reject_unauthorized": (["request", "reject"], "UNAUTHORIZED"),
+    "reject_not_held": (["request", "reject"], "NOT_HELD"),
+    "client_refuses_tampered_data": (
+        ["request", "header", "data", "done", "reject"],
+        "SHARD_HASH_MISMATCH",
+    ),
+    "client_refuses_other_manifest": (
+        ["request", "header", "data", "done", "reject"],
+        "BAD_MANIFEST",
+    ),
 }
 LOCATOR_EXPECT = {
     "validate_valid": "valid",
@@ -391,7 +459,7 @@ def test_file_layout():
         assert set(doc) == {"version", "description", "cases"}
         names = [c["name"] for c in doc["cases"]]
         assert names and len(set(names)) == len(names), name
-    assert total < 200_000
+    assert total < 300_000
 
 
 # ---- keys.json -------------------------------------------------------------------
@@ -727,7 +795,12 @@ def test_reject_codes_are_the_wire_values():
     rejects = {
         c["fields"]["code"] for c in cases("messages.json", "message") if c["message"] == "reject"
     }
-    assert set(REJECT_CODES) <= rejects
+    assert rejects == MIGRATE_CODES  # 19 and 20 are /wdp/fetch/1.0 codes only
+    assert {c.name for c in MIGRATE_REJECT_CODES} == MIGRATE_CODES
+    fetch_rejects = {
+        c["fields"]["code"] for c in cases("fetch.json", "message") if c["message"] == "reject"
+    }
+    assert fetch_rejects == set(REJECT_CODES) - MIGRATE_CODES
     assert {c["message"] for c in cases("messages.json", "message")} == set(MESSAGE_KINDS)
 
 
@@ -992,3 +1065,266 @@ def test_handoff(case):
     if "sender" in case["replay"]:
         sender = replay_sender(case)
         assert sender.state.name == case["outcome"]["sender_state"]
+
+
+# ---- fetch.json ------------------------------------------------------------------
+
+
+def decode_fetch_frame(frame: bytes) -> Any:
+    (payload,) = FrameDecoder(MAX_FRAME_SIZE).feed(frame)
+    return decode_fetch_message(payload)
+
+
+def fetch_carrier(name: str) -> dict[str, Any]:
+    (case,) = [c for c in cases("fetch.json", "carrier") if c["name"] == name]
+    return case
+
+
+def fetch_lookup(carrier: dict[str, Any]) -> Any:
+    if carrier["manifest"] is None:
+        return lambda key: None
+    manifest = Signed.from_bytes(x(carrier["manifest"]), Manifest)
+    record = Signed.from_bytes(x(carrier["record"]), CustodyRecord)
+    held_key = ShardKey(record.value.wanderer_id, record.value.shard_index)
+    return lambda key: CarriedShard(manifest, record) if key == held_key else None
+
+
+def fetch_server(carrier: dict[str, Any], now_ms: int, seen: list[dict[str, Any]]) -> Any:
+    nonces = NonceCache()
+    for n in seen:
+        nonces.add(x(n["nonce"]), n["time_ms"], now_ms)
+    return FetchServerSession(
+        local_peer=x(carrier["peer"]),
+        lookup=fetch_lookup(carrier),
+        nonces=nonces,
+        now=now_ms / 1000,
+    )
+
+
+def replay_fetch_server(case: dict[str, Any]) -> FetchServerSession:
+    """Feed the c2s frames to a fresh carrier; its s2c frames must match, in order."""
+    carrier = fetch_carrier(case["carrier"])
+    now = case["now_ms"] / 1000
+    server = fetch_server(carrier, case["now_ms"], [])
+    out: deque[bytes] = deque()
+
+    def take(effects: list[Any]) -> None:
+        for eff in effects:
+            if isinstance(eff, Send):
+                out.append(eff.data)
+            elif isinstance(eff, LoadShard):
+                take(server.shard_loaded(x(carrier["shard"]), now))
+
+    for f in case["frames"]:
+        if f["dir"] == "c2s":
+            take(server.receive_data(x(f["frame"]), now))
+        else:
+            assert out, f"the carrier did not send the {f['message']} frame"
+            assert out.popleft() == x(f["frame"])
+    assert not out, "the carrier sent more frames than the transcript lists"
+    return server
+
+
+def replay_fetch_client(case: dict[str, Any]) -> FetchClientSession:
+    """A client made from the first frame's request; its c2s frames must match."""
+    now = case["now_ms"] / 1000
+    first = decode_fetch_frame(x(case["frames"][0]["frame"]))
+    assert isinstance(first, Request)
+    expected = case["expected_manifest_hash"]
+    client = FetchClientSession(
+        first.request, expected_manifest_hash=None if expected is None else x(expected)
+    )
+    out: deque[bytes] = deque(e.data for e in client.start(now) if isinstance(e, Send))
+    for f in case["frames"]:
+        if f["dir"] == "s2c":
+            out.extend(
+                e.data for e in client.receive_data(x(f["frame"]), now) if isinstance(e, Send)
+            )
+        else:
+            assert out, f"the client did not send the {f['message']} frame"
+            assert out.popleft() == x(f["frame"])
+    assert not out, "the client sent more frames than the transcript lists"
+    return client
+
+
+def as_bytes(value: int | bytes) -> bytes:
+    assert isinstance(value, bytes)
+    return value
+
+
+def hand_fetch_verdict(case: dict[str, Any]) -> str | None:
+    """Checks F1-F7 written out by hand on the raw bytes; None for a frame that is no request."""
+    carrier = fetch_carrier(case["carrier"])
+    fields = pb_fields(split_frame(x(case["request_frame"])))
+    if [n for n, _ in fields] != [FETCH_MESSAGE_KINDS["request"]]:
+        return None
+    wrapper = dict(pb_fields(as_bytes(fields[0][1])))
+    body, sig = as_bytes(wrapper.get(1, b"")), as_bytes(wrapper.get(2, b""))
+    if len(body) > 256:
+        return "TOO_LARGE"
+    if len(sig) != 64:
+        return "MALFORMED"
+    f = dict(pb_fields(body))
+    t = BODY_FIELDS["fetch_request"]
+    if f.get(t["version"], 0) != 1:
+        return "UNSUPPORTED_VERSION"
+    wid, owner, carrier_key, nonce = (
+        as_bytes(f.get(t[k], b"")) for k in ("wanderer_id", "owner_key", "carrier", "nonce")
+    )
+    index, time_ms = f.get(t["shard_index"], 0), f.get(t["time_ms"], 0)
+    assert isinstance(index, int) and isinstance(time_ms, int)
+    if [len(v) for v in (wid, owner, carrier_key, nonce)] != [32, 32, 32, 16] or index >= 256:
+        return "MALFORMED"
+    if wid != hashlib.sha256(b"wdp/v1/wanderer-id" + owner).digest():
+        return "UNAUTHORIZED"
+    domain = b"wdp/v1/fetch-request"
+    try:
+        nacl.signing.VerifyKey(owner).verify(
+            bytes([len(domain)]) + domain + struct.pack(">Q", len(body)) + body, sig
+        )
+    except nacl.exceptions.BadSignatureError:
+        return "UNAUTHORIZED"
+    if carrier_key != x(carrier["peer"]):
+        return "WRONG_RECIPIENT"
+    now = case["now_ms"]
+    if abs(time_ms - now) > 300_000:
+        return "STALE_HOP"
+    if any(x(n["nonce"]) == nonce and n["time_ms"] + 300_000 >= now for n in case["seen_nonces"]):
+        return "STALE_HOP"
+    if carrier["record"] is None:
+        return "NOT_HELD"
+    record = Signed.from_bytes(x(carrier["record"]), CustodyRecord).value
+    if (record.wanderer_id, record.shard_index) != (wid, index):
+        return "NOT_HELD"
+    return "serve"
+
+
+def test_fetch_cases_are_the_intended_ones():
+    got = {c["name"]: c["expect"] for c in cases("fetch.json", "check")}
+    assert got == FETCH_CHECK_EXPECT
+    transcripts = {
+        c["name"]: ([f["message"] for f in c["frames"]], c["outcome"]["code"])
+        for c in cases("fetch.json", "transcript")
+    }
+    assert transcripts == FETCH_TRANSCRIPT_EXPECT
+    assert {c["message"] for c in cases("fetch.json", "message")} == set(FETCH_MESSAGE_KINDS)
+
+
+@pytest.mark.parametrize("case", cases("fetch.json", "carrier"), ids=lambda c: c["name"])
+def test_fetch_carriers(case):
+    assert Signer(x(case["seed"])).public_key == x(case["peer"])
+    if case["manifest"] is None:
+        assert case["record"] is None and case["shard"] is None
+        return
+    manifest = Signed.from_bytes(x(case["manifest"]), Manifest)
+    record = Signed.from_bytes(x(case["record"]), CustodyRecord)
+    shard = x(case["shard"])
+    assert record.value.to_peer == x(case["peer"]) and record.verify(record.value.from_peer)
+    assert manifest.verify(manifest.value.owner_key)
+    assert hashlib.sha256(shard).digest() == manifest.value.shard_hashes[record.value.shard_index]
+    assert record.value.manifest_hash == hashlib.sha256(manifest.body).digest()
+
+
+@pytest.mark.parametrize("case", cases("fetch.json", "request"), ids=lambda c: c["name"])
+def test_fetch_requests(case):
+    owner = Signer(x(case["owner_seed"])).public_key
+    assert case["domain"] == DOMAINS["DOMAIN_FETCH"]
+    fields = case["fields"]
+    assert x(fields["owner_key"]) == owner
+    assert x(fields["wanderer_id"]) == hashlib.sha256(b"wdp/v1/wanderer-id" + owner).digest()
+    check_signed("fetch_request", case, owner)
+    check_signed_wire("fetch_request", x(case["signed"]), case)
+    payload = split_frame(x(case["frame"]))
+    assert pb_fields(payload) == [(FETCH_MESSAGE_KINDS["request"], x(case["signed"]))]
+    msg = decode_fetch_frame(x(case["frame"]))
+    assert isinstance(msg, Request) and spell(msg.request) == {
+        k: case[k] for k in ("body", "signature", "hash", "fields")
+    }
+
+
+@pytest.mark.parametrize("case", cases("fetch.json", "check"), ids=lambda c: c["name"])
+def test_fetch_checks(case):
+    carrier = fetch_carrier(case["carrier"])
+    server = fetch_server(carrier, case["now_ms"], case["seen_nonces"])
+    now = case["now_ms"] / 1000
+    sent: list[bytes] = []
+    for eff in server.receive_data(x(case["request_frame"]), now):
+        if isinstance(eff, LoadShard):
+            sent += [
+                e.data for e in server.shard_loaded(x(carrier["shard"]), now) if isinstance(e, Send)
+            ]
+        elif isinstance(eff, Send):
+            sent.append(eff.data)
+    answer = decode_fetch_frame(sent[0])
+    got = answer.code.name if isinstance(answer, Reject) else "serve"
+    if got == "serve":
+        assert isinstance(answer, Header)
+    assert got == case["expect"] == FETCH_CHECK_EXPECT[case["name"]]
+    hand = hand_fetch_verdict(case)
+    assert hand in (None, got), f"by hand: {hand}"
+    if case["name"] != "check_empty_message" and case["name"] != "check_data_before_request":
+        assert hand == got
+
+
+@pytest.mark.parametrize("case", cases("fetch.json", "transcript"), ids=lambda c: c["name"])
+def test_fetch_transcripts(case):
+    carrier = fetch_carrier(case["carrier"])
+    frames = case["frames"]
+    dirs = {"request": "c2s", "header": "s2c", "data": "s2c", "done": "s2c"}
+    for f in frames:
+        assert type(decode_fetch_frame(x(f["frame"]))).__name__.lower() == f["message"]
+        assert f["dir"] == dirs.get(f["message"], f["dir"])
+    code = case["outcome"]["code"]
+    if code is None:
+        header = decode_fetch_frame(x(frames[1]["frame"]))
+        chunks = [decode_fetch_frame(x(f["frame"])) for f in frames if f["message"] == "data"]
+        shard = b"".join(c.chunk for c in chunks)
+        assert shard == x(carrier["shard"])
+        assert [c.offset for c in chunks] == list(
+            itertools.accumulate([0] + [len(c.chunk) for c in chunks[:-1]])
+        )
+        index = header.record.value.shard_index
+        assert hashlib.sha256(shard).digest() == header.manifest.value.shard_hashes[index]
+        done = decode_fetch_frame(x(frames[-1]["frame"]))
+        assert done.record_hash == hashlib.sha256(header.record.body).digest()
+        assert header.record.value.to_peer == x(carrier["peer"])
+    else:
+        last = decode_fetch_frame(x(frames[-1]["frame"]))
+        assert isinstance(last, Reject) and last.code.name == code
+    assert case["replay"] in (["client", "carrier"], ["client"])
+    client = replay_fetch_client(case)
+    assert client.state.name == case["outcome"]["client_state"]
+    if code is None:
+        assert client.result is not None and client.result.shard == x(carrier["shard"])
+    if "carrier" in case["replay"]:
+        server = replay_fetch_server(case)
+        assert server.state.name == case["outcome"]["carrier_state"]
+
+
+@pytest.mark.parametrize("case", cases("fetch.json", "message"), ids=lambda c: c["name"])
+def test_fetch_messages(case):
+    frame = x(case["frame"])
+    ((number, inner),) = pb_fields(split_frame(frame))
+    assert number == FETCH_MESSAGE_KINDS[case["message"]]
+    assert isinstance(inner, bytes)
+    fields = case["fields"]
+    if case["message"] == "reject":
+        want: list[tuple[int, int | bytes]] = [(1, REJECT_CODES[fields["code"]])]
+        if fields["detail"]:
+            want.append((2, fields["detail"].encode()))
+        assert pb_fields(inner) == want
+    elif case["message"] == "header":
+        (n1, m), (n2, r) = pb_fields(inner)
+        assert (n1, n2) == (1, 2)
+        check_signed_wire("manifest", m, fields["manifest"])  # type: ignore[arg-type]
+        check_signed_wire("custody_record", r, fields["record"])  # type: ignore[arg-type]
+    msg = decode_fetch_frame(frame)
+    assert type(msg).__name__.lower() == case["message"]
+    assert spell(msg) == fields
+    assert encode_frame(encode_fetch_message(msg), MAX_FRAME_SIZE) == frame
+
+
+@pytest.mark.parametrize("case", cases("fetch.json", "invalid_message"), ids=lambda c: c["name"])
+def test_fetch_invalid_messages(case):
+    assert verdict_code(lambda: decode_fetch_frame(x(case["frame"]))) == case["expect"]
+    assert case["expect"] == "MALFORMED"

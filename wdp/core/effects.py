@@ -7,10 +7,14 @@ questions; it only moves bytes, stores, wipes and reports.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import RejectCode
 from .messages import Message, Offer
 from .objects import CustodyLink, CustodyRecord, Manifest, Signed
+
+if TYPE_CHECKING:
+    from .fetch import FetchMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,7 @@ class ShardKey:
 class Send:
     """Write ``data`` (one framed message) to the stream."""
 
-    message: Message
+    message: Message | FetchMessage
     data: bytes
 
 

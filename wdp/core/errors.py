@@ -31,6 +31,12 @@ class RejectCode(IntEnum):
     PROTOCOL_VIOLATION = 16
     TIMEOUT = 17
     BAD_RECEIPT = 18
+    NOT_HELD = 19  # /wdp/fetch/1.0: this node does not carry that shard
+    UNAUTHORIZED = 20  # /wdp/fetch/1.0: the request is not signed by the wanderer's owner key
+
+
+MIGRATE_REJECT_CODES = frozenset(code for code in RejectCode if code <= RejectCode.BAD_RECEIPT)
+"""Codes a ``/wdp/migrate/1.0`` Reject may carry (1..18); any other is MALFORMED there."""
 
 
 class WdpError(Exception):

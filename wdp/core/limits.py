@@ -4,6 +4,7 @@ from __future__ import annotations
 
 PROTOCOL_VERSION = 1
 MIGRATE_PROTOCOL_ID = "/wdp/migrate/1.0"
+FETCH_PROTOCOL_ID = "/wdp/fetch/1.0"
 DHT_NAMESPACE = "wdp"
 KAD_PROTOCOL_ID = "/ipfs/kad/1.0.0"
 
@@ -41,3 +42,12 @@ RECEIPT_TIMEOUT = 30.0  # sender: Accept received -> Receipt, plus shard_size / 
 DONE_TIMEOUT = 10.0  # receiver: Receipt sent -> Done (informative only)
 STORE_TIMEOUT = 20.0  # receiver: waiting for the driver to store the shard (< RECEIPT_TIMEOUT)
 MIN_TRANSFER_RATE = 256 * 1024  # bytes/s a sender allows for before its receipt timeout
+
+# /wdp/fetch/1.0 (the owner reads a shard from its carrier).
+FETCH_NONCE_SIZE = 16  # FetchRequestBody.nonce
+MAX_FETCH_REQUEST_BODY = 256  # FetchRequestBody bytes (a valid one is about 130)
+FETCH_NONCE_MEMORY = 100_000  # nonces a carrier remembers (the soonest to expire go first)
+FETCH_REQUEST_TIMEOUT = 10.0  # carrier: stream accepted -> whole request received
+FETCH_LOAD_TIMEOUT = 20.0  # carrier: request accepted -> shard read from its store
+FETCH_RESPONSE_TIMEOUT = 30.0  # client: request sent -> header or reject
+FETCH_IDLE_TIMEOUT = 30.0  # client: gap between header, data and done; carrier: one write

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ProtocolError, RejectCode
+from .errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode
 from .limits import (
     HASH_SIZE,
     KEY_SIZE,
@@ -100,6 +100,17 @@ def _decode_offer(m: pb.Offer) -> Offer:
     return Offer(manifest, chain, record, bytes(m.locator_secret))
 
 
+def decode_reject(m: pb.Reject, allowed: frozenset[RejectCode]) -> Reject:
+    """A Reject's checks: a code this protocol uses (else MALFORMED), detail <= 256 bytes."""
+    code = int(m.code)
+    if code not in allowed:
+        raise ProtocolError(RejectCode.MALFORMED, f"unknown reject code {code}")
+    detail = m.detail
+    if len(detail.encode()) > MAX_DETAIL_BYTES:
+        raise ProtocolError(RejectCode.TOO_LARGE, "reject detail exceeds 256 bytes")
+    return Reject(RejectCode(code), detail)
+
+
 def decode_message(frame: bytes) -> Message:
     """Decode one frame payload of ``/wdp/migrate/1.0``."""
     if len(frame) > MAX_FRAME_SIZE:
@@ -111,13 +122,7 @@ def decode_message(frame: bytes) -> Message:
     if kind == "accept":
         return Accept(_hash_field(m.accept.record_hash, "accept record_hash"))
     if kind == "reject":
-        code = m.reject.code
-        if code not in RejectCode._value2member_map_:
-            raise ProtocolError(RejectCode.MALFORMED, f"unknown reject code {code}")
-        detail = m.reject.detail
-        if len(detail.encode()) > MAX_DETAIL_BYTES:
-            raise ProtocolError(RejectCode.TOO_LARGE, "reject detail exceeds 256 bytes")
-        return Reject(RejectCode(code), detail)
+        return decode_reject(m.reject, MIGRATE_REJECT_CODES)
     if kind == "data":
         if not 0 < len(m.data.chunk) <= MAX_CHUNK_SIZE:
             raise ProtocolError(RejectCode.MALFORMED, "data chunk must be 1 byte to 1 MiB")

@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 from libp2p.abc import INetStream
@@ -40,8 +40,6 @@ from wdp.core.effects import (
 )
 from wdp.core.errors import RejectCode
 from wdp.core.handoff import (
-    RECEIVER_TERMINAL,
-    SENDER_TERMINAL,
     ReceiverSession,
     SenderSession,
     SenderState,
@@ -134,12 +132,30 @@ async def _reader(stream: INetStream, out: trio.MemorySendChannel[bytes | None])
             await out.send(data)
 
 
-class _Driver:
-    """Runs one session over one stream; subclasses say what each effect means."""
+class StreamSession(Protocol):
+    """A sans-IO session one stream carries: the handoff sessions, the fetch sessions."""
 
-    def __init__(
-        self, stream: INetStream, session: SenderSession | ReceiverSession, clock: Clock
-    ) -> None:
+    @property
+    def finished(self) -> bool: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def receive_data(self, data: bytes, now: float) -> list[Any]: ...
+
+    def handle_timer(self, now: float) -> list[Any]: ...
+
+    def connection_lost(self, now: float) -> list[Any]: ...
+
+
+class _Driver:
+    """Runs one session over one stream; subclasses say what each effect means.
+
+    ``Send`` and ``Close`` are handled here, every other effect by ``effect``.
+    """
+
+    write_timeout = WRITE_TIMEOUT  # bound on one write while the session has no timer
+
+    def __init__(self, stream: INetStream, session: StreamSession, clock: Clock) -> None:
         self.stream = stream
         self.session = session
         self.clock = clock
@@ -147,19 +163,16 @@ class _Driver:
         self.closing = False  # the session asked to close
 
     def terminal(self) -> bool:
-        s = self.session
-        if isinstance(s, SenderSession):
-            return s.state in SENDER_TERMINAL
-        return s.state in RECEIVER_TERMINAL
+        return self.session.finished
 
-    async def perform(self, effects: Sequence[Effect]) -> None:
+    async def perform(self, effects: Sequence[Any]) -> None:
         """Perform effects in order; follow-ups an effect produces run before the next one."""
         for eff in effects:
             follow = await self.perform_one(eff)
             if follow:
                 await self.perform(follow)
 
-    async def perform_one(self, eff: Effect) -> list[Effect]:
+    async def perform_one(self, eff: Any) -> list[Any]:
         if isinstance(eff, Send):
             return await self.write(eff)
         if isinstance(eff, Close):
@@ -172,7 +185,7 @@ class _Driver:
             return []
         # A peer that stops reading must not hold the session past its deadline.
         deadline = self.session.get_timer()
-        limit = WRITE_TIMEOUT if deadline is None else max(0.0, deadline - self.clock())
+        limit = self.write_timeout if deadline is None else max(0.0, deadline - self.clock())
         with trio.move_on_after(limit) as scope:
             try:
                 await self.stream.write(eff.data)
@@ -186,10 +199,10 @@ class _Driver:
             return self.session.connection_lost(self.clock())
         return []
 
-    async def effect(self, eff: Effect) -> list[Effect]:  # pragma: no cover - abstract
+    async def effect(self, eff: Any) -> list[Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    async def run(self, first: Sequence[Effect] = ()) -> None:
+    async def run(self, first: Sequence[Any] = ()) -> None:
         send, recv = trio.open_memory_channel[bytes | None](0)
         try:
             async with trio.open_nursery() as nursery:

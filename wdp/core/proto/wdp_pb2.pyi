@@ -42,6 +42,8 @@ class RejectCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROTOCOL_VIOLATION: _ClassVar[RejectCode]
     TIMEOUT: _ClassVar[RejectCode]
     BAD_RECEIPT: _ClassVar[RejectCode]
+    NOT_HELD: _ClassVar[RejectCode]
+    UNAUTHORIZED: _ClassVar[RejectCode]
 CIPHER_UNSPECIFIED: Cipher
 CHACHA20_POLY1305: Cipher
 REASON_UNSPECIFIED: Reason
@@ -69,6 +71,8 @@ BUSY: RejectCode
 PROTOCOL_VIOLATION: RejectCode
 TIMEOUT: RejectCode
 BAD_RECEIPT: RejectCode
+NOT_HELD: RejectCode
+UNAUTHORIZED: RejectCode
 
 class Signed(_message.Message):
     __slots__ = ("body", "signature")
@@ -243,3 +247,43 @@ class MigrateMessage(_message.Message):
     receipt: Receipt
     done: Done
     def __init__(self, offer: _Optional[_Union[Offer, _Mapping]] = ..., accept: _Optional[_Union[Accept, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., data: _Optional[_Union[Data, _Mapping]] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ..., done: _Optional[_Union[Done, _Mapping]] = ...) -> None: ...
+
+class FetchRequestBody(_message.Message):
+    __slots__ = ("version", "wanderer_id", "owner_key", "shard_index", "carrier", "time_ms", "nonce")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WANDERER_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_KEY_FIELD_NUMBER: _ClassVar[int]
+    SHARD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    CARRIER_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    wanderer_id: bytes
+    owner_key: bytes
+    shard_index: int
+    carrier: bytes
+    time_ms: int
+    nonce: bytes
+    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., owner_key: _Optional[bytes] = ..., shard_index: _Optional[int] = ..., carrier: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+
+class FetchHeader(_message.Message):
+    __slots__ = ("manifest", "record")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    manifest: Signed
+    record: Signed
+    def __init__(self, manifest: _Optional[_Union[Signed, _Mapping]] = ..., record: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+
+class FetchMessage(_message.Message):
+    __slots__ = ("request", "header", "data", "done", "reject")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    request: Signed
+    header: FetchHeader
+    data: Data
+    done: Done
+    reject: Reject
+    def __init__(self, request: _Optional[_Union[Signed, _Mapping]] = ..., header: _Optional[_Union[FetchHeader, _Mapping]] = ..., data: _Optional[_Union[Data, _Mapping]] = ..., done: _Optional[_Union[Done, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ...) -> None: ...
