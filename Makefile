@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: install test test-fast lint typecheck vectors vectors-check proto clean
+.PHONY: install test test-fast lint typecheck vectors vectors-check proto demo clean
 
 install: $(VENV)/.installed
 
@@ -42,5 +42,19 @@ vectors-check: install
 proto: install
 	$(PY) -m grpc_tools.protoc -Iprotocols --python_out=wdp/core/proto --pyi_out=wdp/core/proto protocols/wdp.proto
 
+## The main job on one machine: 10 nodes, put, seize 30 %, repair, get, verdict.
+demo: install
+	$(PY) -m wdp.testing.demo
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+
+.PHONY: bench-sim study
+
+## Swarm simulator: handoffs simulated per second (fidelity, stand-in crypto, 10,000-node shape).
+bench-sim: install
+	$(PY) -m wdp.sim.cli bench
+
+## Durability study: every scenario x storage policy; rewrites docs/durability.md's numbers and plots.
+study: install
+	$(PY) -m wdp.sim.cli study --docs docs

@@ -1,14 +1,200 @@
-"""Entry point reserved for the `wdp` command."""
+"""wdp: store a file in the swarm and get it back, through your local wdp-node."""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from wdp.core.ticket import Ticket, TicketError
+
+from .api import ApiClient, ClientError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    help=__doc__,
+)
+err = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="WDP_DATA_DIR",
+        metavar="DIR",
+        help="The local node's data directory (its API socket is DIR/api.sock).",
+    ),
+]
+DEFAULT_DIR = Path.home() / ".wdp"
+
+
+def client(data_dir: Path) -> ApiClient:
+    return ApiClient(data_dir.expanduser() / "api.sock")
+
+
+def fail(message: str) -> None:
+    err.print(f"wdp: error: {message}", highlight=False, markup=False)
+    raise typer.Exit(1)
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+@app.command()
+def put(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to store.")],
+    k: Annotated[
+        int | None, typer.Option(help="Shards needed to rebuild (node default: 3).")
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option(help="Shards made, one per peer (node default: 8).")
+    ] = None,
+    epoch: Annotated[
+        int | None, typer.Option(metavar="SECONDS", help="How long a shard stays on a peer.")
+    ] = None,
+    data_dir: DataDir = DEFAULT_DIR,
+) -> None:
+    """Encrypt FILE, split it into shards, launch them into the swarm, print the ticket.
+
+    Keep the ticket secret: it finds and decrypts the data. Lose it and nobody can read the data.
+    """
+    try:
+        payload = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    request: dict[str, Any] = {"op": "put", "name": file.name, "size": len(payload),
+                               "k": k, "n": n, "epoch": epoch}  # fmt: skip
+    with _bar() as bar:
+        task = bar.add_task("sending to the node", total=len(payload) or 1)
+
+        def progress(ev: dict[str, Any]) -> None:
+            bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
+
+        try:
+            answer, _ = client(data_dir).call(
+                request, payload, progress, sent=lambda s: bar.update(task, completed=s)
+            )
+        except ClientError as exc:
+            fail(str(exc))
+    err.print(
+        f"stored {file.name} ({len(payload)} bytes) as {answer['n']} shards, any "
+        f"{answer['k']} of which rebuild it. Keep this ticket secret:",
+        highlight=False,
+    )
+    print(answer["ticket"])
+
+
+@app.command()
+def get(
+    ticket: Annotated[str, typer.Argument(metavar="TICKET", help="The ticket 'wdp put' printed.")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write.")],
+    data_dir: DataDir = DEFAULT_DIR,
+) -> None:
+    """Find the shards of TICKET, fetch any k of them, rebuild, verify and decrypt into FILE."""
+    try:
+        parsed = Ticket.decode(ticket)
+    except TicketError as exc:
+        fail(f"bad ticket: {exc}")
+    with _bar() as bar:
+        task = bar.add_task("locating shards", total=parsed.k)
+
+        def progress(ev: dict[str, Any]) -> None:
+            bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
+
+        try:
+            _answer, data = client(data_dir).call({"op": "get", "ticket": ticket}, None, progress)
+        except ClientError as exc:
+            fail(str(exc))
+    tmp = output.with_name(output.name + ".part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, output)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}")
+    err.print(f"wrote {output} ({len(data)} bytes)", highlight=False)
+
+
+@app.command(name="ls")
+def list_wanderers(
+    tickets: Annotated[bool, typer.Option(help="Also print each ticket (secret!).")] = False,
+    data_dir: DataDir = DEFAULT_DIR,
+) -> None:
+    """List what was stored through this node."""
+    try:
+        answer, _ = client(data_dir).call({"op": "ls", "tickets": tickets})
+    except ClientError as exc:
+        fail(str(exc))
+    table = Table("id", "name", "bytes", "k/n", "repairs")
+    for w in answer["wanderers"]:
+        table.add_row(w["id"], w["name"], str(w["size"]), f"{w['k']}/{w['n']}",
+                      str(sum(w["generations"])))  # fmt: skip
+    out.print(table)
+    if tickets:
+        for w in answer["wanderers"]:
+            print(w["name"], w["ticket"])
+
+
+@app.command()
+def status(data_dir: DataDir = DEFAULT_DIR) -> None:
+    """Peers with their RTTs, shards held, threat level, recent hops."""
+    try:
+        s, _ = client(data_dir).call({"op": "status"})
+    except ClientError as exc:
+        fail(str(exc))
+    levels = ["calm", "elevated", "CRITICAL", "PANIC"]
+    out.print(f"peer {s['peer_id']}  threat: {levels[s['threat_level']]} "
+              f"{'; '.join(s['threat_reasons'])}", highlight=False)  # fmt: skip
+    out.print(f"hops in {s['hops_in']}, out {s['hops_out']}", highlight=False)
+    peers = Table("peer", "ipv4", "rtt ms", "loss", "healthy", title="peers")
+    for p in s["peers"]:
+        peers.add_row(
+            p["peer"], str(p["ipv4"]), str(p["rtt_ms"]), str(p["loss"]), str(p["healthy"])
+        )
+    out.print(peers)
+    held = Table("shard", "hop", "arrived by", "next hop in s", title="shards held")
+    for h in s["held"]:
+        held.add_row(h["shard"], str(h["hop"]), h["reason"], str(h["next_hop_in"]))
+    out.print(held)
+    for r in s["recent_hops"]:
+        out.print(("ok " if r["ok"] else f"failed {r['code']} ") + r["detail"], highlight=False)
+
+
+@app.command()
+def panic(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = DEFAULT_DIR,
+) -> None:
+    """Evacuate every shard this node carries, wipe what cannot leave in 5 s, stop the node."""
+    if not yes and not typer.confirm("Evacuate and wipe everything this node carries?"):
+        raise typer.Exit(1)
+    try:
+        answer, _ = client(data_dir).call({"op": "panic"})
+    except ClientError as exc:
+        fail(str(exc))
+    err.print(f"panic: evacuating {answer['held']} shard(s); the node stops when done")
 
 
 def main() -> None:
-    print(
-        "wdp: not available in this version; "
-        "only the protocol core (wdp.core) is built so far. See README.md, 'Status'.",
-        file=sys.stderr,
-    )
-    sys.exit(2)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

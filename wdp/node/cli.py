@@ -8,7 +8,6 @@ button (evacuate for a few seconds, wipe whatever is left, exit).
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -161,7 +160,8 @@ def fail(message: str) -> None:
 
 def run() -> None:
     """Console-script entry point."""
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # SIGPIPE stays ignored (Python's default): a peer closing a socket must
+    # raise an error in that one connection, not kill the node.
     app()
 
 

@@ -12,9 +12,12 @@ import trio
 
 from wdp.core.carrier import CarrierParams
 
+from .api import API_SOCKET, ApiError, LocalApi
+from .fetch import register_fetch
 from .host import ensure_ports_free
 from .metrics import parse_hostport, serve_metrics
 from .node import Node, NodeConfig
+from .owner import Owner, OwnerRegistry
 from .settings import Settings
 from .store import DiskStore, MemoryStore, Store
 
@@ -91,8 +94,25 @@ async def _serve(node: Node, settings: Settings) -> int:
                 log.info(
                     "metrics at http://%s:%d/metrics", parse_hostport(settings.metrics)[0], port
                 )
+            data_dir = settings.data_dir.expanduser()
+            registry = OwnerRegistry(data_dir / "owned.json" if settings.store == "disk" else None)
+            owner = Owner(node, registry)
+            api = LocalApi(
+                node, owner, data_dir / API_SOCKET,
+                {"k": settings.k, "n": settings.n, "epoch": int(settings.epoch)},
+            )  # fmt: skip
+            try:
+                await nursery.start(api.serve)
+            except (ApiError, OSError) as exc:
+                print(f"wdp-node: error: local API: {exc}", file=sys.stderr)
+                nursery.cancel_scope.cancel()
+                return 2
+            nursery.start_soon(
+                owner.repair_loop, lambda: min(owner.repair_interval(), settings.repair_interval)
+            )
             for addr in node.addrs:
                 log.info("listening on %s", addr)
+            log.info("local API at %s", data_dir / API_SOCKET)
             # One machine-readable line for scripts and tests: peer id, then addresses.
             print("ready", node.peer_id, *node.addrs, flush=True)
             async for signum in received:
@@ -133,6 +153,7 @@ def run_daemon(settings: Settings, seed: bytes) -> int:
     try:
         ensure_ports_free(config.listen_addrs)  # SO_REUSEPORT would hide a clash
         node = Node(config)
+        register_fetch(node)  # carriers serve the owner's signed fetch requests
         return trio.run(_serve, node, settings)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_LISTEN = ["/ip4/0.0.0.0/tcp/4001"]
 DEFAULT_DATA_DIR = Path.home() / ".wdp"
@@ -44,12 +44,21 @@ class Settings(BaseModel):
     data_dir: Path = DEFAULT_DATA_DIR
     epoch: float = Field(600.0, ge=1, le=7 * 24 * 3600)
     store: Literal["memory", "disk"] = "memory"
+    k: int = Field(3, ge=1, le=256)  # shards needed, for wanderers put through this node
+    n: int = Field(8, ge=1, le=256)  # shards made
     capacity: int = Field(1 << 30, ge=0)
     metrics: str | None = None  # "127.0.0.1:9464" to serve Prometheus metrics
     ping_interval: float = Field(5.0, gt=0)
     ping_timeout: float = Field(5.0, gt=0)
     discovery_interval: float = Field(30.0, gt=0)
+    repair_interval: float = Field(300.0, gt=0)  # at most this long between repair checks
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _k_at_most_n(self) -> Settings:
+        if self.k > self.n:
+            raise ValueError(f"k={self.k} must not exceed n={self.n}")
+        return self
 
     @field_validator("capacity", mode="before")
     @classmethod
