@@ -119,7 +119,7 @@ def main() -> int:
         console.print(f"[bold red]Seizing {len(victims)} carriers: {names} (SIGKILL)[/bold red]")
         for v in victims:
             swarm.nodes[v].send(signal.SIGKILL)
-        watch(swarm, wid, 60, "after the seizure: repair rebuilds lost shards", set(victims),
+        watch(swarm, wid, 90, "after the seizure: repair rebuilds lost shards", set(victims),
               until=lambda w: len(w) == N)  # fmt: skip
         console.print("Getting the file back through node 1")
         _, data = ApiClient(swarm.nodes[1].data_dir / "api.sock").call(
