@@ -58,3 +58,9 @@ bench-sim: install
 ## Durability study: every scenario x storage policy; rewrites docs/durability.md's numbers and plots.
 study: install
 	$(PY) -m wdp.sim.cli study --docs docs
+
+.PHONY: bench
+
+## Throughput, latency, put/get and panic evacuation next to same-run baselines (a few minutes).
+bench: install
+	$(PY) -m wdp.testing.bench

@@ -192,6 +192,15 @@ def panic(
     err.print(f"panic: evacuating {answer['held']} shard(s); the node stops when done")
 
 
+def _mount_simulator() -> None:
+    from wdp.sim.cli import app as sim_app
+
+    app.add_typer(sim_app, name="sim", help="Run the swarm simulator and the durability study.")
+
+
+_mount_simulator()
+
+
 def main() -> None:
     app()
 

@@ -40,6 +40,7 @@ on the input set and the rng state, not on input order.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,11 +94,13 @@ class Candidate:
         return cls(peer=stats.peer, ipv4=stats.ipv4, rtt=stats.srtt, healthy=stats.healthy)
 
 
+@functools.lru_cache(maxsize=65536)
 def ipv4_prefix(addr: str | None, bits: int = 16) -> int | None:
     """Return the top ``bits`` bits of an IPv4 address, or ``None``.
 
     ``None`` for a missing or unparsable address and for IPv6 (except
-    IPv4-mapped addresses, which are unwrapped).
+    IPv4-mapped addresses, which are unwrapped). Memoized: placement asks
+    for the same few addresses at every hop.
     """
     if not 0 <= bits <= 32:
         raise ValueError("bits must be in [0, 32]")

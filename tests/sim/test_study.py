@@ -1,0 +1,48 @@
+"""The study's numbers, plots and doc section come from one command, and again the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from wdp.sim.study import BEGIN, END, run_study
+
+CONFIG = """
+scenarios = ["seize-30", "churn"]
+policies = ["static", "wdp"]
+seeds = [1]
+sybil_fractions = [0.2]
+sybil_policies = ["wdp"]
+[swarm]
+nodes = 30
+degree = 10
+wanderers = 3
+payload_bytes = 2000
+epoch = 120
+horizon_epochs = 5
+ping_interval = 30
+"""
+
+
+def test_one_command_writes_results_plots_and_the_doc(tmp_path: Path) -> None:
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(CONFIG)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "durability.md").write_text(f"# Study\n\nprose stays\n\n{BEGIN}\nold\n{END}\ntail\n")
+    run_study(config=cfg, docs=docs, workers=1)
+    md = (docs / "durability.md").read_text()
+    assert md.startswith("# Study\n\nprose stays") and md.endswith(f"{END}\ntail\n")
+    assert "old" not in md and "**Parameters.** 30 nodes" in md and "epoch 120 s" in md
+    assert "| seize-30 |" in md and "Sybil share" in md
+    for png in ("loss-over-time.png", "bandwidth.png", "sybil.png"):
+        assert (docs / "durability" / png).read_bytes().startswith(b"\x89PNG")
+    first = json.loads((docs / "durability" / "results.json").read_text())
+
+    run_study(config=cfg, docs=docs, workers=1)
+    again = json.loads((docs / "durability" / "results.json").read_text())
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rs]  # noqa: E731
+    assert strip(first) == strip(again)
+    assert (docs / "durability.md").read_text().split("simulated in")[0] == md.split(
+        "simulated in"
+    )[0]
