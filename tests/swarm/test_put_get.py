@@ -140,6 +140,9 @@ async def test_repair_restores_n_and_get_counts_what_is_missing(swarm_factory):
     victims = [n for n in sorted(set(carriers(swarm, ticket).values())) if n not in (0, 1)][:3]
     for v in victims:
         swarm.nodes[v].proc.send_signal(signal.SIGKILL)
+    for v in victims:  # reaped: from now on they do not count as carriers
+        await trio.to_thread.run_sync(swarm.nodes[v].proc.wait)
+    assert len(carriers(swarm, ticket)) == 3
     await wait_for("repair back to 6 shards", lambda: len(carriers(swarm, ticket)) == 6, 90,
                    logs=lambda: swarm.nodes[0].log()[-4000:])  # fmt: skip
     assert await get(swarm, 1, ticket) == data
@@ -149,5 +152,7 @@ async def test_repair_restores_n_and_get_counts_what_is_missing(swarm_factory):
     keep = ({1} & held_by) | set(sorted(held_by - {1})[: 2 - len({1} & held_by)])
     for v in held_by - keep:
         swarm.nodes[v].proc.send_signal(signal.SIGKILL)
+    for v in (held_by - keep) | {0}:
+        await trio.to_thread.run_sync(swarm.nodes[v].proc.wait)
     with pytest.raises(ClientError, match="found 2 of the 3 shards needed"):
         await call(api(swarm, 1), {"op": "get", "ticket": ticket})

@@ -29,11 +29,12 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from wdp.core import erasure
 from wdp.core.effects import ShardKey
-from wdp.core.errors import ProtocolError
+from wdp.core.errors import ProtocolError, RejectCode
 from wdp.core.limits import TAG_SIZE
 from wdp.core.locator import open_locator
 from wdp.core.objects import HolderInfo, Manifest, Signed
-from wdp.core.placement import Candidate, choose_carrier
+from wdp.core.placement import Candidate
+from wdp.core.repair import LAUNCH_ATTEMPTS, RepairTracker, pick_carriers
 from wdp.core.signing import public_key_of
 from wdp.core.ticket import Ticket
 from wdp.core.wanderer import Wanderer, create_wanderer, locator_seed, rebuild
@@ -48,8 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_GENERATIONS_PROBED = 8  # a getter without the owner's records tries generations 0..7
-LAUNCH_ATTEMPTS = 3  # peers tried per shard at put and repair
-STALE_CHECKS = 2  # consecutive failed checks before a shard is rebuilt
+NOT_HELD_RETRIES = 3  # a carrier that moved the shard on: look the locator up again
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
@@ -121,22 +121,15 @@ class Owner:
     def _carriers(
         self, n: int, exclude: frozenset[bytes] | set[bytes] = frozenset()
     ) -> list[bytes]:
-        """Up to n distinct healthy peers not in ``exclude``, at random by the placement rules."""
+        """Up to n distinct healthy peers not in ``exclude`` (the shared placement rules)."""
         candidates = [Candidate.from_stats(s) for s in self.node.carrier.latency.peers()]
-        chosen: list[bytes] = []
-        while len(chosen) < n:
-            pick = choose_carrier(
-                candidates,
-                urgent=False,
-                rng=self.node.rng,
-                exclude={self.node.peer_key, *chosen, *exclude},
-                recent=chosen,
-                self_ipv4=self.node.carrier.self_ipv4,
-            )
-            if pick is None:
-                break
-            chosen.append(pick.peer)
-        return chosen
+        return pick_carriers(
+            candidates,
+            n,
+            rng=self.node.rng,
+            exclude={self.node.peer_key, *exclude},
+            self_ipv4=self.node.carrier.self_ipv4,
+        )
 
     async def put(
         self,
@@ -265,7 +258,23 @@ class Owner:
     async def fetch(
         self, ticket: Ticket, index: int, generations: range
     ) -> tuple[Signed[Manifest], bytes]:
-        """One verified shard with its manifest, or an exception saying why not."""
+        """One verified shard with its manifest, or an exception saying why not.
+
+        A carrier that answers NOT_HELD has just passed the shard on: the new
+        carrier's locator is looked up again, a few times.
+        """
+        for attempt in range(NOT_HELD_RETRIES):
+            try:
+                return await self._fetch_once(ticket, index, generations)
+            except FetchError as exc:
+                if exc.code is not RejectCode.NOT_HELD or attempt == NOT_HELD_RETRIES - 1:
+                    raise
+                await trio.sleep(1.0)
+        raise AssertionError("unreachable")
+
+    async def _fetch_once(
+        self, ticket: Ticket, index: int, generations: range
+    ) -> tuple[Signed[Manifest], bytes]:
         located = await self.locate(ticket, index, generations)
         if located is None:
             raise OwnerError(f"shard {index}: no locator in the DHT")
@@ -360,23 +369,21 @@ class Owner:
         relaunched = 0
         for wid, item in list(self.registry.items.items()):
             ticket = Ticket.decode(item.ticket)
-            if len(item.stale) != ticket.n:
-                item.stale = [0] * ticket.n
+            tracker = RepairTracker(ticket.k, ticket.n, item.generations, item.stale)
             holders: dict[int, bytes] = {}
 
-            async def check(index: int, ticket: Ticket = ticket, item: OwnedWanderer = item,
+            async def check(index: int, ticket: Ticket = ticket, tracker: RepairTracker = tracker,
                             holders: dict[int, bytes] = holders) -> None:  # fmt: skip
-                holder = await self._alive(ticket, index, item.generations[index])
-                if holder is None:
-                    item.stale[index] += 1
-                else:
+                holder = await self._alive(ticket, index, tracker.generations[index])
+                tracker.observe(index, holder is not None)
+                if holder is not None:
                     holders[index] = holder
-                    item.stale[index] = 0
 
             async with trio.open_nursery() as nursery:
                 for index in range(ticket.n):
                     nursery.start_soon(check, index)
-            lost = [i for i in range(ticket.n) if item.stale[i] >= STALE_CHECKS]
+            item.generations, item.stale = tracker.generations, tracker.stale
+            lost = tracker.lost()
             if lost:
                 relaunched += await self._repair(ticket, item, lost, set(holders.values()))
             self.registry.save()
@@ -412,15 +419,15 @@ class Owner:
         ciphertext = erasure.decode(shards, m.k, m.n, m.payload_size + TAG_SIZE)
         rebuilt = erasure.encode(ciphertext, m.k, m.n)
         w = Wanderer(manifest, tuple(rebuilt))
+        tracker = RepairTracker(ticket.k, ticket.n, item.generations, item.stale)  # edits in place
         relaunched = 0
         for index in lost:
-            generation = item.generations[index] + 1
+            generation = tracker.next_generation(index)
             peer = await self._launch(w, index, ticket.owner_seed, generation, holders)
             if peer is None:
                 log.warning("repair of %s shard %d found no carrier", item.name, index)
                 continue
-            item.generations[index] = generation
-            item.stale[index] = 0
+            tracker.repaired(index)
             relaunched += 1
             log.info("repaired %s shard %d (generation %d)", item.name, index, generation)
         return relaunched
