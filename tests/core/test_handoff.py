@@ -14,6 +14,7 @@ from wdp.core.messages import Accept, Data, Offer, Receipt, decode_message, enco
 from wdp.core.objects import Reason, Signed
 from wdp.core.signing import Signer, verify
 from wdp.core.threat import PingFailed, PingOk
+from wdp.core.wanderer import create_wanderer, launch_offer
 
 from .helpers import T0, Node, launch, make_node, make_wanderer, run_handoff, seed
 
@@ -399,3 +400,34 @@ def test_under_threat_a_peer_whose_last_ping_failed_is_not_a_refuge():
     a.carrier.observe(PingOk(c.peer, 0.010, T0))
     (start,) = a.carrier.panic(T0 + 2)[1:]
     assert start.to_peer == c.peer
+
+
+def test_a_busy_peer_is_tried_again_soon_but_a_failing_one_is_not():
+    _w, a, b = two_nodes_with_shard()
+    a.carrier.observe(PingOk(b.peer, 0.01, T0))
+    (held,) = a.carrier.held.values()
+    held.next_hop_at = T0
+    a.carrier.handle_timer(T0)
+    a.carrier.handoff_failed(held.key, RejectCode.BUSY, T0)
+    (again,) = a.carrier.handle_timer(T0 + a.carrier.params.retry_delay)
+    assert again.to_peer == b.peer  # the only peer, no longer skipped
+    a.carrier.handoff_failed(held.key, RejectCode.CAPACITY, T0 + 10)
+    assert a.carrier.handle_timer(T0 + 10 + a.carrier.params.retry_delay) == []  # backed off
+
+
+def test_an_evacuation_spreads_over_peers_instead_of_flooding_the_furthest():
+    a = make_node(1)
+    far, near = make_node(2), make_node(3)
+    for i in range(12):  # twelve wanderers' shards on one node
+        wi = create_wanderer(bytes([i]) * 100, owner_seed=bytes([100 + i]) * 32, nonce=b"\x01" * 12,
+                             k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+        offer = launch_offer(
+            wi.manifest, 0, owner_seed=bytes([100 + i]) * 32, to_peer=a.peer, now=T0
+        )
+        assert run_handoff(None, a, offer, wi.shards[0]).reject_code is None
+    a.carrier.observe(PingOk(far.peer, 0.200, T0))
+    a.carrier.observe(PingOk(near.peer, 0.010, T0))
+    starts = [e for e in a.carrier.panic(T0 + 1) if hasattr(e, "to_peer")]
+    to_far = sum(1 for e in starts if e.to_peer == far.peer)
+    assert to_far == a.carrier.params.max_inbound  # the furthest peer, up to what it admits
+    assert len(starts) == 12  # the rest go to the next peer at once

@@ -279,6 +279,7 @@ class Carrier:
             self.peer,
             *held.failed_peers,
             *self._sibling_holders.get(held.key.wanderer_id, ()),
+            *self._saturated_peers(),
         }
         urgent = reason is Reason.THREAT
         choice = choose_carrier(
@@ -296,6 +297,19 @@ class Carrier:
         offer = self.next_offer(held, choice.peer, reason, now)
         held.in_flight_to, held.in_flight = choice.peer, offer
         return [StartHandoff(held.key, choice.peer, offer)]
+
+    def _saturated_peers(self) -> set[bytes]:
+        """Peers this node already has ``max_inbound`` handoffs running to.
+
+        A receiver admits that many at once; offering more only earns BUSY. This
+        matters when many shards leave together (panic, drain, evacuation) and
+        placement would send them all to the same furthest peer.
+        """
+        counts: dict[bytes, int] = {}
+        for h in self.held.values():
+            if h.in_flight_to is not None:
+                counts[h.in_flight_to] = counts.get(h.in_flight_to, 0) + 1
+        return {peer for peer, n in counts.items() if n >= self.params.max_inbound}
 
     def _retry_delay(self, reason: Reason) -> float:
         return (
@@ -361,6 +375,10 @@ class Carrier:
             holders.add(peer)
             while len(self._sibling_holders) > self.params.seen_memory:
                 self._sibling_holders.popitem(last=False)
+        elif code is RejectCode.BUSY:
+            # Busy is momentary (many shards arriving at once, as in a panic):
+            # skip that peer only until the next attempt.
+            held.failed_peers[peer] = now + self._retry_delay(held.reason)
         else:
             held.failed_peers[peer] = now + self.params.peer_backoff
         held.next_hop_at = now + self._retry_delay(held.reason)
