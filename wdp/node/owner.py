@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 MAX_GENERATIONS_PROBED = 8  # a getter without the owner's records tries generations 0..7
 NOT_HELD_RETRIES = 3  # a carrier that moved the shard on: look the locator up again
+GET_ROUNDS = 3  # rounds of lookups before a get reports what is missing
+GET_RETRY_DELAY = 2.0
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
@@ -344,12 +346,19 @@ class Owner:
     async def get(self, ticket: Ticket, progress: Progress = _no_progress) -> bytes:
         progress("fetching shards", 0, ticket.k)
         item = self.registry.items.get(ticket.wanderer_id.hex())
-        shards, errors, manifest = await self.gather(
-            ticket,
-            ticket.k,
-            generations=item.generations if item is not None else None,
-            progress=progress,
-        )
+        for attempt in range(GET_ROUNDS):
+            # Right after a seizure the swarm is still moving shards and the DHT
+            # still names dead carriers: a get that falls short tries again.
+            shards, errors, manifest = await self.gather(
+                ticket,
+                ticket.k,
+                generations=item.generations if item is not None else None,
+                progress=progress,
+            )
+            if manifest is not None and len(shards) >= ticket.k:
+                break
+            if attempt < GET_ROUNDS - 1:
+                await trio.sleep(GET_RETRY_DELAY)
         if manifest is None or len(shards) < ticket.k:
             reasons = "; ".join(f"{e}" for _, e in sorted(errors.items())[:3])
             raise OwnerError(
