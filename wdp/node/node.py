@@ -612,8 +612,14 @@ class Node:
         local = self.dht.value_store.get(raw)
         if local is not None:
             self.dht.value_store.remove(raw)
+        found = None
         try:
-            found = await self.dht.get_value(key)
+            # Bounded: with dead peers in the routing table a walk can stall, and
+            # a copy this node holds must not be lost to that.
+            with trio.move_on_after(self.config.dial_timeout):
+                found = await self.dht.get_value(key)
+        except Exception as exc:  # the network lookup is best effort
+            log.debug("dht lookup of %s failed: %s", key, exc)
         finally:
             if local is not None and self.dht.value_store.get(raw) is None:
                 self.dht.value_store.put_record(raw, local)

@@ -230,7 +230,7 @@ class Owner:
         async def probe(generation: int) -> None:
             key = public_key_of(locator_seed(ticket.owner_seed, index, generation))
             try:
-                with trio.move_on_after(self.node.config.dial_timeout):
+                with trio.move_on_after(2 * self.node.config.dial_timeout):
                     signed = await self.node.get_locator(key)
                     if signed is not None:
                         holder = open_locator(ticket.owner_seed, signed.value)
