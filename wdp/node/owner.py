@@ -277,10 +277,11 @@ class Owner:
     async def _fetch_once(
         self, ticket: Ticket, index: int, generations: range
     ) -> tuple[Signed[Manifest], bytes]:
-        located = await self.locate(ticket, index, generations)
-        if located is None:
+        own = ShardKey(ticket.wanderer_id, index) in self.node.carrier.held
+        located = None if own else await self.locate(ticket, index, generations)
+        if located is None and not own:
             raise OwnerError(f"shard {index}: no locator in the DHT")
-        if located.holder.holder == self.node.peer_key:
+        if own or (located is not None and located.holder.holder == self.node.peer_key):
             got = await store_call(
                 self.node.store, self.node.store.get, ShardKey(ticket.wanderer_id, index)
             )
@@ -401,6 +402,8 @@ class Owner:
 
     async def _alive(self, ticket: Ticket, index: int, generation: int) -> bytes | None:
         """The key of the shard's reachable carrier, or None if it looks lost."""
+        if ShardKey(ticket.wanderer_id, index) in self.node.carrier.held:
+            return self.node.peer_key  # this node carries it (a shard fled here)
         located = await self.locate(ticket, index, range(generation, generation + 1))
         if located is None:
             return None
