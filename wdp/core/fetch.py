@@ -55,7 +55,7 @@ from typing import ClassVar, Self
 from .crypto import wanderer_id as derive_wanderer_id
 from .effects import Close, Send, ShardKey
 from .errors import LocalProtocolError, ProtocolError, RejectCode
-from .framing import FrameDecoder, encode_frame
+from .framing import encode_frame
 from .limits import (
     FETCH_IDLE_TIMEOUT,
     FETCH_LOAD_TIMEOUT,
@@ -76,6 +76,7 @@ from .locator import MAX_CLOCK_SKEW_MS
 from .messages import Data, Done, Reject, decode_reject
 from .objects import CustodyRecord, Manifest, Signed, _check_len, _check_version, parse_pb
 from .proto import wdp_pb2 as pb
+from .session import FramedSession, next_state
 from .signing import DOMAIN_FETCH, Signer, sha256
 
 __all__ = [
@@ -467,45 +468,20 @@ SERVER_TERMINAL = frozenset({FetchServerState.DONE, FetchServerState.REJECTED})
 CLIENT_TERMINAL = frozenset({FetchClientState.DONE, FetchClientState.FAILED})
 
 
-class _FetchSession:
-    """What both roles share: framing, a single timer, the failure that ended it."""
+class _FetchSession(FramedSession[FetchMessage, FetchEffect]):
+    """Both fetch roles: whether the failure was the peer's Reject, and how it ends."""
 
     def __init__(self) -> None:
-        self._decoder = FrameDecoder(MAX_FRAME_SIZE)
-        self._deadline: float | None = None
-        self.failure: ProtocolError | None = None
+        super().__init__()
         self.failed_by_peer = False  # the failure is the code of the peer's Reject
 
-    def get_timer(self) -> float | None:
-        """When ``handle_timer`` must next be called, or None."""
-        return self._deadline
+    def _decode(self, frame: bytes) -> FetchMessage:
+        return decode_fetch_message(frame)
 
-    @property
-    def finished(self) -> bool:
-        """In a terminal state: nothing more is read or sent."""
-        raise NotImplementedError
-
-    def receive_data(self, data: bytes, now: float) -> list[FetchEffect]:
-        """Bytes arrived from the peer: act on each whole frame, one at a time, in order."""
-        effects: list[FetchEffect] = []
-        if self.finished:
-            return effects
-        self._decoder.push(data)
-        while not self.finished:
-            try:
-                frame = self._decoder.next_frame()
-                if frame is None:
-                    break
-                effects += self._on_message(decode_fetch_message(frame), now)
-            except ProtocolError as exc:
-                effects += self._end(exc, notify=True)
-        return effects
-
-    def _on_message(self, msg: FetchMessage, now: float) -> list[FetchEffect]:
-        raise NotImplementedError
-
-    def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[FetchEffect]:
-        raise NotImplementedError
+    def _on_lost(self, now: float) -> list[FetchEffect]:
+        return self._end(
+            ProtocolError(RejectCode.TIMEOUT, "stream closed before the fetch ended"), notify=False
+        )
 
     def _fail_with(self, exc: ProtocolError, notify: bool, by_peer: bool) -> list[FetchEffect]:
         self.failure = exc
@@ -542,11 +518,7 @@ class FetchServerSession(_FetchSession):
         return None if self.request is None else self.request.value.key
 
     def _on_message(self, msg: FetchMessage, now: float) -> list[FetchEffect]:
-        nxt = SERVER_TRANSITIONS.get((self.state, type(msg)))
-        if nxt is None:
-            raise ProtocolError(
-                RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {self.state.value}"
-            )
+        nxt = next_state(SERVER_TRANSITIONS, self.state, msg)
         if isinstance(msg, Reject):
             return self._end(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
         assert isinstance(msg, Request)
@@ -585,19 +557,9 @@ class FetchServerSession(_FetchSession):
         effects += [_send(Done(record.hash)), Close()]
         return effects
 
-    def handle_timer(self, now: float) -> list[FetchEffect]:
-        if self._deadline is None or now < self._deadline or self.finished:
-            return []
+    def _on_timeout(self, now: float) -> list[FetchEffect]:
         what = "request" if self.state is FetchServerState.AWAIT_REQUEST else "shard load"
         return self._end(ProtocolError(RejectCode.TIMEOUT, f"no {what} in time"), notify=True)
-
-    def connection_lost(self, now: float) -> list[FetchEffect]:
-        """The stream closed or broke."""
-        if self.finished:
-            return []
-        return self._end(
-            ProtocolError(RejectCode.TIMEOUT, "stream closed before the fetch ended"), notify=False
-        )
 
     def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[FetchEffect]:
         self.state = FetchServerState.REJECTED
@@ -636,11 +598,7 @@ class FetchClientSession(_FetchSession):
         return [_send(Request(self.request))]
 
     def _on_message(self, msg: FetchMessage, now: float) -> list[FetchEffect]:
-        nxt = CLIENT_TRANSITIONS.get((self.state, type(msg)))
-        if nxt is None:
-            raise ProtocolError(
-                RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {self.state.value}"
-            )
+        nxt = next_state(CLIENT_TRANSITIONS, self.state, msg)
         if isinstance(msg, Reject):
             return self._end(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
         if isinstance(msg, Header):
@@ -686,19 +644,9 @@ class FetchClientSession(_FetchSession):
             )
         return []
 
-    def handle_timer(self, now: float) -> list[FetchEffect]:
-        if self._deadline is None or now < self._deadline or self.finished:
-            return []
+    def _on_timeout(self, now: float) -> list[FetchEffect]:
         what = "answer" if self.state is FetchClientState.REQUESTED else "data"
         return self._end(ProtocolError(RejectCode.TIMEOUT, f"no {what} in time"), notify=True)
-
-    def connection_lost(self, now: float) -> list[FetchEffect]:
-        """The stream closed or broke before Done."""
-        if self.finished:
-            return []
-        return self._end(
-            ProtocolError(RejectCode.TIMEOUT, "stream closed before the fetch ended"), notify=False
-        )
 
     def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[FetchEffect]:
         self.state = FetchClientState.FAILED

@@ -45,7 +45,7 @@ from .effects import (
     WipeShard,
 )
 from .errors import LocalProtocolError, ProtocolError, RejectCode
-from .framing import FrameDecoder, encode_frame
+from .framing import encode_frame
 from .limits import (
     DATA_IDLE_TIMEOUT,
     DONE_TIMEOUT,
@@ -69,6 +69,7 @@ from .messages import (
 )
 from .objects import CustodyLink, CustodyRecord, Signed
 from .objects import Receipt as ReceiptBody
+from .session import FramedSession, next_state
 from .signing import Signer
 
 
@@ -129,49 +130,15 @@ class ReceiverPolicy(Protocol):
         ...
 
 
-class _Session:
-    """What both roles share: framing, a single timer, terminal bookkeeping."""
+class _Session(FramedSession[Message, Effect]):
+    """Both migrate roles: the shard they are about."""
 
     def __init__(self) -> None:
-        self._decoder = FrameDecoder(MAX_FRAME_SIZE)
-        self._deadline: float | None = None
+        super().__init__()
         self.key: ShardKey | None = None
-        self.failure: ProtocolError | None = None
 
-    def get_timer(self) -> float | None:
-        """When ``handle_timer`` must next be called, or None."""
-        return self._deadline
-
-    @property
-    def finished(self) -> bool:
-        """In a terminal state: nothing more is read or sent."""
-        raise NotImplementedError
-
-    def receive_data(self, data: bytes, now: float) -> list[Effect]:
-        """Bytes arrived from the peer: act on each whole frame, one at a time, in order.
-
-        A terminal session ignores everything; the first bad frame ends the session.
-        """
-        effects: list[Effect] = []
-        if self.finished:
-            return effects
-        self._decoder.push(data)
-        while not self.finished:
-            try:
-                frame = self._decoder.next_frame()
-                if frame is None:
-                    break
-                effects += self._on_message(decode_message(frame), now)
-            except ProtocolError as exc:
-                effects += self._abort(exc)
-        return effects
-
-    def _on_message(self, msg: Message, now: float) -> list[Effect]:
-        raise NotImplementedError
-
-    def _abort(self, exc: ProtocolError) -> list[Effect]:
-        """This side refuses: tell the peer why and end the session."""
-        raise NotImplementedError
+    def _decode(self, frame: bytes) -> Message:
+        return decode_message(frame)
 
 
 class SenderSession(_Session):
@@ -201,17 +168,10 @@ class SenderSession(_Session):
     def finished(self) -> bool:
         return self.state in SENDER_TERMINAL
 
-    def _abort(self, exc: ProtocolError) -> list[Effect]:
-        return self._fail(exc, notify=True)
-
     def _on_message(self, msg: Message, now: float) -> list[Effect]:
-        nxt = SENDER_TRANSITIONS.get((self.state, type(msg)))
-        if nxt is None:
-            raise ProtocolError(
-                RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {self.state.value}"
-            )
+        nxt = next_state(SENDER_TRANSITIONS, self.state, msg)
         if isinstance(msg, Reject):
-            return self._fail(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
+            return self._end(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
         if isinstance(msg, Accept):
             if msg.record_hash != self.record.hash:
                 raise ProtocolError(RejectCode.PROTOCOL_VIOLATION, "accept names another record")
@@ -245,21 +205,17 @@ class SenderSession(_Session):
         if not receipt.verify(rec.to_peer):
             raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt signature is invalid")
 
-    def handle_timer(self, now: float) -> list[Effect]:
-        if self._deadline is None or now < self._deadline or self.state in SENDER_TERMINAL:
-            return []
+    def _on_timeout(self, now: float) -> list[Effect]:
         what = "accept" if self.state is SenderState.OFFERED else "receipt"
-        return self._fail(ProtocolError(RejectCode.TIMEOUT, f"no {what} in time"), notify=True)
+        return self._end(ProtocolError(RejectCode.TIMEOUT, f"no {what} in time"), notify=True)
 
-    def connection_lost(self, now: float) -> list[Effect]:
-        """The stream closed or broke; without a receipt the shard stays here."""
-        if self.state in SENDER_TERMINAL:
-            return []
-        return self._fail(
+    def _on_lost(self, now: float) -> list[Effect]:
+        # Without a receipt the shard stays here.
+        return self._end(
             ProtocolError(RejectCode.TIMEOUT, "stream closed before a receipt"), notify=False
         )
 
-    def _fail(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[Effect]:
+    def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[Effect]:
         in_doubt = self.state is SenderState.AWAIT_RECEIPT and not by_peer
         self.state = SenderState.FAILED
         self.failure = exc
@@ -296,17 +252,10 @@ class ReceiverSession(_Session):
     def finished(self) -> bool:
         return self.state in RECEIVER_TERMINAL
 
-    def _abort(self, exc: ProtocolError) -> list[Effect]:
-        return self._reject(exc, notify=True)
-
     def _on_message(self, msg: Message, now: float) -> list[Effect]:
-        nxt = RECEIVER_TRANSITIONS.get((self.state, type(msg)))
-        if nxt is None:
-            raise ProtocolError(
-                RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {self.state.value}"
-            )
+        nxt = next_state(RECEIVER_TRANSITIONS, self.state, msg)
         if isinstance(msg, Reject):
-            return self._reject(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
+            return self._end(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
         if isinstance(msg, Offer):
             return self._on_offer(msg, now)
         if isinstance(msg, Data):
@@ -379,7 +328,7 @@ class ReceiverSession(_Session):
         if self.state is not ReceiverState.STORING:
             raise LocalProtocolError(RejectCode.PROTOCOL_VIOLATION, "store_done without a store")
         if not ok:
-            return self._reject(
+            return self._end(
                 ProtocolError(RejectCode.CAPACITY, detail or "the shard could not be stored"),
                 notify=True,
             )
@@ -399,30 +348,25 @@ class ReceiverSession(_Session):
         self._deadline = now + DONE_TIMEOUT
         return [_send(Receipt(receipt)), HandoffSucceeded(self.key, CustodyLink(rec, receipt))]
 
-    def handle_timer(self, now: float) -> list[Effect]:
-        if self._deadline is None or now < self._deadline or self.state in RECEIVER_TERMINAL:
-            return []
+    def _on_timeout(self, now: float) -> list[Effect]:
         if self.state is ReceiverState.AWAIT_DONE:  # Done is informative: the shard is ours
             self.state = ReceiverState.CLOSED
             self._deadline = None
             return [Close()]
-        return self._reject(
+        return self._end(
             ProtocolError(RejectCode.TIMEOUT, f"timed out in {self.state.value}"), notify=True
         )
 
-    def connection_lost(self, now: float) -> list[Effect]:
-        """The stream closed or broke."""
-        if self.state in RECEIVER_TERMINAL:
-            return []
+    def _on_lost(self, now: float) -> list[Effect]:
         if self.state is ReceiverState.AWAIT_DONE:
             self.state = ReceiverState.CLOSED
             self._deadline = None
             return []
-        return self._reject(
+        return self._end(
             ProtocolError(RejectCode.TIMEOUT, "stream closed mid-handoff"), notify=False
         )
 
-    def _reject(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[Effect]:
+    def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[Effect]:
         if self.state is ReceiverState.AWAIT_DONE:
             # Already committed: a late complaint cannot take the shard back.
             self.state = ReceiverState.CLOSED

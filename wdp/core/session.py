@@ -1,0 +1,100 @@
+"""What every WDP stream session shares: framing, one timer, transitions as data.
+
+The migrate and fetch machines differ in their messages and rules but not in
+how bytes become messages, how the single deadline is kept, or how an
+unexpected message is refused; that part lives here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Generic, TypeVar
+
+from .errors import ProtocolError, RejectCode
+from .framing import FrameDecoder
+from .limits import MAX_FRAME_SIZE
+
+M = TypeVar("M")
+E = TypeVar("E")
+S = TypeVar("S", bound=Enum)
+
+
+def next_state(table: Mapping[tuple[S, type[M]], S], state: S, msg: M) -> S:
+    """The state ``msg`` leads to from ``state``; anything not in ``table`` is a violation."""
+    nxt = table.get((state, type(msg)))
+    if nxt is None:
+        raise ProtocolError(
+            RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {state.value}"
+        )
+    return nxt
+
+
+class FramedSession(Generic[M, E]):
+    """One stream, one role: frames in, effects out, a single timer (as aioquic's).
+
+    Subclasses say how a frame decodes, what a message does, how the session
+    ends, and what a timeout or a lost stream means in their current state.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = FrameDecoder(MAX_FRAME_SIZE)
+        self._deadline: float | None = None
+        self.failure: ProtocolError | None = None
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` must next be called, or None."""
+        return self._deadline
+
+    @property
+    def finished(self) -> bool:
+        """In a terminal state: nothing more is read or sent."""
+        raise NotImplementedError
+
+    def receive_data(self, data: bytes, now: float) -> list[E]:
+        """Bytes arrived from the peer: act on each whole frame, one at a time, in order.
+
+        A finished session ignores everything; the first bad frame ends the
+        session, and the peer is told why.
+        """
+        effects: list[E] = []
+        if self.finished:
+            return effects
+        self._decoder.push(data)
+        while not self.finished:
+            try:
+                frame = self._decoder.next_frame()
+                if frame is None:
+                    break
+                effects += self._on_message(self._decode(frame), now)
+            except ProtocolError as exc:
+                effects += self._end(exc, notify=True)
+        return effects
+
+    def handle_timer(self, now: float) -> list[E]:
+        """Call at (or after) ``get_timer()``; early or late calls are harmless."""
+        if self._deadline is None or now < self._deadline or self.finished:
+            return []
+        return self._on_timeout(now)
+
+    def connection_lost(self, now: float) -> list[E]:
+        """The stream closed or broke."""
+        if self.finished:
+            return []
+        return self._on_lost(now)
+
+    def _decode(self, frame: bytes) -> M:
+        raise NotImplementedError
+
+    def _on_message(self, msg: M, now: float) -> list[E]:
+        raise NotImplementedError
+
+    def _on_timeout(self, now: float) -> list[E]:
+        raise NotImplementedError
+
+    def _on_lost(self, now: float) -> list[E]:
+        raise NotImplementedError
+
+    def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[E]:
+        """End the session on ``exc``; ``notify`` sends the peer a Reject first."""
+        raise NotImplementedError
