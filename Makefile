@@ -64,3 +64,17 @@ study: install
 ## Throughput, latency, put/get and panic evacuation next to same-run baselines (a few minutes).
 bench: install
 	$(PY) -m wdp.testing.bench
+
+.PHONY: rust-peer test-interop
+
+# Cargo builds outside the clone, so a fresh clone reuses compiled crates.
+WDP_CARGO_TARGET_DIR ?= $(HOME)/.cache/wdp/cargo-target
+
+## The Rust WDP peer (interop/rust): $(WDP_CARGO_TARGET_DIR)/debug/wdp-rust-peer.
+rust-peer:
+	@command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found; install Rust from https://rustup.rs"; exit 1; }
+	cd interop/rust && CARGO_TARGET_DIR="$(WDP_CARGO_TARGET_DIR)" cargo build --bin wdp-rust-peer
+
+## Python <-> Rust interop suite over TCP and WebSocket (also runs `cargo test`).
+test-interop: install
+	WDP_CARGO_TARGET_DIR="$(WDP_CARGO_TARGET_DIR)" $(BIN)/pytest -q -m interop tests/interop

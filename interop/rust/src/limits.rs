@@ -1,0 +1,52 @@
+//! Limits and constants of spec §10 (and §6.4 / §15.7 timers, in milliseconds here).
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const KEY_SIZE: usize = 32;
+pub const SIGNATURE_SIZE: usize = 64;
+pub const HASH_SIZE: usize = 32;
+pub const NONCE_SIZE: usize = 12;
+pub const TAG_SIZE: usize = 16;
+pub const MAX_FRAME_SIZE: u64 = 1_114_112;
+pub const MAX_CHUNK_SIZE: usize = 1_048_576;
+pub const MAX_PAYLOAD_SIZE: u64 = 2_147_483_647;
+pub const MAX_SHARD_SIZE: u64 = 134_217_728;
+pub const MAX_SHARDS: u32 = 256;
+pub const MAX_CHAIN_LINKS: usize = 64;
+pub const MAX_MANIFEST_BODY: usize = 16_384;
+pub const MAX_RECORD_BODY: usize = 1024;
+pub const MAX_RECEIPT_BODY: usize = 512;
+pub const MAX_DETAIL_BYTES: usize = 256;
+pub const MIN_EPOCH_SECONDS: u32 = 1;
+pub const MAX_EPOCH_SECONDS: u32 = 604_800;
+pub const MAX_LOCATOR_VALUE: usize = 2048;
+pub const MIN_SEALED_HOLDER: usize = 48;
+pub const MAX_SEALED_HOLDER: usize = 1024;
+pub const MAX_LOCATOR_BODY: usize = MAX_SEALED_HOLDER + 64;
+pub const MAX_HOLDER_ADDRS: usize = 8;
+pub const MAX_ADDR_BYTES: usize = 256;
+pub const MAX_LOCATOR_TTL_MS: u64 = 86_400_000;
+pub const MAX_CLOCK_SKEW_MS: u64 = 300_000;
+pub const LOCATOR_LIFETIME_EPOCHS: u64 = 2;
+pub const MAX_FETCH_REQUEST_BODY: usize = 256;
+pub const FETCH_NONCE_SIZE: usize = 16;
+pub const FETCH_NONCE_MEMORY: usize = 100_000;
+
+/// Migrate timers (spec §6.4), in milliseconds.
+pub const OFFER_TIMEOUT_MS: u64 = 10_000;
+pub const DATA_IDLE_TIMEOUT_MS: u64 = 30_000;
+pub const RECEIPT_TIMEOUT_MS: u64 = 30_000;
+pub const STORE_TIMEOUT_MS: u64 = 20_000;
+pub const DONE_TIMEOUT_MS: u64 = 10_000;
+pub const MIN_TRANSFER_RATE: u64 = 262_144;
+
+/// Fetch timers (spec §15.7), in milliseconds.
+pub const FETCH_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const FETCH_LOAD_TIMEOUT_MS: u64 = 20_000;
+pub const FETCH_RESPONSE_TIMEOUT_MS: u64 = 30_000;
+pub const FETCH_IDLE_TIMEOUT_MS: u64 = 30_000;
+
+/// Sender's receipt deadline after Accept (spec §6.4): `RECEIPT_TIMEOUT +
+/// shard_size / MIN_TRANSFER_RATE` seconds (real division), rounded up to ms.
+pub fn receipt_deadline_ms(shard_size: u64) -> u64 {
+    RECEIPT_TIMEOUT_MS + (shard_size * 1000).div_ceil(MIN_TRANSFER_RATE)
+}

@@ -1,0 +1,303 @@
+//! Signed objects (spec §4): the `Signed` wrapper checks, each body's field
+//! checks in the spec's order with its codes, and signing new bodies.
+//!
+//! A parsed object keeps the exact received body bytes (spec §2 rule 1): its
+//! hash and signature are over those bytes, and it is forwarded as received.
+
+use ed25519_dalek::SigningKey;
+use prost::Message;
+
+use crate::error::{fail, Result};
+use crate::limits::*;
+use crate::proto::{
+    Cipher, CustodyRecordBody, FetchRequestBody, HolderInfo, LocatorBody, ManifestBody, Reason,
+    ReceiptBody, RejectCode, Signed,
+};
+use crate::signing::{self, sha256};
+
+/// A signed object after the wrapper and body checks: the parsed fields next
+/// to the received `body` bytes, its `signature` and `hash` = H(body).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed<T> {
+    pub fields: T,
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub hash: [u8; 32],
+}
+
+pub type Manifest = Parsed<ManifestBody>;
+pub type Record = Parsed<CustodyRecordBody>;
+pub type Receipt = Parsed<ReceiptBody>;
+pub type Locator = Parsed<LocatorBody>;
+pub type FetchRequest = Parsed<FetchRequestBody>;
+
+impl<T> Parsed<T> {
+    /// Verifies the signature over the received body bytes.
+    pub fn verify(&self, domain: &str, public: &[u8]) -> bool {
+        signing::verify(public, domain, &self.body, &self.signature)
+    }
+
+    /// The `Signed` wrapper with the exact body bytes.
+    pub fn to_signed(&self) -> Signed {
+        Signed {
+            body: self.body.clone(),
+            signature: self.signature.clone(),
+        }
+    }
+}
+
+/// Encodes `fields` (fields in number order, defaults omitted) and signs it.
+pub fn sign_body<T: Message + Clone>(fields: &T, domain: &str, key: &SigningKey) -> Parsed<T> {
+    let body = fields.encode_to_vec();
+    let signature = signing::sign(key, domain, &body).to_vec();
+    Parsed {
+        fields: fields.clone(),
+        hash: sha256(&body),
+        body,
+        signature,
+    }
+}
+
+/// Wrapper checks (1)-(4) of spec §4: body limit, signature length, parse,
+/// version.
+fn unwrap_signed<T: Message + Default>(
+    signed: &Signed,
+    limit: usize,
+    invalid: RejectCode,
+    what: &str,
+    version: impl Fn(&T) -> u32,
+) -> Result<Parsed<T>> {
+    if signed.body.len() > limit {
+        return Err(fail(
+            RejectCode::TooLarge,
+            format!("{what} body of {} bytes exceeds {limit}", signed.body.len()),
+        ));
+    }
+    if signed.signature.len() != SIGNATURE_SIZE {
+        return Err(fail(invalid, format!("{what} signature is not 64 bytes")));
+    }
+    let fields = T::decode(signed.body.as_slice())
+        .map_err(|e| fail(invalid, format!("{what} body does not parse: {e}")))?;
+    let v = version(&fields);
+    if v != PROTOCOL_VERSION {
+        return Err(fail(
+            RejectCode::UnsupportedVersion,
+            format!("{what} version {v} is not 1"),
+        ));
+    }
+    Ok(Parsed {
+        fields,
+        body: signed.body.clone(),
+        signature: signed.signature.clone(),
+        hash: sha256(&signed.body),
+    })
+}
+
+fn need_len(value: &[u8], len: usize, code: RejectCode, what: &str) -> Result<()> {
+    if value.len() == len {
+        Ok(())
+    } else {
+        Err(fail(
+            code,
+            format!("{what} is {} bytes, not {len}", value.len()),
+        ))
+    }
+}
+
+/// `H("wdp/v1/wanderer-id" || owner_key)` (coding-and-crypto.md §1).
+pub fn wanderer_id(owner_key: &[u8]) -> [u8; 32] {
+    let mut input = b"wdp/v1/wanderer-id".to_vec();
+    input.extend_from_slice(owner_key);
+    sha256(&input)
+}
+
+/// `max(1, ceil(coded_len / k))`.
+pub fn shard_size_for(coded_len: u64, k: u32) -> u64 {
+    coded_len.div_ceil(u64::from(k.max(1))).max(1)
+}
+
+/// Manifest (spec §4, §4.1); the signature is checked later (B1).
+pub fn parse_manifest(signed: &Signed) -> Result<Manifest> {
+    let bad = RejectCode::BadManifest;
+    let m = unwrap_signed(
+        signed,
+        MAX_MANIFEST_BODY,
+        bad,
+        "manifest",
+        |b: &ManifestBody| b.version,
+    )?;
+    let f = &m.fields;
+    need_len(&f.owner_key, KEY_SIZE, bad, "manifest owner_key")?;
+    need_len(&f.wanderer_id, HASH_SIZE, bad, "manifest wanderer_id")?;
+    if f.wanderer_id != wanderer_id(&f.owner_key) {
+        return Err(fail(
+            bad,
+            "manifest wanderer_id is not H(wanderer-id || owner_key)",
+        ));
+    }
+    if f.cipher != Cipher::Chacha20Poly1305 as i32 {
+        return Err(fail(
+            bad,
+            format!("manifest cipher {} is not CHACHA20_POLY1305", f.cipher),
+        ));
+    }
+    need_len(&f.nonce, NONCE_SIZE, bad, "manifest nonce")?;
+    if !(1 <= f.k && f.k <= f.n && f.n <= MAX_SHARDS) {
+        return Err(fail(
+            bad,
+            format!("manifest k={} n={} outside 1 <= k <= n <= 256", f.k, f.n),
+        ));
+    }
+    if f.payload_size > MAX_PAYLOAD_SIZE {
+        return Err(fail(bad, "manifest payload_size exceeds 2^31 - 1"));
+    }
+    let expected = shard_size_for(f.payload_size + TAG_SIZE as u64, f.k);
+    if f.shard_size != expected {
+        return Err(fail(
+            bad,
+            format!("manifest shard_size {} is not {expected}", f.shard_size),
+        ));
+    }
+    if f.shard_size > MAX_SHARD_SIZE {
+        return Err(fail(
+            RejectCode::TooLarge,
+            "manifest shard_size exceeds 128 MiB",
+        ));
+    }
+    if f.shard_hashes.len() != f.n as usize {
+        return Err(fail(bad, "manifest does not list exactly n shard hashes"));
+    }
+    if f.shard_hashes.iter().any(|h| h.len() != HASH_SIZE) {
+        return Err(fail(bad, "a manifest shard hash is not 32 bytes"));
+    }
+    if !(MIN_EPOCH_SECONDS..=MAX_EPOCH_SECONDS).contains(&f.epoch_seconds) {
+        return Err(fail(bad, "manifest epoch_seconds outside 1..=604800"));
+    }
+    Ok(m)
+}
+
+/// CustodyRecord (spec §4, §4.2); every failure but the version is `MALFORMED`.
+pub fn parse_record(signed: &Signed) -> Result<Record> {
+    let bad = RejectCode::Malformed;
+    let r = unwrap_signed(
+        signed,
+        MAX_RECORD_BODY,
+        bad,
+        "record",
+        |b: &CustodyRecordBody| b.version,
+    )?;
+    let f = &r.fields;
+    need_len(&f.wanderer_id, HASH_SIZE, bad, "record wanderer_id")?;
+    need_len(&f.from_peer, KEY_SIZE, bad, "record from_peer")?;
+    need_len(&f.to_peer, KEY_SIZE, bad, "record to_peer")?;
+    need_len(&f.shard_hash, HASH_SIZE, bad, "record shard_hash")?;
+    need_len(&f.manifest_hash, HASH_SIZE, bad, "record manifest_hash")?;
+    need_len(&f.locator_key, KEY_SIZE, bad, "record locator_key")?;
+    let reason = Reason::try_from(f.reason)
+        .ok()
+        .filter(|r| *r != Reason::Unspecified)
+        .ok_or_else(|| fail(bad, format!("record reason {} is unknown", f.reason)))?;
+    if f.hop == 0 {
+        if !matches!(reason, Reason::Genesis | Reason::Repair) {
+            return Err(fail(bad, "hop 0 record reason is not GENESIS or REPAIR"));
+        }
+        if (reason == Reason::Genesis) != (f.generation == 0) {
+            return Err(fail(
+                bad,
+                "GENESIS must be generation 0 and REPAIR generation >= 1",
+            ));
+        }
+        if !f.prev_record_hash.is_empty() {
+            return Err(fail(bad, "hop 0 record has a prev_record_hash"));
+        }
+    } else {
+        if !matches!(reason, Reason::Ttl | Reason::Threat | Reason::Drain) {
+            return Err(fail(
+                bad,
+                "hop > 0 record reason is not TTL, THREAT or DRAIN",
+            ));
+        }
+        need_len(
+            &f.prev_record_hash,
+            HASH_SIZE,
+            bad,
+            "record prev_record_hash",
+        )?;
+    }
+    if f.from_peer == f.to_peer {
+        return Err(fail(bad, "record from_peer equals to_peer"));
+    }
+    Ok(r)
+}
+
+/// Receipt (spec §4, §4.3): `invalid` is `BAD_RECEIPT` in a `Receipt`
+/// message, `MALFORMED` inside an Offer's chain.
+pub fn parse_receipt(signed: &Signed, invalid: RejectCode) -> Result<Receipt> {
+    let r = unwrap_signed(
+        signed,
+        MAX_RECEIPT_BODY,
+        invalid,
+        "receipt",
+        |b: &ReceiptBody| b.version,
+    )?;
+    let f = &r.fields;
+    need_len(&f.record_hash, HASH_SIZE, invalid, "receipt record_hash")?;
+    need_len(&f.receiver, KEY_SIZE, invalid, "receipt receiver")?;
+    need_len(&f.shard_hash, HASH_SIZE, invalid, "receipt shard_hash")?;
+    Ok(r)
+}
+
+/// LocatorBody (spec §4, §4.5).
+pub fn parse_locator(signed: &Signed) -> Result<Locator> {
+    let l = unwrap_signed(
+        signed,
+        MAX_LOCATOR_BODY,
+        RejectCode::Malformed,
+        "locator",
+        |b: &LocatorBody| b.version,
+    )?;
+    let len = l.fields.sealed_holder.len();
+    if !(MIN_SEALED_HOLDER..=MAX_SEALED_HOLDER).contains(&len) {
+        return Err(fail(
+            RejectCode::Malformed,
+            format!("sealed_holder of {len} bytes outside 48..=1024"),
+        ));
+    }
+    Ok(l)
+}
+
+/// FetchRequestBody (spec §15.2).
+pub fn parse_fetch_request(signed: &Signed) -> Result<FetchRequest> {
+    let bad = RejectCode::Malformed;
+    let r = unwrap_signed(
+        signed,
+        MAX_FETCH_REQUEST_BODY,
+        bad,
+        "fetch request",
+        |b: &FetchRequestBody| b.version,
+    )?;
+    let f = &r.fields;
+    need_len(&f.wanderer_id, HASH_SIZE, bad, "request wanderer_id")?;
+    need_len(&f.owner_key, KEY_SIZE, bad, "request owner_key")?;
+    if f.shard_index >= MAX_SHARDS {
+        return Err(fail(bad, "request shard_index is not < 256"));
+    }
+    need_len(&f.carrier, KEY_SIZE, bad, "request carrier")?;
+    need_len(&f.nonce, FETCH_NONCE_SIZE, bad, "request nonce")?;
+    Ok(r)
+}
+
+/// HolderInfo, the plaintext of `sealed_holder` (spec §4.6).
+pub fn parse_holder_info(bytes: &[u8]) -> Result<HolderInfo> {
+    let bad = RejectCode::Malformed;
+    let h = HolderInfo::decode(bytes).map_err(|e| fail(bad, format!("holder info: {e}")))?;
+    need_len(&h.holder, KEY_SIZE, bad, "holder")?;
+    need_len(&h.record_hash, HASH_SIZE, bad, "holder record_hash")?;
+    if h.addrs.len() > MAX_HOLDER_ADDRS || h.addrs.iter().any(|a| a.len() > MAX_ADDR_BYTES) {
+        return Err(fail(
+            bad,
+            "holder info has more than 8 addresses or one above 256 bytes",
+        ));
+    }
+    Ok(h)
+}

@@ -1,0 +1,339 @@
+//! The `wdp.v1` wire messages (`protocols/wdp.proto`), as hand-written prost structs.
+//!
+//! Field numbers and types match `wdp.proto` exactly. prost writes fields in
+//! field-number order and omits defaults (spec §1), so encodings reproduce the
+//! vectors byte for byte. prost drops unknown fields on decode: that is why a
+//! signed body is always kept as the received bytes (spec §2 rule 1), never
+//! re-encoded from these structs.
+
+use prost::{Enumeration, Message};
+
+/// Every signed object on the wire (spec §2).
+#[derive(Clone, PartialEq, Message)]
+pub struct Signed {
+    #[prost(bytes = "vec", tag = "1")]
+    pub body: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enumeration)]
+#[repr(i32)]
+pub enum Cipher {
+    Unspecified = 0,
+    Chacha20Poly1305 = 1,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enumeration)]
+#[repr(i32)]
+pub enum Reason {
+    Unspecified = 0,
+    Genesis = 1,
+    Ttl = 2,
+    Threat = 3,
+    Drain = 4,
+    Repair = 5,
+}
+
+/// `RejectCode` of `wdp.proto`; 19 and 20 belong to `/wdp/fetch/1.0` only (spec §8, §14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enumeration)]
+#[repr(i32)]
+pub enum RejectCode {
+    Unspecified = 0,
+    Malformed = 1,
+    TooLarge = 2,
+    UnsupportedVersion = 3,
+    BadManifest = 4,
+    BadSignature = 5,
+    BadChain = 6,
+    StaleHop = 7,
+    WrongRecipient = 8,
+    WrongSender = 9,
+    BadLocatorKey = 10,
+    ShardHashMismatch = 11,
+    Capacity = 12,
+    SiblingHeld = 13,
+    ShuttingDown = 14,
+    Busy = 15,
+    ProtocolViolation = 16,
+    Timeout = 17,
+    BadReceipt = 18,
+    NotHeld = 19,
+    Unauthorized = 20,
+}
+
+impl RejectCode {
+    /// The `wdp.proto` name (`"BAD_CHAIN"`), as the vectors spell codes.
+    pub fn name(self) -> &'static str {
+        use RejectCode::*;
+        match self {
+            Unspecified => "REJECT_UNSPECIFIED",
+            Malformed => "MALFORMED",
+            TooLarge => "TOO_LARGE",
+            UnsupportedVersion => "UNSUPPORTED_VERSION",
+            BadManifest => "BAD_MANIFEST",
+            BadSignature => "BAD_SIGNATURE",
+            BadChain => "BAD_CHAIN",
+            StaleHop => "STALE_HOP",
+            WrongRecipient => "WRONG_RECIPIENT",
+            WrongSender => "WRONG_SENDER",
+            BadLocatorKey => "BAD_LOCATOR_KEY",
+            ShardHashMismatch => "SHARD_HASH_MISMATCH",
+            Capacity => "CAPACITY",
+            SiblingHeld => "SIBLING_HELD",
+            ShuttingDown => "SHUTTING_DOWN",
+            Busy => "BUSY",
+            ProtocolViolation => "PROTOCOL_VIOLATION",
+            Timeout => "TIMEOUT",
+            BadReceipt => "BAD_RECEIPT",
+            NotHeld => "NOT_HELD",
+            Unauthorized => "UNAUTHORIZED",
+        }
+    }
+
+    /// The code of a `wdp.proto` name, as the vectors spell it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        (0..=20)
+            .filter_map(|v| RejectCode::try_from(v).ok())
+            .find(|c| c.name() == name)
+    }
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Unspecified => "REASON_UNSPECIFIED",
+            Reason::Genesis => "GENESIS",
+            Reason::Ttl => "TTL",
+            Reason::Threat => "THREAT",
+            Reason::Drain => "DRAIN",
+            Reason::Repair => "REPAIR",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ManifestBody {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub wanderer_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub owner_key: Vec<u8>,
+    #[prost(enumeration = "Cipher", tag = "4")]
+    pub cipher: i32,
+    #[prost(bytes = "vec", tag = "5")]
+    pub nonce: Vec<u8>,
+    #[prost(uint64, tag = "6")]
+    pub payload_size: u64,
+    #[prost(uint32, tag = "7")]
+    pub k: u32,
+    #[prost(uint32, tag = "8")]
+    pub n: u32,
+    #[prost(uint64, tag = "9")]
+    pub shard_size: u64,
+    #[prost(bytes = "vec", repeated, tag = "10")]
+    pub shard_hashes: Vec<Vec<u8>>,
+    #[prost(uint32, tag = "11")]
+    pub epoch_seconds: u32,
+    #[prost(uint64, tag = "12")]
+    pub created_at_ms: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CustodyRecordBody {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub wanderer_id: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub shard_index: u32,
+    #[prost(uint32, tag = "4")]
+    pub generation: u32,
+    #[prost(uint64, tag = "5")]
+    pub hop: u64,
+    #[prost(bytes = "vec", tag = "6")]
+    pub from_peer: Vec<u8>,
+    #[prost(bytes = "vec", tag = "7")]
+    pub to_peer: Vec<u8>,
+    #[prost(bytes = "vec", tag = "8")]
+    pub shard_hash: Vec<u8>,
+    #[prost(bytes = "vec", tag = "9")]
+    pub manifest_hash: Vec<u8>,
+    #[prost(bytes = "vec", tag = "10")]
+    pub locator_key: Vec<u8>,
+    #[prost(enumeration = "Reason", tag = "11")]
+    pub reason: i32,
+    #[prost(uint64, tag = "12")]
+    pub time_ms: u64,
+    #[prost(bytes = "vec", tag = "13")]
+    pub prev_record_hash: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ReceiptBody {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub record_hash: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub receiver: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub shard_hash: Vec<u8>,
+    #[prost(uint64, tag = "5")]
+    pub time_ms: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CustodyLink {
+    #[prost(message, optional, tag = "1")]
+    pub record: Option<Signed>,
+    #[prost(message, optional, tag = "2")]
+    pub receipt: Option<Signed>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct LocatorBody {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(uint32, tag = "2")]
+    pub generation: u32,
+    #[prost(uint64, tag = "3")]
+    pub hop: u64,
+    #[prost(uint64, tag = "4")]
+    pub expires_at_ms: u64,
+    #[prost(bytes = "vec", tag = "5")]
+    pub sealed_holder: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct HolderInfo {
+    #[prost(bytes = "vec", tag = "1")]
+    pub holder: Vec<u8>,
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub addrs: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub record_hash: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Offer {
+    #[prost(message, optional, tag = "1")]
+    pub manifest: Option<Signed>,
+    #[prost(message, repeated, tag = "2")]
+    pub chain: Vec<CustodyLink>,
+    #[prost(message, optional, tag = "3")]
+    pub record: Option<Signed>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub locator_secret: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Accept {
+    #[prost(bytes = "vec", tag = "1")]
+    pub record_hash: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Reject {
+    #[prost(enumeration = "RejectCode", tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub detail: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Data {
+    #[prost(uint64, tag = "1")]
+    pub offset: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub chunk: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Receipt {
+    #[prost(message, optional, tag = "1")]
+    pub receipt: Option<Signed>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Done {
+    #[prost(bytes = "vec", tag = "1")]
+    pub record_hash: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct MigrateMessage {
+    #[prost(oneof = "migrate_message::Kind", tags = "1, 2, 3, 4, 5, 6")]
+    pub kind: Option<migrate_message::Kind>,
+}
+
+pub mod migrate_message {
+    use prost::Oneof;
+
+    #[derive(Clone, PartialEq, Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Offer(super::Offer),
+        #[prost(message, tag = "2")]
+        Accept(super::Accept),
+        #[prost(message, tag = "3")]
+        Reject(super::Reject),
+        #[prost(message, tag = "4")]
+        Data(super::Data),
+        #[prost(message, tag = "5")]
+        Receipt(super::Receipt),
+        #[prost(message, tag = "6")]
+        Done(super::Done),
+    }
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct FetchRequestBody {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub wanderer_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub owner_key: Vec<u8>,
+    #[prost(uint32, tag = "4")]
+    pub shard_index: u32,
+    #[prost(bytes = "vec", tag = "5")]
+    pub carrier: Vec<u8>,
+    #[prost(uint64, tag = "6")]
+    pub time_ms: u64,
+    #[prost(bytes = "vec", tag = "7")]
+    pub nonce: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct FetchHeader {
+    #[prost(message, optional, tag = "1")]
+    pub manifest: Option<Signed>,
+    #[prost(message, optional, tag = "2")]
+    pub record: Option<Signed>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct FetchMessage {
+    #[prost(oneof = "fetch_message::Kind", tags = "1, 2, 3, 4, 5")]
+    pub kind: Option<fetch_message::Kind>,
+}
+
+pub mod fetch_message {
+    use prost::Oneof;
+
+    #[derive(Clone, PartialEq, Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Request(super::Signed),
+        #[prost(message, tag = "2")]
+        Header(super::FetchHeader),
+        #[prost(message, tag = "3")]
+        Data(super::Data),
+        #[prost(message, tag = "4")]
+        Done(super::Done),
+        #[prost(message, tag = "5")]
+        Reject(super::Reject),
+    }
+}
