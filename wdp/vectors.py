@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from wdp.core import crypto, erasure
-from wdp.core.carrier import Carrier
+from wdp.core.carrier import Carrier, CarrierParams
 from wdp.core.custody import check_offer
-from wdp.core.effects import Effect, HandoffSucceeded, Send, ShardKey, StoreShard
+from wdp.core.effects import Effect, HandoffSucceeded, Send, ShardKey, StoreShard, WipeShard
 from wdp.core.errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode
 from wdp.core.fetch import (
     CarriedShard,
@@ -70,11 +70,14 @@ from wdp.core.messages import (
 )
 from wdp.core.objects import (
     CustodyLink,
+    CustodyRecord,
     HolderInfo,
     Locator,
+    Manifest,
     Reason,
     Signed,
 )
+from wdp.core.objects import Receipt as ReceiptBody
 from wdp.core.proto import wdp_pb2 as pb
 from wdp.core.signing import (
     DOMAIN_FETCH,
@@ -182,6 +185,10 @@ def frame_of(msg: Message) -> bytes:
     return encode_frame(encode_message(msg), MAX_FRAME_SIZE)
 
 
+def frame_of_payload(payload: bytes) -> bytes:
+    return encode_uvarint(len(payload)) + payload
+
+
 def decode_frame(frame: bytes) -> Message:
     """Decode exactly one whole frame (raises ProtocolError like a receiver would)."""
     frames = FrameDecoder(MAX_FRAME_SIZE).feed(frame)
@@ -204,6 +211,40 @@ def peer_id_bytes(public_key: bytes) -> bytes:
     """libp2p PeerId of an Ed25519 key: identity multihash of the protobuf PublicKey."""
     key_pb = bytes([0x08, 0x01, 0x12, 0x20]) + public_key  # {Type: Ed25519 (1), Data: key}
     return bytes([0x00, len(key_pb)]) + key_pb  # multihash code 0x00 (identity), length
+
+
+def pb_field(number: int, value: int | bytes) -> bytes:
+    """One raw protobuf field: a varint for an int, length-delimited for bytes."""
+    if isinstance(value, int):
+        return encode_uvarint(number << 3) + encode_uvarint(value)
+    return encode_uvarint(number << 3 | 2) + encode_uvarint(len(value)) + value
+
+
+def drop_field(body: bytes, number: int) -> bytes:
+    """An encoded message without every occurrence of field ``number`` (varint or LEN only)."""
+    out, i = bytearray(), 0
+    while i < len(body):
+        head = decode_uvarint(body, i)
+        assert head is not None
+        key, j = head
+        if key & 7 == 0:
+            value = decode_uvarint(body, j)
+            assert value is not None
+            end = value[1]
+        else:
+            assert key & 7 == 2, "only varint and length-delimited fields"
+            length = decode_uvarint(body, j)
+            assert length is not None
+            end = length[1] + length[0]
+        if key >> 3 != number:
+            out += body[i:end]
+        i = end
+    return bytes(out)
+
+
+def retyped(body: bytes, number: int, value: int | bytes) -> bytes:
+    """``body`` with field ``number`` replaced by ``value`` in the other wire type, appended."""
+    return drop_field(body, number) + pb_field(number, value)
 
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -495,6 +536,32 @@ def crypto_file() -> str:
                 "sealed": sealed.hex(),
             }
         )
+    # Owner keys no seal may use (coding-and-crypto.md 4.1).
+    p = 2**255 - 19
+    refused = [
+        (
+            "owner_key_non_canonical_y_p_plus_3",
+            (p + 3).to_bytes(32, "little"),
+            "y = p + 3 (non-canonical; on the curve, outside the prime-order subgroup)",
+        ),
+        (
+            "owner_key_non_canonical_y_p",
+            p.to_bytes(32, "little"),
+            "y = p (non-canonical encoding of y = 0, a point of order 4)",
+        ),
+        ("owner_key_identity", (1).to_bytes(32, "little"), "the identity point (small order)"),
+        ("owner_key_not_on_curve", (2).to_bytes(32, "little"), "y = 2 is not on the curve"),
+    ]
+    for name, key, note in refused:
+        try:
+            crypto.owner_x25519_public_key(key)
+        except crypto.CryptoError:
+            pass
+        else:
+            raise AssertionError(f"crypto case {name}: the owner key was accepted")
+        cases.append(
+            {"name": name, "kind": "owner_key_invalid", "note": note, "owner_public_key": key.hex()}
+        )
     return render(
         "Keys, AEAD and sealing (protocols/coding-and-crypto.md). kind data_key: "
         "HKDF-SHA256(ikm=seed, no salt, info='wdp/v1/data-key', L=32). kind locator_seed: "
@@ -503,7 +570,9 @@ def crypto_file() -> str:
         "SHA-256('wdp/v1/wanderer-id' || owner_public_key). kind aead: ChaCha20-Poly1305 "
         "(RFC 8439), ciphertext includes the 16-byte tag. kind sealed_box: libsodium sealed "
         "box to the owner's X25519 key with the ephemeral X25519 private key = "
-        "ephemeral_seed; sealed = epk || crypto_box(...), and it opens with the owner seed.",
+        "ephemeral_seed; sealed = epk || crypto_box(...), and it opens with the owner seed. "
+        "kind owner_key_invalid: an owner public key whose X25519 conversion (section 4.1) "
+        "must fail, so nothing can be sealed to it.",
         cases,
     )
 
@@ -790,9 +859,36 @@ def _invalid_message_cases(scenario: Scenario) -> list[dict[str, Any]]:
         m.reject.code = RejectCode.BUSY  # type: ignore[assignment]
         m.reject.detail = "x" * 257
 
+    offer0 = pb.MigrateMessage.FromString(encode_message(scenario.offers[0])).offer
+    manifest0 = scenario.offers[0].manifest
+    t0 = scenario.transcripts[0]
+    assert t0.link is not None
+    receipt0 = t0.link.receipt
+    accept = encode_message(Accept(scenario.offers[0].record.hash))
+    # The hop-0 offer whose Signed manifest carries its signature as a varint (wire type 0).
+    manifest_sig_varint = pb_field(1, manifest0.body) + pb_field(2, 1)
+    offer_body = drop_field(offer0.SerializeToString(deterministic=True), 1)
+    offer_sig_varint = pb_field(1, pb_field(1, manifest_sig_varint) + offer_body)
+    # A Receipt message whose receipt body says version 1 length-delimited.
+    receipt_body = retyped(receipt0.body, 1, b"\x01")
+    receipt_version_bytes = pb_field(
+        5, pb_field(1, pb_field(1, receipt_body) + pb_field(2, receipt0.signature))
+    )
     bad = [
         ("no_kind", b"", "MALFORMED"),
+        ("only_unknown_fields", pb_field(7, 1) + pb_field(9, b"x"), "MALFORMED"),
         ("not_protobuf", b"\xff\xff\xff", "MALFORMED"),
+        # Section 1: a known field with the wrong wire type fails the parse, at any depth.
+        ("accept_as_varint", pb_field(2, 1), "MALFORMED"),
+        ("accept_then_done_as_varint", accept + pb_field(6, 1), "MALFORMED"),
+        ("reject_detail_as_varint", pb_field(3, pb_field(1, 15) + pb_field(2, 1)), "MALFORMED"),
+        (
+            "data_offset_as_bytes",
+            pb_field(4, pb_field(1, b"\x00") + pb_field(2, b"x")),
+            "MALFORMED",
+        ),
+        ("offer_manifest_signature_as_varint", offer_sig_varint, "MALFORMED"),
+        ("receipt_body_version_as_bytes", receipt_version_bytes, "BAD_RECEIPT"),
         ("reject_unknown_code_0", raw(set_reject(0)), "MALFORMED"),
         ("reject_unknown_code_19", raw(set_reject(19)), "MALFORMED"),
         ("reject_detail_257_bytes", raw(long_detail), "TOO_LARGE"),
@@ -818,6 +914,44 @@ def _invalid_message_cases(scenario: Scenario) -> list[dict[str, Any]]:
                 "kind": "invalid_message",
                 "frame": frame.hex(),
                 "expect": got,
+            }
+        )
+    return cases
+
+
+def _equivalent_message_cases(scenario: Scenario) -> list[dict[str, Any]]:
+    """Frames that are not the canonical encoding of a message but decode to one (section 1)."""
+    record_hash = scenario.offers[0].record.hash
+    accept = Accept(record_hash)
+    done = Done(record_hash)
+    busy = Reject(RejectCode.BUSY, "")
+    enc = encode_message
+    odd: list[tuple[str, bytes, Message]] = [
+        ("last_kind_wins_accept_then_done", enc(accept) + enc(done), done),
+        ("last_kind_wins_done_then_accept", enc(done) + enc(accept), accept),
+        ("last_kind_wins_offer_then_reject", enc(scenario.offers[0]) + enc(busy), busy),
+        (
+            "same_kind_twice_merges",
+            pb_field(4, pb_field(1, 300)) + pb_field(4, pb_field(2, b"\x01\x02\x03")),
+            Data(300, b"\x01\x02\x03"),
+        ),
+        (
+            "unknown_fields_ignored",
+            pb_field(6, pb_field(1, record_hash) + pb_field(9, 7)) + pb_field(7, 1),
+            done,
+        ),
+    ]
+    cases = []
+    for name, payload, intended in odd:
+        if decode_message(payload) != intended:
+            raise AssertionError(f"message case {name} does not decode as intended")
+        cases.append(
+            {
+                "name": name,
+                "kind": "equivalent_message",
+                "message": message_kind(intended),
+                "frame": (encode_uvarint(len(payload)) + payload).hex(),
+                "equivalent_frame": frame_of(intended).hex(),
             }
         )
     return cases
@@ -869,6 +1003,7 @@ def messages_file(scenario: Scenario) -> str:
         )
     cases += _frame_prefix_cases()
     cases += _invalid_message_cases(scenario)
+    cases += _equivalent_message_cases(scenario)
     return render(
         "Messages of /wdp/migrate/1.0. kind message: frame = uvarint(payload_length) || "
         "MigrateMessage payload; message names the oneof member (offer, accept, reject, data, "
@@ -876,7 +1011,12 @@ def messages_file(scenario: Scenario) -> str:
         "kind varint: LEB128 unsigned varint. kind frame_prefix: bytes at the start of a "
         "stream and the decoder's verdict: a reject code name, or 'incomplete' (wait for more "
         "bytes); MAX_FRAME_SIZE = 1114112 bytes of payload. kind invalid_message: a whole "
-        "frame the receiver must refuse with the reject code in expect.",
+        "frame the receiver must refuse with the reject code in expect (a known field with "
+        "the wrong wire type, at any depth, fails the parse: README section 1). kind "
+        "equivalent_message: a frame that is not the canonical encoding of a message but "
+        "decodes to the same message as equivalent_frame, by the protobuf rules of README "
+        "section 1 (of several oneof members the last one wins, a repeated message field "
+        "merges, unknown fields are ignored).",
         cases,
     )
 
@@ -917,19 +1057,106 @@ CUSTODY_INTENDED: dict[str, str] = {
     "repair_at_generation_0": "MALFORMED",
     "hop0_from_peer_not_owner": "BAD_CHAIN",
     "hop0_signed_by_other_key": "BAD_SIGNATURE",
+    # stage C and stage D on a described local state
+    "retried_offer": "receipt",
+    "retried_offer_while_shutting_down": "receipt",
+    "retried_hop_with_another_record": "STALE_HOP",
+    "shutting_down": "SHUTTING_DOWN",
+    "busy": "BUSY",
+    "capacity": "CAPACITY",
+    "sibling_held": "SIBLING_HELD",
+    "order_stale_and_shutting_down": "STALE_HOP",
+    "order_shutting_down_and_busy": "SHUTTING_DOWN",
+    "order_busy_and_capacity": "BUSY",
+    "order_capacity_and_sibling": "CAPACITY",
+    # field rules of 4.1, 4.2, 4.3
+    "manifest_owner_key_31_bytes": "BAD_MANIFEST",
+    "manifest_wanderer_id_31_bytes": "BAD_MANIFEST",
+    "manifest_wanderer_id_not_derived": "BAD_MANIFEST",
+    "manifest_cipher_unspecified": "BAD_MANIFEST",
+    "manifest_nonce_11_bytes": "BAD_MANIFEST",
+    "manifest_k_0": "BAD_MANIFEST",
+    "manifest_k_above_n": "BAD_MANIFEST",
+    "manifest_n_257": "BAD_MANIFEST",
+    "manifest_payload_size_2_pow_31": "BAD_MANIFEST",
+    "manifest_shard_size_wrong": "BAD_MANIFEST",
+    "manifest_shard_size_over_128_mib": "TOO_LARGE",
+    "manifest_shard_hashes_count_wrong": "BAD_MANIFEST",
+    "manifest_shard_hash_31_bytes": "BAD_MANIFEST",
+    "manifest_epoch_0": "BAD_MANIFEST",
+    "manifest_epoch_604801": "BAD_MANIFEST",
+    "manifest_created_at_as_bytes": "BAD_MANIFEST",
+    "record_wanderer_id_31_bytes": "MALFORMED",
+    "record_from_peer_31_bytes": "MALFORMED",
+    "record_to_peer_31_bytes": "MALFORMED",
+    "record_shard_hash_31_bytes": "MALFORMED",
+    "record_manifest_hash_31_bytes": "MALFORMED",
+    "record_locator_key_31_bytes": "MALFORMED",
+    "record_reason_unspecified": "MALFORMED",
+    "record_reason_6": "MALFORMED",
+    "record_genesis_at_hop_1": "MALFORMED",
+    "record_repair_at_hop_1": "MALFORMED",
+    "record_prev_hash_31_bytes": "MALFORMED",
+    "record_prev_hash_missing": "MALFORMED",
+    "record_from_peer_is_to_peer": "MALFORMED",
+    "record_version_as_bytes": "MALFORMED",
+    "hop0_ttl": "MALFORMED",
+    "hop0_genesis_generation_1": "MALFORMED",
+    "hop0_with_prev_hash": "MALFORMED",
+    "chain_receipt_version_as_bytes": "MALFORMED",
+    "chain_receipt_receiver_31_bytes": "MALFORMED",
+    "chain_link_without_receipt": "MALFORMED",
+    "chain_receipt_shard_hash_wrong": "BAD_CHAIN",
+    "record_locator_key_differs_from_chain": "BAD_CHAIN",
+    "record_generation_differs_from_chain": "BAD_CHAIN",
+    "chain_65_links": "TOO_LARGE",
+    # truncation at 64 links
+    "valid_hop65_unanchored": "accept",
 }
+
+
+def carrier_from_state(local_seed: bytes, state: dict[str, Any] | None, now_ms: int) -> Carrier:
+    """A fresh carrier in the local state a vector describes (custody.json, section 13)."""
+    state = state or {}
+    defaults = CarrierParams()
+    params = dataclasses.replace(
+        defaults,
+        capacity=state.get("capacity", defaults.capacity),
+        max_inbound=state.get("max_inbound", defaults.max_inbound),
+    )
+    signer = Signer(local_seed)
+    carrier = Carrier(signer, random.Random(0), now_s(now_ms), params)
+    for seen in state.get("seen", []):
+        key = ShardKey(bytes.fromhex(seen["wanderer_id"]), seen["shard_index"])
+        carrier.remember_seen(key, (seen["generation"], seen["hop"]))
+    for held in state.get("carries", []):
+        manifest = Signed.from_bytes(bytes.fromhex(held["manifest"]), Manifest)
+        record = Signed.from_bytes(bytes.fromhex(held["record"]), CustodyRecord)
+        receipt = Signed.from_bytes(bytes.fromhex(held["receipt"]), ReceiptBody)
+        store = StoreShard(
+            key=ShardKey(record.value.wanderer_id, record.value.shard_index),
+            shard=bytes.fromhex(held["shard"]),
+            manifest=manifest,
+            chain=(),
+            record=record,
+            locator_secret=bytes.fromhex(held["locator_secret"]),
+        )
+        carrier.shard_received(store, CustodyLink(record, receipt), now_s(now_ms))
+    if state.get("shutting_down"):
+        carrier.drain(now_s(now_ms))
+    return carrier
 
 
 def offer_verdict(
     frame: bytes,
     local_seed: bytes,
     remote_peer: bytes,
-    receiver_seen: dict[str, Any] | None,
+    state: dict[str, Any] | None,
 ) -> str:
-    """What a receiver answers to an offer frame: 'accept' or a reject code name.
+    """What a receiver answers to an offer frame: 'accept', 'receipt' or a reject code name.
 
-    Decode, the stateless checks (custody.check_offer), then the carrier's admit rules
-    on a fresh carrier that has seen ``receiver_seen`` for the shard.
+    Decode, the stateless checks (custody.check_offer), then stage C and the carrier's
+    admit rules on a carrier in the local ``state`` of the vector.
     """
     try:
         msg = decode_frame(frame)
@@ -937,18 +1164,357 @@ def offer_verdict(
             return RejectCode.PROTOCOL_VIOLATION.name
         local = Signer(local_seed)
         check_offer(msg, local_peer=local.public_key, remote_peer=remote_peer)
-        carrier = Carrier(local, random.Random(0), now_s(T0_MS))
-        if receiver_seen is not None:
-            key = ShardKey(
-                bytes.fromhex(receiver_seen["wanderer_id"]), receiver_seen["shard_index"]
-            )
-            carrier.remember_seen(key, (receiver_seen["generation"], receiver_seen["hop"]))
+        carrier = carrier_from_state(local_seed, state, T0_MS)
+        if carrier.receipt_for(msg) is not None:
+            return "receipt"
         refusal = carrier.admit(msg)
         if refusal is not None:
             return refusal.code.name
     except ProtocolError as exc:
         return exc.code.name
     return "accept"
+
+
+CustodyCase = tuple[str, Offer | bytes, int, bytes, str, dict[str, Any] | None]
+LONG_CHAIN_NODES = (6, 7, 8)  # hop h of shard 1 goes to node LONG_CHAIN_NODES[h % 3]
+LONG_CHAIN_HOPS = 66
+
+
+def _carried(offer: Offer, link: CustodyLink, shard: bytes) -> dict[str, Any]:
+    """A receiver_state.carries entry: what a node keeps for a shard it took with ``offer``."""
+    return {
+        "manifest": offer.manifest.to_bytes().hex(),
+        "record": offer.record.to_bytes().hex(),
+        "receipt": link.receipt.to_bytes().hex(),
+        "locator_secret": offer.locator_secret.hex(),
+        "shard": shard.hex(),
+    }
+
+
+def _custody_local_state_cases(scenario: Scenario) -> list[CustodyCase]:
+    """Stage C and D1-D5 on node 2, offered the valid hop-1 offer by node 1."""
+    w = scenario.wanderer
+    offer1 = scenario.offers[1]
+    link1 = scenario.transcripts[1].link
+    assert link1 is not None
+    n1 = Signer(seed(1))
+    size = w.manifest.value.shard_size
+    carried_hop1 = _carried(offer1, link1, w.shards[0])
+    # Node 2 carries shard 1 of the same wanderer, launched to it by the owner.
+    sibling_offer = launch_offer(
+        w.manifest, 1, owner_seed=OWNER_SEED, to_peer=Signer(seed(2)).public_key, now=now_s(T0_MS)
+    )
+    t = run_handoff(
+        sibling_offer,
+        w.shards[1],
+        Signer(seed(2)),
+        new_carrier(2, T0_MS),
+        T0_MS,
+        remote_peer=w.manifest.value.owner_key,
+    )
+    assert t.link is not None
+    sibling = _carried(sibling_offer, t.link, w.shards[1])
+    seen_hop1 = {
+        "wanderer_id": w.manifest.value.wanderer_id.hex(),
+        "shard_index": 0,
+        "generation": 0,
+        "hop": 1,
+    }
+    other_record = dataclasses.replace(
+        offer1, record=resign(offer1.record, n1, time_ms=offer1.record.value.time_ms + 1)
+    )
+    remote = n1.public_key
+    cases: list[tuple[str, Offer, str, dict[str, Any]]] = [
+        (
+            "retried_offer",
+            offer1,
+            "node 2 still carries shard 0 from this very hop-1 record (its receipt was lost)",
+            {"carries": [carried_hop1]},
+        ),
+        (
+            "retried_offer_while_shutting_down",
+            offer1,
+            "as retried_offer while node 2 drains: stage C skips stage D",
+            {"carries": [carried_hop1], "shutting_down": True},
+        ),
+        (
+            "retried_hop_with_another_record",
+            other_record,
+            "node 2 carries shard 0 from hop 1; node 1 signs a second hop-1 record (time_ms + 1)",
+            {"carries": [carried_hop1]},
+        ),
+        ("shutting_down", offer1, "node 2 drains (D2)", {"shutting_down": True}),
+        ("busy", offer1, "node 2 takes no inbound handoff now (D3)", {"max_inbound": 0}),
+        (
+            "capacity",
+            offer1,
+            "node 2 has room for one byte less than the shard (D4)",
+            {"capacity": size - 1},
+        ),
+        (
+            "sibling_held",
+            offer1,
+            "node 2 carries shard 1 of the same wanderer (D5)",
+            {"carries": [sibling]},
+        ),
+        (
+            "order_stale_and_shutting_down",
+            offer1,
+            "D1 and D2 both fail",
+            {"seen": [seen_hop1], "shutting_down": True},
+        ),
+        (
+            "order_shutting_down_and_busy",
+            offer1,
+            "D2 and D3 both fail",
+            {"shutting_down": True, "max_inbound": 0},
+        ),
+        (
+            "order_busy_and_capacity",
+            offer1,
+            "D3 and D4 both fail",
+            {"max_inbound": 0, "capacity": 0},
+        ),
+        (
+            "order_capacity_and_sibling",
+            offer1,
+            "D4 and D5 both fail: node 2 carries shard 1 and has room for it alone",
+            {"carries": [sibling], "capacity": 2 * size - 1},
+        ),
+    ]
+    return [(name, offer, 2, remote, note, state) for name, offer, note, state in cases]
+
+
+def _custody_field_rule_cases(scenario: Scenario) -> list[CustodyCase]:
+    """Every field rule of the manifest (4.1), the record (4.2) and a chain receipt (4.3)."""
+    owner = Signer(OWNER_SEED)
+    n1 = Signer(seed(1))
+    offer0, offer1 = scenario.offers[0], scenario.offers[1]
+    man, rec = offer1.manifest, offer1.record
+    (link0,) = offer1.chain
+    short = sha256(b"short")[:31]
+    other = sha256(b"another value")
+    out: list[CustodyCase] = []
+
+    def case(name: str, offer: Offer | bytes, note: str) -> None:
+        out.append((name, offer, 2, n1.public_key, note, None))
+
+    def with_manifest(name: str, note: str, **changes: Any) -> None:
+        case(name, dataclasses.replace(offer1, manifest=resign(man, owner, **changes)), note)
+
+    def with_record(name: str, note: str, **changes: Any) -> None:
+        case(name, dataclasses.replace(offer1, record=resign(rec, n1, **changes)), note)
+
+    def raw_signed(body: bytes, signer: Signer, domain: bytes, kind: Any) -> Signed[Any]:
+        # A Signed whose value is never re-encoded: only its bytes travel.
+        return Signed(body, signer.sign(domain, body), kind)
+
+    m = man.value
+    with_manifest("manifest_owner_key_31_bytes", "owner_key is 31 bytes", owner_key=short)
+    with_manifest("manifest_wanderer_id_31_bytes", "wanderer_id is 31 bytes", wanderer_id=short)
+    with_manifest(
+        "manifest_wanderer_id_not_derived",
+        "wanderer_id is not H('wdp/v1/wanderer-id' || owner_key)",
+        wanderer_id=other,
+    )
+    with_manifest("manifest_cipher_unspecified", "cipher is 0 (CIPHER_UNSPECIFIED)", cipher=0)
+    with_manifest("manifest_nonce_11_bytes", "nonce is 11 bytes", nonce=m.nonce[:11])
+    with_manifest("manifest_k_0", "k = 0", k=0)
+    with_manifest("manifest_k_above_n", "k = n + 1", k=m.n + 1)
+    with_manifest("manifest_n_257", "n = 257 (k = 2)", n=257)
+    with_manifest("manifest_payload_size_2_pow_31", "payload_size = 2^31", payload_size=2**31)
+    with_manifest(
+        "manifest_shard_size_wrong",
+        "shard_size is one more than the rule",
+        shard_size=m.shard_size + 1,
+    )
+    with_manifest(
+        "manifest_shard_size_over_128_mib",
+        "payload_size = 2^31 - 1, k = 1: shard_size 2^31 + 15 follows the rule, exceeds 128 MiB",
+        payload_size=2**31 - 1,
+        k=1,
+        shard_size=2**31 + 15,
+    )
+    with_manifest(
+        "manifest_shard_hashes_count_wrong",
+        "n = 3 but two shard hashes",
+        shard_hashes=m.shard_hashes[:2],
+    )
+    with_manifest(
+        "manifest_shard_hash_31_bytes",
+        "the last shard hash is 31 bytes",
+        shard_hashes=(*m.shard_hashes[:2], m.shard_hashes[2][:31]),
+    )
+    with_manifest("manifest_epoch_0", "epoch_seconds = 0", epoch_seconds=0)
+    with_manifest("manifest_epoch_604801", "epoch_seconds = 604801", epoch_seconds=604801)
+    created_bytes = retyped(man.body, 12, m.created_at_ms.to_bytes(8, "big"))
+    case(
+        "manifest_created_at_as_bytes",
+        dataclasses.replace(offer1, manifest=raw_signed(created_bytes, owner, DOMAIN_MANIFEST, m)),
+        "created_at_ms (field 12, a varint) sent length-delimited, signed by the owner",
+    )
+
+    for field in (
+        "wanderer_id",
+        "from_peer",
+        "to_peer",
+        "shard_hash",
+        "manifest_hash",
+        "locator_key",
+    ):
+        with_record(f"record_{field}_31_bytes", f"{field} is 31 bytes", **{field: short})
+    with_record("record_reason_unspecified", "reason 0 (REASON_UNSPECIFIED)", reason=0)
+    with_record("record_reason_6", "reason 6, not in wdp.proto", reason=6)
+    with_record("record_genesis_at_hop_1", "GENESIS at hop 1", reason=Reason.GENESIS)
+    with_record("record_repair_at_hop_1", "REPAIR at hop 1", reason=Reason.REPAIR)
+    with_record("record_prev_hash_31_bytes", "prev_record_hash is 31 bytes", prev_record_hash=short)
+    with_record("record_prev_hash_missing", "hop 1 without prev_record_hash", prev_record_hash=b"")
+    with_record(
+        "record_from_peer_is_to_peer", "node 1 hands the shard to itself", to_peer=n1.public_key
+    )
+    case(
+        "record_version_as_bytes",
+        dataclasses.replace(
+            offer1,
+            record=raw_signed(retyped(rec.body, 1, b"\x01"), n1, DOMAIN_RECORD, rec.value),
+        ),
+        "the record's version (field 1, a varint) sent length-delimited",
+    )
+    g = offer0.record
+    for name, note, changes in (
+        ("hop0_ttl", "hop 0 with reason TTL", {"reason": Reason.TTL}),
+        ("hop0_genesis_generation_1", "GENESIS in generation 1", {"generation": 1}),
+        ("hop0_with_prev_hash", "hop 0 with a prev_record_hash", {"prev_record_hash": other}),
+    ):
+        out.append(
+            (
+                name,
+                dataclasses.replace(offer0, record=resign(g, owner, **changes)),
+                1,
+                owner.public_key,
+                note,
+                None,
+            )
+        )
+
+    r = link0.receipt
+    case(
+        "chain_receipt_version_as_bytes",
+        dataclasses.replace(
+            offer1,
+            chain=(
+                CustodyLink(
+                    link0.record,
+                    raw_signed(retyped(r.body, 1, b"\x01"), n1, DOMAIN_RECEIPT, r.value),
+                ),
+            ),
+        ),
+        "the chain receipt's version sent length-delimited (signed by node 1)",
+    )
+    case(
+        "chain_receipt_receiver_31_bytes",
+        dataclasses.replace(
+            offer1, chain=(CustodyLink(link0.record, resign(r, n1, receiver=short)),)
+        ),
+        "the chain receipt's receiver is 31 bytes",
+    )
+    no_receipt = pb.MigrateMessage.FromString(encode_message(offer1))
+    no_receipt.offer.chain[0].ClearField("receipt")
+    case(
+        "chain_link_without_receipt",
+        frame_of_payload(no_receipt.SerializeToString(deterministic=True)),
+        "chain link 0 has a record and no receipt",
+    )
+    case(
+        "chain_receipt_shard_hash_wrong",
+        dataclasses.replace(
+            offer1, chain=(CustodyLink(link0.record, resign(r, n1, shard_hash=other)),)
+        ),
+        "node 1's receipt for hop 0 names another shard hash (B11c), validly signed",
+    )
+    new_secret = seed(42)
+    case(
+        "record_locator_key_differs_from_chain",
+        dataclasses.replace(
+            offer1,
+            record=resign(rec, n1, locator_key=Signer(new_secret).public_key),
+            locator_secret=new_secret,
+        ),
+        "hop 1 names another locator key than hop 0 (B12a), with its matching secret",
+    )
+    with_record(
+        "record_generation_differs_from_chain",
+        "hop 1 says generation 1 after a generation-0 hop 0 (B12a)",
+        generation=1,
+    )
+    many = pb.MigrateMessage.FromString(encode_message(offer1))
+    del many.offer.chain[:]
+    for _ in range(65):
+        many.offer.chain.add()
+    case(
+        "chain_65_links",
+        frame_of_payload(many.SerializeToString(deterministic=True)),
+        "the hop-1 offer with 65 empty chain links (A2 comes before any link check)",
+    )
+    return out
+
+
+def long_chain_offers(wanderer: Wanderer) -> list[Offer]:
+    """Shard 1 through LONG_CHAIN_HOPS real handoffs among nodes 6, 7 and 8."""
+    carriers = {i: new_carrier(i, T0_MS) for i in LONG_CHAIN_NODES}
+    key = ShardKey(wanderer.manifest.value.wanderer_id, 1)
+    offers: list[Offer] = []
+    for hop in range(LONG_CHAIN_HOPS):
+        now_ms = T0_MS + 1000 * hop
+        to = LONG_CHAIN_NODES[hop % 3]
+        if hop == 0:
+            offer = launch_offer(
+                wanderer.manifest,
+                1,
+                owner_seed=OWNER_SEED,
+                to_peer=carriers[to].peer,
+                now=now_s(now_ms),
+            )
+            sender, remote = None, wanderer.manifest.value.owner_key
+        else:
+            sender = carriers[LONG_CHAIN_NODES[(hop - 1) % 3]]
+            held = sender.held[key]
+            offer = sender.next_offer(held, carriers[to].peer, Reason.TTL, now_s(now_ms))
+            held.in_flight_to = carriers[to].peer
+            remote = sender.peer
+        t = run_handoff(
+            offer,
+            wanderer.shards[1],
+            Signer(seed(to)),
+            carriers[to],
+            now_ms,
+            remote_peer=remote,
+            sender_carrier=sender,
+        )
+        if t.link is None:
+            raise AssertionError(f"the long chain failed at hop {hop}")
+        offers.append(offer)
+    return offers
+
+
+def _custody_long_chain_cases(scenario: Scenario) -> list[CustodyCase]:
+    """Truncation at 64 links (4.4): hop 65 carries hops 1..64 and is not anchored."""
+    o65 = long_chain_offers(scenario.wanderer)[65]
+
+    def at(hop: int) -> tuple[int, bytes]:
+        return LONG_CHAIN_NODES[hop % 3], Signer(seed(LONG_CHAIN_NODES[(hop - 1) % 3])).public_key
+
+    local, remote = at(65)
+    return [
+        (
+            "valid_hop65_unanchored",
+            o65,
+            local,
+            remote,
+            "hop 65 with 64 links: hops 1..64, no longer anchored to the owner key",
+            None,
+        ),
+    ]
 
 
 def custody_file(scenario: Scenario) -> str:
@@ -1129,7 +1695,7 @@ def custody_file(scenario: Scenario) -> str:
     # The replay: node 2 took hop 1, passed the shard on at hop 2 and remembers (0, 2).
     key = ShardKey(scenario.wanderer.manifest.value.wanderer_id, 0)
     seen = scenario.carriers[2]._seen[key]
-    receiver_seen = {
+    seen_hop2 = {
         "wanderer_id": key.wanderer_id.hex(),
         "shard_index": key.shard_index,
         "generation": seen[0],
@@ -1142,16 +1708,19 @@ def custody_file(scenario: Scenario) -> str:
             2,
             node[1].public_key,
             "the valid hop-1 offer replayed to node 2 after it passed the shard on at hop 2",
-            receiver_seen,
+            {"seen": [seen_hop2]},
         )
     )
     assert links[2] is not None
+    cases_in += _custody_local_state_cases(scenario)
+    cases_in += _custody_field_rule_cases(scenario)
+    cases_in += _custody_long_chain_cases(scenario)
 
     cases = []
-    for name, item, local, remote, note, rseen in cases_in:
+    for name, item, local, remote, note, state in cases_in:
         frame = item if isinstance(item, bytes) else frame_of(item)
         local_seed = seed(local)
-        verdict = offer_verdict(frame, local_seed, remote, rseen)
+        verdict = offer_verdict(frame, local_seed, remote, state)
         if verdict != CUSTODY_INTENDED[name]:
             raise AssertionError(
                 f"custody case {name}: core says {verdict}, intended {CUSTODY_INTENDED[name]}"
@@ -1165,8 +1734,8 @@ def custody_file(scenario: Scenario) -> str:
             "offer_frame": frame.hex(),
             "expect": verdict,
         }
-        if rseen is not None:
-            case["receiver_seen"] = rseen
+        if state is not None:
+            case["receiver_state"] = state
         cases.append(case)
     if {c["name"] for c in cases} != set(CUSTODY_INTENDED):
         raise AssertionError("custody cases and CUSTODY_INTENDED disagree")
@@ -1174,16 +1743,28 @@ def custody_file(scenario: Scenario) -> str:
         "Offer checks of /wdp/migrate/1.0. Node seeds are byte i repeated 32 times (nodes "
         "1..4 carry the chain, node 5 is an outsider); the owner seed is 00..1f. The valid "
         "chain moves shard 0 of one wanderer owner -> node 1 (GENESIS, hop 0) -> node 2 (TTL) "
-        "-> node 3 (THREAT) -> node 4 (DRAIN). Each case: the receiver local_peer (its seed "
+        "-> node 3 (THREAT) -> node 4 (DRAIN); shard 1 travels 66 hops over nodes 6, 7 and 8 "
+        "(hop h to node 6 + h mod 3). Each case: the receiver local_peer (its seed "
         "local_seed) gets offer_frame on a stream authenticated as remote_peer and must answer "
-        "expect: 'accept' or the reject code name. The first failing check decides the code, "
+        "expect: 'accept', 'receipt' (a retried offer, stage C: it sends the Receipt it "
+        "signed before, the receipt of its receiver_state.carries entry whose record is the "
+        "offered one) or the reject code name. The first failing check decides the code, "
         "in this order: decoding (MALFORMED, TOO_LARGE, UNSUPPORTED_VERSION, BAD_MANIFEST for "
         "malformed manifests), manifest signature (BAD_MANIFEST), record signature "
         "(BAD_SIGNATURE), record vs manifest (BAD_CHAIN), to_peer (WRONG_RECIPIENT), from_peer "
         "vs remote_peer for hop > 0 (WRONG_SENDER), chain (BAD_CHAIN / BAD_SIGNATURE), "
-        "locator_secret (BAD_LOCATOR_KEY), then local state: receiver_seen, when given, is the "
-        "highest (generation, hop) the receiver has seen for that shard; an offer whose "
-        "(generation, hop) is not greater is STALE_HOP.",
+        "locator_secret (BAD_LOCATOR_KEY), then stage C and stage D (D1 STALE_HOP, D2 "
+        "SHUTTING_DOWN, D3 BUSY, D4 CAPACITY, D5 SIBLING_HELD) on the receiver's local state. "
+        "receiver_state, when given, describes that state (absent keys take the defaults of "
+        "a fresh node: nothing seen, carried or in progress, not shutting down, max_inbound "
+        "8, capacity 1073741824): seen lists the highest (generation, hop) seen per shard "
+        "(D1); shutting_down: it drains (D2); max_inbound: admitted inbound handoffs it "
+        "allows at once, none being in progress (D3: BUSY when that number is reached, so 0 "
+        "refuses every offer); capacity: bytes it may hold, counting carried shards (D4); "
+        "carries lists the shards it carries, each as the encoded Signed manifest, the "
+        "Signed record that brought it (to_peer = this node), the Signed receipt this node "
+        "signed for it, its locator_secret and its bytes (stage C, D4, D5; carrying also "
+        "counts as having seen that record's (generation, hop)).",
         cases,
     )
 
@@ -1382,6 +1963,244 @@ def _split(parts: Sequence[int]) -> Callable[[bytes], list[bytes]]:
     return rechunk
 
 
+Event = tuple[str, bytes | int]  # ("frame", bytes from the scripted side) or ("timer", at_ms)
+
+
+def _timer_fires(session: ReceiverSession | SenderSession, at_ms: int) -> list[Effect]:
+    """The session's timer, checked to fire at ``at_ms`` and not one millisecond earlier."""
+    if session.handle_timer(now_s(at_ms - 1)):
+        raise AssertionError(f"a timer fired before {at_ms}")
+    return session.handle_timer(now_s(at_ms))
+
+
+def script_receiver(
+    local: int,
+    remote: bytes,
+    state: dict[str, Any] | None,
+    now_ms: int,
+    events: list[Event],
+    *,
+    late_store: bool = False,
+) -> tuple[list[dict[str, Any]], ReceiverSession]:
+    """A real receiver answering a scripted sender; every frame and timer in order.
+
+    ``late_store``: the store succeeds only after the last event; the receiver,
+    no longer storing by then, must drop that copy and send nothing.
+    """
+    now = now_s(now_ms)
+    signer = Signer(seed(local))
+    recv = ReceiverSession(signer, carrier_from_state(seed(local), state, now_ms), now, remote)
+    out: list[dict[str, Any]] = []
+    pending: list[StoreShard] = []
+
+    def take(effects: list[Effect]) -> None:
+        for eff in effects:
+            if isinstance(eff, Send):
+                out.append(_frame_entry("r2s", eff.data))
+            elif isinstance(eff, StoreShard) and late_store:
+                pending.append(eff)
+            elif isinstance(eff, StoreShard):
+                take(recv.store_done(True, now))
+
+    for what, value in events:
+        if what == "frame":
+            assert isinstance(value, bytes)
+            out.append(_frame_entry("s2r", value))
+            take(recv.receive_data(value, now))
+        else:
+            assert isinstance(value, int)
+            out.append({"dir": "timer", "side": "receiver", "at_ms": value})
+            take(_timer_fires(recv, value))
+    if late_store:
+        if len(pending) != 1:
+            raise AssertionError("a late store needs exactly one store request")
+        effects = recv.store_done(True, now)
+        if [type(e) for e in effects] != [WipeShard]:
+            raise AssertionError(f"a late store must only be wiped, got {effects}")
+    return out, recv
+
+
+def script_sender(
+    offer: Offer, shard: bytes, now_ms: int, events: list[Event]
+) -> tuple[list[dict[str, Any]], SenderSession]:
+    """A real sender facing a scripted receiver; every frame and timer in order."""
+    now = now_s(now_ms)
+    sender = SenderSession(offer, shard)
+    out: list[dict[str, Any]] = []
+
+    def take(effects: list[Effect]) -> None:
+        out.extend(_frame_entry("s2r", e.data) for e in effects if isinstance(e, Send))
+
+    take(sender.start(now))
+    for what, value in events:
+        if what == "frame":
+            assert isinstance(value, bytes)
+            out.append(_frame_entry("r2s", value))
+            take(sender.receive_data(value, now))
+        else:
+            assert isinstance(value, int)
+            out.append({"dir": "timer", "side": "sender", "at_ms": value})
+            take(_timer_fires(sender, value))
+    return out, sender
+
+
+def _frame_entry(direction: str, frame: bytes) -> dict[str, Any]:
+    return {"dir": direction, "frame": frame.hex(), "message": message_kind(decode_frame(frame))}
+
+
+def _scripted_handoff_cases(scenario: Scenario) -> list[dict[str, Any]]:
+    """Transcripts where one side is the reference session and the other a script."""
+    w = scenario.wanderer
+    shard = w.shards[0]
+    offer1 = scenario.offers[1]
+    link1, link2 = scenario.transcripts[1].link, scenario.transcripts[2].link
+    assert link1 is not None and link2 is not None
+    n1 = Signer(seed(1)).public_key
+    now_ms = T0_MS + 1000
+    forged = Signed(
+        link1.receipt.body,
+        Signer(seed(OUTSIDER)).sign(DOMAIN_RECEIPT, link1.receipt.body),
+        link1.receipt.value,
+    )
+    accept = frame_of(Accept(offer1.record.hash))
+    gap = [frame_of(Data(0, shard[:5])), frame_of(Data(6, shard[6:]))]
+    receiver_runs: list[tuple[str, str, list[Event]]] = [
+        (
+            "data_offset_gap",
+            "the sender skips byte 5: Data at offset 0 (5 bytes), then at offset 6",
+            [("frame", frame_of(offer1)), *(("frame", f) for f in gap)],
+        ),
+        (
+            "data_past_shard_size",
+            "one Data of shard_size + 1 bytes",
+            [("frame", frame_of(offer1)), ("frame", frame_of(Data(0, shard + b"\x00")))],
+        ),
+        (
+            "reject_before_offer",
+            "the sender's first frame is a Reject (6.6: any other message in AWAIT_OFFER)",
+            [("frame", frame_of(Reject(RejectCode.BUSY, "")))],
+        ),
+        (
+            "receiver_offer_timeout",
+            "no Offer within OFFER_TIMEOUT (10 s) of the stream",
+            [("timer", now_ms + 10_000)],
+        ),
+        (
+            "receiver_data_idle_timeout",
+            "no Data within DATA_IDLE_TIMEOUT (30 s) of the Accept",
+            [("frame", frame_of(offer1)), ("timer", now_ms + 30_000)],
+        ),
+        (
+            "receiver_store_timeout",
+            "the store does not finish within STORE_TIMEOUT (20 s) of the last byte",
+            [
+                ("frame", frame_of(offer1)),
+                ("frame", frame_of(Data(0, shard))),
+                ("timer", now_ms + 20_000),
+            ],
+        ),
+        (
+            "sender_rejects_while_storing",
+            "the sender gives up (Reject TIMEOUT) while the receiver stores",
+            [
+                ("frame", frame_of(offer1)),
+                ("frame", frame_of(Data(0, shard))),
+                ("frame", frame_of(Reject(RejectCode.TIMEOUT, ""))),
+            ],
+        ),
+        (
+            "receiver_done_timeout",
+            "no Done within DONE_TIMEOUT (10 s) of the Receipt: the receiver keeps the shard",
+            [
+                ("frame", frame_of(offer1)),
+                ("frame", frame_of(Data(0, shard))),
+                ("timer", now_ms + 10_000),
+            ],
+        ),
+    ]
+    sender_runs: list[tuple[str, str, list[Event]]] = [
+        (
+            "sender_refuses_receipt_signed_by_another_key",
+            "the Receipt for this record is signed by node 5, not by to_peer (6.8 step 3)",
+            [("frame", accept), ("frame", frame_of(Receipt(forged)))],
+        ),
+        (
+            "sender_refuses_receipt_for_another_record",
+            "the Receipt is node 3's for hop 2 (6.8 step 1)",
+            [("frame", accept), ("frame", frame_of(Receipt(link2.receipt)))],
+        ),
+        (
+            "sender_offer_timeout",
+            "no answer within OFFER_TIMEOUT (10 s) of the Offer",
+            [("timer", now_ms + 10_000)],
+        ),
+        (
+            "sender_receipt_deadline",
+            "no Receipt by the receipt deadline: 30 s + 19 B / 262144 B/s after the Accept, "
+            "rounded up to 30001 ms (not yet at 30000 ms)",
+            [("frame", accept), ("timer", now_ms + 30_001)],
+        ),
+    ]
+    cases: list[dict[str, Any]] = []
+
+    def add(
+        name: str,
+        note: str,
+        frames: list[dict[str, Any]],
+        replay: list[str],
+        extra: dict[str, Any],
+        **kw: Any,
+    ) -> None:
+        cases.append(
+            {
+                **extra,
+                "name": name,
+                "note": note,
+                "now_ms": now_ms,
+                "receiver_seed": seed(2).hex(),
+                "receiver_peer": Signer(seed(2)).public_key.hex(),
+                "remote_peer": n1.hex(),
+                "sender_shard": shard.hex(),
+                "replay": replay,
+                "frames": frames,
+                "outcome": kw,
+            }
+        )
+
+    late = {"receiver_store_timeout", "sender_rejects_while_storing"}
+    for name, note, events in receiver_runs:
+        frames, recv = script_receiver(2, n1, None, now_ms, events, late_store=name in late)
+        code = None if recv.failure is None else recv.failure.code.name
+        extra: dict[str, Any] = {}
+        if name in late:
+            extra["store"] = "late"
+            note += "; the store then succeeds late and the receiver deletes that copy"
+        add(
+            name,
+            note,
+            frames,
+            ["receiver"],
+            extra,
+            sender_state=None,
+            receiver_state=recv.state.name,
+            code=code,
+        )
+    for name, note, events in sender_runs:
+        frames, sender = script_sender(offer1, shard, now_ms, events)
+        code = None if sender.failure is None else sender.failure.code.name
+        add(
+            name,
+            note,
+            frames,
+            ["sender"],
+            {},
+            sender_state=sender.state.name,
+            receiver_state=None,
+            code=code,
+        )
+    return cases
+
+
 def handoff_file(scenario: Scenario) -> str:
     w = scenario.wanderer
     shard = w.shards[0]
@@ -1457,22 +2276,42 @@ def handoff_file(scenario: Scenario) -> str:
             None,
         ),
     ]
+    link1 = scenario.transcripts[1].link
+    assert link1 is not None
+    retried_state = {"carries": [_carried(offer1, link1, shard)]}
+    states = {"retried_offer": retried_state}
+    runs.append(
+        (
+            "retried_offer",
+            "node 2 still carries shard 0 from this very record (its receipt was lost): "
+            "it answers the identical Offer with the Receipt it signed before",
+            offer1,
+            shard,
+            2,
+            n1,
+            ["sender", "receiver"],
+            None,
+        )
+    )
     cases = []
     for name, note, offer, data, local, remote, replay, rechunk in runs:
         hop = offer.record.value.hop
         now_ms = T0_MS + 1000 * hop
+        state = states.get(name)
         t = run_handoff(
             offer,
             data,
             Signer(seed(local)),
-            new_carrier(local, now_ms),
+            carrier_from_state(seed(local), state, now_ms),
             now_ms,
             remote_peer=remote,
             rechunk=rechunk,
         )
         code = t.receiver.failure or t.sender.failure
+        extra = {} if state is None else {"receiver_state": state}
         cases.append(
             {
+                **extra,
                 "name": name,
                 "note": note,
                 "now_ms": now_ms,
@@ -1481,10 +2320,7 @@ def handoff_file(scenario: Scenario) -> str:
                 "remote_peer": remote.hex(),
                 "sender_shard": data.hex(),
                 "replay": replay,
-                "frames": [
-                    {"dir": d, "frame": f.hex(), "message": message_kind(decode_frame(f))}
-                    for d, f in t.frames
-                ],
+                "frames": [_frame_entry(d, f) for d, f in t.frames],
                 "outcome": {
                     "sender_state": t.sender.state.name,
                     "receiver_state": t.receiver.state.name,
@@ -1492,14 +2328,23 @@ def handoff_file(scenario: Scenario) -> str:
                 },
             }
         )
+    cases += _scripted_handoff_cases(scenario)
     return render(
         "Full /wdp/migrate/1.0 transcripts: every frame in order, dir s2r (sender to "
-        "receiver) or r2s. All events happen at now_ms (the receipt's time_ms). The receiver "
-        "(seed receiver_seed, stream authenticated as remote_peer) stores the shard "
-        "successfully when asked. replay lists the sides whose frames the reference sessions "
-        "reproduce exactly (the sender always sends one Data per 1 MiB; a receiver accepts "
-        "any in-order chunking of 1 byte to 1 MiB, so the re-chunked cases replay the "
-        "receiver only). Reject details are informative: implementations compare codes.",
+        "receiver) or r2s. All frames happen at now_ms (the receipt's time_ms). An entry with "
+        "dir 'timer' is a clock event instead: the clock of side ('sender' or 'receiver') "
+        "reaches at_ms, and that side's timer fires (at at_ms - 1 it does not yet); the frames "
+        "after it are that side's answer. The receiver (seed receiver_seed, stream "
+        "authenticated as remote_peer) stores the shard successfully when asked; "
+        "receiver_state, when given, is its local state before the stream, in the format of "
+        "custody.json. replay lists the sides whose frames the reference sessions reproduce "
+        "exactly, fed the other side's frames (the sender always sends one Data per 1 MiB; "
+        "a receiver accepts any in-order chunking of 1 byte to 1 MiB, so the re-chunked "
+        "cases replay the receiver only; a side whose outcome state is null is a script, "
+        "not a reference session). store 'late', when given: the receiver's one store request "
+        "succeeds only after the last entry, when the receiver is no longer storing; it must "
+        "then delete the stored copy and send nothing (README 6.6). Reject details are "
+        "informative: implementations compare codes.",
         cases,
     )
 
@@ -1697,6 +2542,14 @@ def fetch_file(scenario: Scenario) -> str:
 
     replayed = request("replayed")
     replayed_past = request("replayed-past", to=past_key)
+    at_window_end = request("window-end", time_ms=now - skew)
+    after_window = request("after-window", time_ms=now - skew)
+    version_bytes = retyped(request("version-bytes").body, 1, b"\x01")
+
+    def one_payload(*msgs: FetchMessage) -> bytes:
+        payload = b"".join(encode_fetch_message(m) for m in msgs)
+        return encode_uvarint(len(payload)) + payload
+
     checks: list[tuple[str, str, bytes, Sequence[tuple[bytes, int]], str]] = [
         ("valid", f"carrier_node{node}", frame_of_req(valid), (), "serve"),
         (
@@ -1845,6 +2698,48 @@ def fetch_file(scenario: Scenario) -> str:
             (),
             "MALFORMED",
         ),
+        (
+            "replayed_nonce_at_window_end",
+            f"carrier_node{node}",
+            frame_of_req(at_window_end),
+            ((at_window_end.value.nonce, at_window_end.value.time_ms),),
+            "STALE_HOP",
+        ),
+        (
+            "nonce_forgotten_one_ms_after_window",
+            f"carrier_node{node}",
+            frame_of_req(after_window),
+            ((after_window.value.nonce, after_window.value.time_ms - 1),),
+            "serve",
+        ),
+        (
+            "request_version_as_bytes",
+            f"carrier_node{node}",
+            owner_signed(version_bytes),
+            (),
+            "MALFORMED",
+        ),
+        (
+            "request_then_data_in_one_payload",
+            f"carrier_node{node}",
+            one_payload(Request(valid), Data(0, b"\x00")),
+            (),
+            "PROTOCOL_VIOLATION",
+        ),
+        (
+            "data_then_request_in_one_payload",
+            f"carrier_node{node}",
+            one_payload(Data(0, b"\x00"), Request(valid)),
+            (),
+            "serve",
+        ),
+        (
+            "reject_before_request",
+            f"carrier_node{node}",
+            fetch_frame(Reject(RejectCode.BUSY, "")),
+            (),
+            "PROTOCOL_VIOLATION",
+        ),
         ("empty_message", f"carrier_node{node}", b"\x00", (), "MALFORMED"),
         (
             "data_before_request",
@@ -1979,6 +2874,9 @@ def fetch_file(scenario: Scenario) -> str:
         payload = m.SerializeToString(deterministic=True)
         return encode_uvarint(len(payload)) + payload
 
+    def one_field(payload: bytes) -> bytes:
+        return encode_uvarint(len(payload)) + payload
+
     def set_reject(code: int) -> Callable[[pb.FetchMessage], None]:
         def build(m: pb.FetchMessage) -> None:
             m.reject.code = code  # type: ignore[assignment]
@@ -1994,7 +2892,13 @@ def fetch_file(scenario: Scenario) -> str:
     def short_done(m: pb.FetchMessage) -> None:
         m.done.record_hash = bytes(31)
 
+    sig_varint = pb_field(1, held.manifest.body) + pb_field(2, 1)
+    header_sig_varint = pb_field(
+        2, pb_field(1, sig_varint) + pb_field(2, held.last.record.to_bytes())
+    )
     invalid = [
+        ("done_hash_as_varint", one_field(pb_field(4, pb_field(1, 5))), "MALFORMED"),
+        ("header_manifest_signature_as_varint", one_field(header_sig_varint), "MALFORMED"),
         ("reject_unknown_code_0", raw(set_reject(0)), "MALFORMED"),
         ("reject_unknown_code_21", raw(set_reject(21)), "MALFORMED"),
         ("header_without_record", raw(header_without_record), "MALFORMED"),
@@ -2017,6 +2921,27 @@ def fetch_file(scenario: Scenario) -> str:
                 "expect": got,
             }
         )
+    done = Done(held.last.record.hash)
+    odd: list[tuple[str, bytes, FetchMessage]] = [
+        ("last_kind_wins_data_then_done", one_payload(Data(0, b"\x00"), done), done),
+        (
+            "last_kind_wins_header_then_reject",
+            one_payload(header, Reject(RejectCode.BUSY, "")),
+            Reject(RejectCode.BUSY, ""),
+        ),
+    ]
+    for name, frame, intended in odd:
+        if decode_fetch_frame(frame) != intended:
+            raise AssertionError(f"fetch message {name} does not decode as intended")
+        cases.append(
+            {
+                "name": f"equivalent_{name}",
+                "kind": "equivalent_message",
+                "message": message_kind(intended),
+                "frame": frame.hex(),
+                "equivalent_frame": fetch_frame(intended).hex(),
+            }
+        )
     return render(
         "The owner's /wdp/fetch/1.0 (README section 15). frame = uvarint(len) || FetchMessage. "
         "kind carrier: a node by seed/peer and what it carries (manifest and record as encoded "
@@ -2024,13 +2949,16 @@ def fetch_file(scenario: Scenario) -> str:
         "'carrier'. kind request: a valid signed FetchRequestBody (domain "
         "'wdp/v1/fetch-request', signed with owner_seed), spelled out. kind check: the "
         "carrier's answer to request_frame at now_ms, its nonce cache holding seen_nonces "
-        "(each remembered until time_ms + 300000): 'serve' (it sends a header) or the code of "
+        "(each remembered until time_ms + 300000 inclusive; an entry already past that is "
+        "forgotten): 'serve' (it sends a header) or the code of "
         "its Reject. kind transcript: every frame of one fetch in order, dir c2s (owner to "
         "carrier) or s2c; the carrier writes its whole answer before reading, so a client's "
         "Reject comes last; replay lists the sides whose frames the reference sessions "
         "reproduce exactly (the client is made from the request in the first frame and "
         "expected_manifest_hash). kind message: every FetchMessage kind; kind invalid_message: "
-        "a frame the decoder refuses with the code in expect.",
+        "a frame the decoder refuses with the code in expect; kind equivalent_message: a "
+        "frame that decodes to the same message as equivalent_frame (README section 1: of "
+        "several oneof members the last one wins).",
         cases,
     )
 

@@ -1,8 +1,9 @@
 """Messages of ``/wdp/migrate/1.0`` and their decoder.
 
 :func:`decode_message` is the one entry point for bytes from a peer: it
-enforces the size limits, parses the protobuf, parses every signed body it
-carries and checks each field's shape. Whatever the input, it returns a
+enforces the size limits, parses the protobuf (a known field with the wrong
+wire type fails; of several oneof members the last one wins, spec section 1),
+parses every signed body it carries and checks each field's shape. Whatever the input, it returns a
 message or raises :class:`ProtocolError`; nothing else escapes.
 """
 

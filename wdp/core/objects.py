@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from .crypto import wanderer_id as derive_wanderer_id
 from .errors import ProtocolError, RejectCode
@@ -70,12 +72,65 @@ MOVE_REASONS = frozenset({Reason.TTL, Reason.THREAT, Reason.DRAIN})
 M = TypeVar("M", bound=Message)
 
 
+# Per message type: (name, repeated) of each message-typed field, to walk nested messages.
+_SUBMESSAGES: dict[type[Message], tuple[tuple[str, bool], ...]] = {}
+
+
+def _submessages(msg: Message) -> tuple[tuple[str, bool], ...]:
+    found = _SUBMESSAGES.get(type(msg))
+    if found is None:
+        found = tuple(
+            (f.name, bool(f.is_repeated))
+            for f in msg.DESCRIPTOR.fields
+            if f.type == FieldDescriptor.TYPE_MESSAGE
+        )
+        _SUBMESSAGES[type(msg)] = found
+    return found
+
+
+def misplaced_field(msg: Message) -> str | None:
+    """The name of a known field that arrived with the wrong wire type, or None.
+
+    upb keeps such a field as an unknown field (so a ``version`` sent
+    length-delimited would read as version 0); the spec (section 1) makes it a
+    parse failure, as prost does. Only the kept unknown fields and the set
+    message fields are visited, so a well-formed message costs little.
+    """
+    unknown = UnknownFieldSet(msg)
+    if len(unknown):
+        by_number = msg.DESCRIPTOR.fields_by_number
+        for i in range(len(unknown)):
+            number = unknown[i].field_number
+            if number in by_number:
+                return str(by_number[number].full_name)
+    for name, repeated in _submessages(msg):
+        if repeated:
+            subs = getattr(msg, name)
+        elif msg.HasField(name):
+            subs = (getattr(msg, name),)
+        else:
+            continue
+        for sub in subs:
+            wrong = misplaced_field(sub)
+            if wrong is not None:
+                return wrong
+    return None
+
+
 def parse_pb(cls: type[M], data: bytes, code: RejectCode, what: str) -> M:
-    """Parse protobuf bytes, turning every parser failure into a ProtocolError."""
+    """Parse protobuf bytes, turning every parser failure into a ProtocolError.
+
+    A known field number with the wrong wire type, at any depth, is a failure
+    too (spec section 1), whatever the parser made of it.
+    """
     try:
-        return cls.FromString(data)
+        msg = cls.FromString(data)
     except (DecodeError, ValueError, TypeError, RecursionError) as exc:
         raise ProtocolError(code, f"{what} is not a valid protobuf message: {exc}") from None
+    wrong = misplaced_field(msg)
+    if wrong is not None:
+        raise ProtocolError(code, f"{what}: field {wrong} has the wrong wire type")
+    return msg
 
 
 def _check_len(value: bytes, size: int, name: str, code: RejectCode) -> None:

@@ -2,7 +2,8 @@
 //!
 //! `signing_input = u8(len(domain)) || domain || u64be(len(body)) || body`.
 //! Verification is strict (`verify_strict`: canonical `S`, no small-order `R`
-//! or key), the closest match to libsodium's `crypto_sign_verify_detached`.
+//! or key, plus a canonical key encoding), as libsodium's
+//! `crypto_sign_verify_detached`.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -44,6 +45,9 @@ pub fn verify(public: &[u8], domain: &str, body: &[u8], signature: &[u8]) -> boo
     let Ok(signature) = <[u8; 64]>::try_from(signature) else {
         return false;
     };
+    if !is_canonical_key(&public) {
+        return false;
+    }
     let Ok(key) = VerifyingKey::from_bytes(&public) else {
         return false;
     };
@@ -52,6 +56,15 @@ pub fn verify(public: &[u8], domain: &str, body: &[u8], signature: &[u8]) -> boo
         &Signature::from_bytes(&signature),
     )
     .is_ok()
+}
+
+/// False for a key whose y coordinate (the low 255 bits) is ≥ p = 2^255 − 19:
+/// libsodium refuses such non-canonical encodings (spec §1), while
+/// `VerifyingKey::from_bytes` reduces y mod p and `verify_strict` accepts
+/// them unless the point has small order.
+pub fn is_canonical_key(key: &[u8; 32]) -> bool {
+    let top = key[31] & 0x7f == 0x7f && key[1..31].iter().all(|&b| b == 0xff);
+    !(top && key[0] >= 0xed)
 }
 
 /// The Ed25519 key pair of a 32-byte seed (RFC 8032 private key).
@@ -80,4 +93,33 @@ pub fn key_from_peer_id_bytes(bytes: &[u8]) -> Option<[u8; 32]> {
         return None;
     }
     bytes[6..].try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keys_with_y_below_p_are_canonical() {
+        let p_minus_1 = {
+            let mut k = [0xff; 32];
+            k[0] = 0xec;
+            k[31] = 0x7f;
+            k
+        };
+        assert!(is_canonical_key(&p_minus_1));
+        for low in 0xed..=0xff {
+            let mut k = p_minus_1;
+            k[0] = low;
+            assert!(!is_canonical_key(&k), "y = p + {}", low - 0xed);
+            k[31] |= 0x80; // the sign bit does not make it canonical
+            assert!(!is_canonical_key(&k));
+            assert!(!verify(&k, DOMAIN_RECEIPT, b"", &[0u8; 64]));
+        }
+        assert!(is_canonical_key(&public_key(&[1u8; 32])));
+        // A genuine signature still verifies.
+        let seed = [9u8; 32];
+        let sig = sign(&signing_key(&seed), DOMAIN_RECEIPT, b"body");
+        assert!(verify(&public_key(&seed), DOMAIN_RECEIPT, b"body", &sig));
+    }
 }
