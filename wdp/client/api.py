@@ -1,4 +1,8 @@
-"""Talking to the local node's API socket (see wdp.node.api for the format)."""
+"""Talking to the node's API (see wdp.node.api for the format).
+
+Over the node's Unix socket, or over TCP (``host:port``, e.g. a container's API
+published on the host's loopback) with the node's token in every request.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +13,81 @@ from pathlib import Path
 from typing import Any
 
 CHUNK = 1 << 20
+CONNECT_TIMEOUT = 10.0
 
 
 class ClientError(RuntimeError):
     """Something the user must fix; the message says what."""
 
 
+def parse_address(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:5080"`` -> ``("127.0.0.1", 5080)``, or a ClientError saying the form."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ClientError(f"--api {value!r} must be HOST:PORT, e.g. 127.0.0.1:5080")
+    return host, int(port)
+
+
 class ApiClient:
-    def __init__(self, path: Path) -> None:
+    """One node's API: its Unix socket ``path``, or ``tcp="host:port"`` with ``token``."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        tcp: str | None = None,
+        token: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if (path is None) == (tcp is None):
+            raise ValueError("give either the socket path or a TCP address")
+        if tcp is not None and not token:
+            raise ClientError(
+                f"the node's API at {tcp} needs its token: give --token, WDP_API_TOKEN or "
+                "--token-file (the node's data directory holds it as api.token)"
+            )
         self.path = path
+        self.address = parse_address(tcp) if tcp is not None else None
+        self.token = token
+        self.timeout = timeout  # seconds any one read may wait (None: as long as it takes)
 
     def _connect(self) -> socket.socket:
+        if self.address is not None:
+            return self._connect_tcp(self.address)
+        assert self.path is not None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(str(self.path))
         except FileNotFoundError:
+            sock.close()
             raise ClientError(
                 f"no node is listening at {self.path}: start one with 'wdp-node' "
                 "(or point --data-dir at the node's data directory)"
             ) from None
         except PermissionError:
+            sock.close()
             raise ClientError(
                 f"permission denied on {self.path}: run wdp as the user who runs wdp-node"
             ) from None
         except OSError as exc:
+            sock.close()
             raise ClientError(
                 f"cannot reach the node at {self.path} ({exc.strerror}): is wdp-node running?"
             ) from None
+        sock.settimeout(self.timeout)
+        return sock
+
+    def _connect_tcp(self, address: tuple[str, int]) -> socket.socket:
+        host, port = address
+        try:
+            sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise ClientError(
+                f"cannot reach the node's API at {host}:{port} ({exc.strerror or exc}): is the "
+                "node running with --api-listen, and is the port right?"
+            ) from None
+        sock.settimeout(self.timeout)  # None: a get may take a while; the node bounds it
         return sock
 
     def call(
@@ -47,6 +99,23 @@ class ApiClient:
         received: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, Any], bytes]:
         """Send one request; returns the final answer and any bytes that follow it."""
+        try:
+            return self._call(request, payload, on_progress, sent, received)
+        except TimeoutError:
+            raise ClientError(
+                f"the node did not answer within {self.timeout} s; see its log"
+            ) from None
+
+    def _call(
+        self,
+        request: dict[str, Any],
+        payload: bytes | None,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+        sent: Callable[[int], None] | None,
+        received: Callable[[int], None] | None,
+    ) -> tuple[dict[str, Any], bytes]:
+        if self.address is not None:
+            request = {**request, "token": self.token}
         with self._connect() as sock:
             sock.sendall(json.dumps(request).encode() + b"\n")
             if payload is not None:

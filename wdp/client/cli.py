@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -35,11 +36,60 @@ DataDir = Annotated[
         help="The local node's data directory (its API socket is DIR/api.sock).",
     ),
 ]
+Api = Annotated[
+    str | None,
+    typer.Option(
+        "--api",
+        envvar="WDP_API",
+        metavar="HOST:PORT",
+        help="Talk to a node's TCP API (wdp-node --api-listen) instead of its socket, "
+        "e.g. a container's API published on 127.0.0.1:5080.",
+        show_default=False,
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="WDP_API_TOKEN",
+        metavar="TOKEN",
+        help="The token of the node's TCP API (prefer the WDP_API_TOKEN variable).",
+        show_default=False,
+    ),
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="WDP_API_TOKEN_FILE",
+        metavar="FILE",
+        help="Read the TCP API token from FILE (the node's DATA_DIR/api.token).",
+        show_default=False,
+    ),
+]
 DEFAULT_DIR = Path.home() / ".wdp"
 
 
-def client(data_dir: Path) -> ApiClient:
-    return ApiClient(data_dir.expanduser() / "api.sock")
+def client(
+    data_dir: Path, api: str | None = None, token: str | None = None, token_file: Path | None = None
+) -> ApiClient:
+    """The node's API: its Unix socket, or ``--api`` over TCP with the token."""
+    if api is None:
+        return ApiClient(data_dir.expanduser() / "api.sock")
+    if token is None:
+        path = token_file or data_dir.expanduser() / "api.token"
+        try:
+            token = path.expanduser().read_text().strip()
+        except FileNotFoundError:
+            if token_file is not None:
+                fail(f"token file {token_file} does not exist")
+        except OSError as exc:
+            fail(f"cannot read the token file {path}: {exc.strerror}")
+    try:
+        return ApiClient(tcp=api, token=token)
+    except ClientError as exc:
+        fail(str(exc))
+        raise  # not reached: fail() exits
 
 
 def fail(message: str) -> None:
@@ -71,6 +121,9 @@ def put(
         int | None, typer.Option(metavar="SECONDS", help="How long a shard stays on a peer.")
     ] = None,
     data_dir: DataDir = DEFAULT_DIR,
+    api: Api = None,
+    token: Token = None,
+    token_file: TokenFile = None,
 ) -> None:
     """Encrypt FILE, split it into shards, launch them into the swarm, print the ticket.
 
@@ -89,7 +142,7 @@ def put(
             bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
 
         try:
-            answer, _ = client(data_dir).call(
+            answer, _ = client(data_dir, api, token, token_file).call(
                 request, payload, progress, sent=lambda s: bar.update(task, completed=s)
             )
         except ClientError as exc:
@@ -107,12 +160,16 @@ def get(
     ticket: Annotated[str, typer.Argument(metavar="TICKET", help="The ticket 'wdp put' printed.")],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write.")],
     data_dir: DataDir = DEFAULT_DIR,
+    api: Api = None,
+    token: Token = None,
+    token_file: TokenFile = None,
 ) -> None:
     """Find the shards of TICKET, fetch any k of them, rebuild, verify and decrypt into FILE."""
     try:
         parsed = Ticket.decode(ticket)
     except TicketError as exc:
         fail(f"bad ticket: {exc}")
+    node = client(data_dir, api, token, token_file)
     with _bar() as bar:
         task = bar.add_task("locating shards", total=parsed.k)
 
@@ -120,7 +177,7 @@ def get(
             bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
 
         try:
-            _answer, data = client(data_dir).call({"op": "get", "ticket": ticket}, None, progress)
+            _answer, data = node.call({"op": "get", "ticket": ticket}, None, progress)
         except ClientError as exc:
             fail(str(exc))
     tmp = output.with_name(output.name + ".part")
@@ -136,10 +193,13 @@ def get(
 def list_wanderers(
     tickets: Annotated[bool, typer.Option(help="Also print each ticket (secret!).")] = False,
     data_dir: DataDir = DEFAULT_DIR,
+    api: Api = None,
+    token: Token = None,
+    token_file: TokenFile = None,
 ) -> None:
     """List what was stored through this node."""
     try:
-        answer, _ = client(data_dir).call({"op": "ls", "tickets": tickets})
+        answer, _ = client(data_dir, api, token, token_file).call({"op": "ls", "tickets": tickets})
     except ClientError as exc:
         fail(str(exc))
     table = Table("id", "name", "bytes", "k/n", "repairs")
@@ -153,12 +213,24 @@ def list_wanderers(
 
 
 @app.command()
-def status(data_dir: DataDir = DEFAULT_DIR) -> None:
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the node's answer as JSON, for scripts.")
+    ] = False,
+    data_dir: DataDir = DEFAULT_DIR,
+    api: Api = None,
+    token: Token = None,
+    token_file: TokenFile = None,
+) -> None:
     """Peers with their RTTs, shards held, threat level, recent hops."""
     try:
-        s, _ = client(data_dir).call({"op": "status"})
+        s, _ = client(data_dir, api, token, token_file).call({"op": "status"})
     except ClientError as exc:
         fail(str(exc))
+    if as_json:
+        s.pop("ok", None)
+        print(json.dumps(s, indent=2))
+        return
     levels = ["calm", "elevated", "CRITICAL", "PANIC"]
     out.print(f"peer {s['peer_id']}  threat: {levels[s['threat_level']]} "
               f"{'; '.join(s['threat_reasons'])}", highlight=False)  # fmt: skip
@@ -181,12 +253,15 @@ def status(data_dir: DataDir = DEFAULT_DIR) -> None:
 def panic(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     data_dir: DataDir = DEFAULT_DIR,
+    api: Api = None,
+    token: Token = None,
+    token_file: TokenFile = None,
 ) -> None:
     """Evacuate every shard this node carries, wipe what cannot leave in 5 s, stop the node."""
     if not yes and not typer.confirm("Evacuate and wipe everything this node carries?"):
         raise typer.Exit(1)
     try:
-        answer, _ = client(data_dir).call({"op": "panic"})
+        answer, _ = client(data_dir, api, token, token_file).call({"op": "panic"})
     except ClientError as exc:
         fail(str(exc))
     err.print(f"panic: evacuating {answer['held']} shard(s); the node stops when done")

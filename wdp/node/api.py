@@ -5,15 +5,24 @@ One request per connection: a JSON line, for ``put`` followed by exactly
 ``{"event": "progress", ...}``, then one final ``{"ok": true, ...}`` or
 ``{"ok": false, "error": "..."}``; a successful ``get`` is followed by exactly
 ``size`` raw bytes. Only the user who runs the node can open the socket.
+
+Optionally the same API also listens on TCP (``api_listen``), for a node in a
+container whose port is published on the host's loopback. A TCP socket has no
+owner to check, so every TCP request line carries ``"token"``: the secret in
+``<data_dir>/api.token`` (mode 0600, made on first start) or the operator's
+own. A request without the right token gets one error line and nothing else.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +40,62 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 API_SOCKET = "api.sock"
+API_TOKEN_FILE = "api.token"
 MAX_REQUEST_LINE = 64 * 1024
 CHUNK = 1 << 20
+TCP_REQUEST_TIMEOUT = 10.0  # a TCP client must send its request line this fast
+MIN_TOKEN_LENGTH = 16
 
 
 class ApiError(RuntimeError):
     """The API cannot start (another node owns the socket, or it cannot be created)."""
+
+
+def load_or_create_token(data_dir: Path) -> str:
+    """The TCP API token kept in ``data_dir/api.token``, made (mode 0600) if absent."""
+    path = data_dir / API_TOKEN_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_token(path)
+    except OSError as exc:
+        raise ApiError(f"cannot create {path}: {exc.strerror}") from None
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def tcp_token(api_listen: str | None, given: str | None, data_dir: Path) -> str | None:
+    """The token TCP requests must carry: the operator's, or the data directory's."""
+    if api_listen is None:
+        return None
+    return given if given is not None else load_or_create_token(data_dir)
+
+
+def _read_token(path: Path) -> str:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ApiError(f"cannot read {path}: {exc}") from None
+    if mode & 0o077:
+        raise ApiError(f"{path} is readable by other users (mode {mode:o}); run: chmod 600 {path}")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ApiError(
+            f"{path} holds no usable token (fewer than {MIN_TOKEN_LENGTH} characters); "
+            "delete it to have a new one made"
+        )
+    return token
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:5080"`` -> ``("127.0.0.1", 5080)``; ``[::1]:5080`` for IPv6."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} must be HOST:PORT, e.g. 127.0.0.1:5080")
+    return host, int(port)
 
 
 def _in_use(path: Path) -> bool:
@@ -73,11 +132,42 @@ async def _read_exactly(stream: trio.SocketStream, buf: bytearray, size: int) ->
 
 
 class LocalApi:
-    def __init__(self, node: Node, owner: Owner, path: Path, defaults: dict[str, int]) -> None:
+    """The API on ``path`` (Unix socket) and, with ``tcp`` set, on TCP with ``token``."""
+
+    def __init__(
+        self,
+        node: Node,
+        owner: Owner,
+        path: Path,
+        defaults: dict[str, int],
+        *,
+        tcp: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        if tcp is not None and (token is None or len(token) < MIN_TOKEN_LENGTH):
+            raise ApiError(f"a TCP API needs a token of at least {MIN_TOKEN_LENGTH} characters")
         self.node = node
         self.owner = owner
         self.path = path
         self.defaults = defaults
+        self.tcp = tcp
+        self._token = (token or "").encode()
+        self.tcp_port: int | None = None  # the bound port, once serving
+
+    async def _tcp_listeners(self) -> list[trio.SocketListener]:
+        assert self.tcp is not None
+        try:
+            host, port = parse_listen(self.tcp)
+        except ValueError as exc:
+            raise ApiError(f"api_listen {exc}") from None
+        try:
+            listeners = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            raise ApiError(
+                f"cannot listen on {self.tcp} ({exc.strerror}): pick another api_listen port"
+            ) from None
+        self.tcp_port = int(listeners[0].socket.getsockname()[1])
+        return list(listeners)
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.path.exists():
@@ -92,22 +182,61 @@ class LocalApi:
             await sock.bind(str(self.path))
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
-        sock.listen(16)
-        task_status.started()
+        tcp_listeners: list[trio.SocketListener] = []
         try:
-            await trio.serve_listeners(self._handle, [trio.SocketListener(sock)])
+            os.chmod(self.path, 0o600)
+            sock.listen(16)
+            if self.tcp is not None:
+                tcp_listeners = await self._tcp_listeners()
+            task_status.started()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    trio.serve_listeners, self._handle_unix, [trio.SocketListener(sock)]
+                )
+                if tcp_listeners:
+                    nursery.start_soon(trio.serve_listeners, self._handle_tcp, tcp_listeners)
         finally:
             self.path.unlink(missing_ok=True)
+            sock.close()
+            for listener in tcp_listeners:
+                listener.socket.close()
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle_unix(self, stream: trio.SocketStream) -> None:
+        await self._handle(stream, tcp=False)
+
+    async def _handle_tcp(self, stream: trio.SocketStream) -> None:
+        await self._handle(stream, tcp=True)
+
+    def _authorised(self, request: Any) -> bool:
+        given = request.get("token") if isinstance(request, dict) else None
+        if not isinstance(given, str):
+            return False
+        return hmac.compare_digest(given.encode(), self._token)
+
+    async def _handle(self, stream: trio.SocketStream, *, tcp: bool) -> None:
         buf = bytearray()
 
         async def send(obj: dict[str, Any]) -> None:
             await stream.send_all(json.dumps(obj).encode() + b"\n")
 
         try:
-            request = json.loads(await _read_line(stream, buf))
+            if tcp:
+                with trio.move_on_after(TCP_REQUEST_TIMEOUT) as waited:
+                    line = await _read_line(stream, buf)
+                if waited.cancelled_caught:
+                    await send({"ok": False, "error": "no request line in time"})
+                    return
+                request = json.loads(line)
+                if not self._authorised(request):
+                    log.warning("api: TCP request without the right token refused")
+                    await send({"ok": False, "error": "unauthorised: wrong or missing API "
+                                "token; give the node's token (its data directory's "
+                                "api.token) with --token or WDP_API_TOKEN"})  # fmt: skip
+                    return
+            else:
+                request = json.loads(await _read_line(stream, buf))
+            if not isinstance(request, dict):
+                raise ValueError("the request must be a JSON object")
             op = request.get("op")
             handler = getattr(self, f"op_{op}", None) if isinstance(op, str) else None
             if handler is None:

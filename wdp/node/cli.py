@@ -108,6 +108,25 @@ def main(
             show_default=False,
         ),
     ] = None,
+    api_listen: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Also serve the local API on TCP, e.g. 127.0.0.1:5080; every request "
+            "must carry the token in DATA_DIR/api.token (made on first start) or "
+            "WDP_API_TOKEN. Default: off (Unix socket only).",
+            show_default=False,
+        ),
+    ] = None,
+    api_allow_remote: Annotated[
+        bool | None,
+        typer.Option(
+            "--api-allow-remote",
+            help="Allow a non-loopback --api-listen (e.g. 0.0.0.0 in a container whose "
+            "port is published on the host's 127.0.0.1 only).",
+            show_default=False,
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", metavar="FILE", help="TOML settings file.")
     ] = None,
@@ -125,6 +144,8 @@ def main(
         "capacity": capacity,
         "metrics": metrics,
         "log_level": log_level,
+        "api_listen": api_listen,
+        "api_allow_remote": api_allow_remote or None,
     }
     try:
         settings = load_settings(config, overrides)

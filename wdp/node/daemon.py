@@ -12,7 +12,7 @@ import trio
 
 from wdp.core.carrier import CarrierParams
 
-from .api import API_SOCKET, ApiError, LocalApi
+from .api import API_SOCKET, ApiError, LocalApi, tcp_token
 from .fetch import register_fetch
 from .host import ensure_ports_free
 from .metrics import parse_hostport, serve_metrics
@@ -97,11 +97,13 @@ async def _serve(node: Node, settings: Settings) -> int:
             data_dir = settings.data_dir.expanduser()
             registry = OwnerRegistry(data_dir / "owned.json" if settings.store == "disk" else None)
             owner = Owner(node, registry)
-            api = LocalApi(
-                node, owner, data_dir / API_SOCKET,
-                {"k": settings.k, "n": settings.n, "epoch": int(settings.epoch)},
-            )  # fmt: skip
             try:
+                api = LocalApi(
+                    node, owner, data_dir / API_SOCKET,
+                    {"k": settings.k, "n": settings.n, "epoch": int(settings.epoch)},
+                    tcp=settings.api_listen,
+                    token=tcp_token(settings.api_listen, settings.api_token, data_dir),
+                )  # fmt: skip
                 await nursery.start(api.serve)
             except (ApiError, OSError) as exc:
                 print(f"wdp-node: error: local API: {exc}", file=sys.stderr)
@@ -113,6 +115,8 @@ async def _serve(node: Node, settings: Settings) -> int:
             for addr in node.addrs:
                 log.info("listening on %s", addr)
             log.info("local API at %s", data_dir / API_SOCKET)
+            if settings.api_listen:
+                log.info("local API on TCP at %s (port %s)", settings.api_listen, api.tcp_port)
             # One machine-readable line for scripts and tests: peer id, then addresses.
             print("ready", node.peer_id, *node.addrs, flush=True)
             async for signum in received:

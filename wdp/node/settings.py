@@ -6,6 +6,7 @@ so the CLI can print one line instead of a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -53,11 +54,35 @@ class Settings(BaseModel):
     discovery_interval: float = Field(30.0, gt=0)
     repair_interval: float = Field(300.0, gt=0)  # at most this long between repair checks
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The local API on TCP too ("127.0.0.1:5080"), each request carrying a token:
+    # api_token, or else the one the node keeps in <data_dir>/api.token.
+    api_listen: str | None = None
+    api_token: str | None = Field(None, min_length=16)
+    api_allow_remote: bool = False  # needed for a non-loopback api_listen (containers)
 
     @model_validator(mode="after")
     def _k_at_most_n(self) -> Settings:
         if self.k > self.n:
             raise ValueError(f"k={self.k} must not exceed n={self.n}")
+        return self
+
+    @model_validator(mode="after")
+    def _api_on_loopback(self) -> Settings:
+        if self.api_listen is None:
+            return self
+        host, sep, port = self.api_listen.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(
+                f"api_listen {self.api_listen!r} must be HOST:PORT, e.g. 127.0.0.1:5080"
+            )
+        if not self.api_allow_remote and not _is_loopback(host):
+            raise ValueError(
+                f"api_listen {self.api_listen} is not a loopback address: anyone who reaches "
+                "it with the token controls this node; use 127.0.0.1, or set api_allow_remote "
+                "(--api-allow-remote) if the port is shielded (e.g. a container port published "
+                "on the host's 127.0.0.1 only)"
+            )
         return self
 
     @field_validator("capacity", mode="before")
@@ -71,6 +96,15 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 ENV_PREFIX = "WDP_"
