@@ -7,6 +7,7 @@ Mounted by the ``wdp`` command as its ``sim`` subcommand; also runs alone as
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -119,6 +120,9 @@ def study(
     jobs: Annotated[int, typer.Option(help="Runs in parallel (processes).")] = 2,
 ) -> None:
     """Run the durability study; rewrite docs/durability.md's numbers and its plots."""
+    if importlib.util.find_spec("matplotlib") is None:
+        _fail("the study draws its plots with matplotlib, which is not installed: "
+              "pip install 'wdp[study]' (or 'make install')")  # fmt: skip
     from .study import run_study
 
     def progress(i: int, n: int, r: dict[str, Any]) -> None:
