@@ -78,3 +78,22 @@ rust-peer:
 ## Python <-> Rust interop suite over TCP and WebSocket (also runs `cargo test`).
 test-interop: install
 	WDP_CARGO_TARGET_DIR="$(WDP_CARGO_TARGET_DIR)" $(BIN)/pytest -q -m interop tests/interop
+
+.PHONY: image cluster-up cluster-down chaos
+NODES ?= 6
+
+## The wdp-node container image; without a registry, a local base is made first (docker/).
+image: install
+	docker/build-image.sh
+
+## A local swarm in containers: bootstrap (API on 127.0.0.1:5080) + NODES nodes (default 6).
+cluster-up: image
+	docker/cluster.sh up $(NODES)
+
+## Remove the cluster's containers, network and volumes.
+cluster-down:
+	docker/cluster.sh down
+
+## Kill 30 % of the carriers, pause and disconnect others, get every file back byte for byte.
+chaos: install
+	PYTHON=$(PY) docker/cluster.sh chaos $(CHAOS_ARGS)
