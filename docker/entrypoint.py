@@ -10,9 +10,9 @@ Installed in the image as ``/usr/local/bin/wdp-entrypoint``.
   ``WDP_SWARM_BOOTSTRAP_HOST=NAME`` (every other node) it waits for FILE,
   resolves NAME and passes ``--bootstrap /ip4/<ip>/tcp/<port>/p2p/<id>``.
   With ``WDP_SWARM_LISTEN_PORT=PORT`` (the image sets 4001) and no listen
-  address of the user's (``--listen`` or ``WDP_LISTEN``), it listens on the
-  container's own address, ``/ip4/<container ip>/tcp/PORT``: that address,
-  not 0.0.0.0, is what the node writes into its locators for others to dial.
+  address of the user's (``--listen`` or ``WDP_LISTEN``), it listens on
+  ``/ip4/0.0.0.0/tcp/PORT``, every network the container is on; the node
+  advertises the container's own addresses in its place (loopback last).
   Then it replaces itself with ``wdp-node``, which gets the signals.
 * ``wdp-entrypoint health`` is the health check: the node answers on its
   local API and has at least one healthy peer (exit 0), or not (exit 1).
@@ -93,8 +93,7 @@ def main(argv: list[str]) -> int:
         a in ("--listen", "-l") or a.startswith("--listen=") for a in args
     )
     if listen_port and not own_listen:
-        ip = socket.gethostbyname(socket.gethostname())
-        args += ["--listen", f"/ip4/{ip}/tcp/{int(listen_port)}"]
+        args += ["--listen", f"/ip4/0.0.0.0/tcp/{int(listen_port)}"]
     publish = os.environ.get("WDP_SWARM_PUBLISH")
     if publish:
         peer_id = publish_peer_id(Path(publish))

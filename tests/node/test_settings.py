@@ -74,3 +74,26 @@ def test_corrupt_identity_is_refused(tmp_path: Path) -> None:
     os.chmod(tmp_path / "identity.key", 0o600)
     with pytest.raises(IdentityError, match="64-hex-digit"):
         load_or_create_identity(tmp_path)
+
+
+def test_announce_from_file_env_and_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text('announce = ["/ip4/203.0.113.5/tcp/4001"]\n')
+    assert load_settings(cfg, {}, environ={}).announce == ["/ip4/203.0.113.5/tcp/4001"]
+    env = {"WDP_ANNOUNCE": "/ip4/203.0.113.6/tcp/1, /dns4/n.example.org/tcp/2/ws"}
+    s = load_settings(cfg, {}, environ=env)
+    assert s.announce == ["/ip4/203.0.113.6/tcp/1", "/dns4/n.example.org/tcp/2/ws"]
+    s = load_settings(cfg, {"announce": ["/ip6/2001:db8::1/tcp/3"]}, environ=env)
+    assert s.announce == ["/ip6/2001:db8::1/tcp/3"]
+    assert load_settings(None, {}, environ={}).announce == []
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [("203.0.113.5:4001", "not a multiaddr"), ("/ip4/0.0.0.0/tcp/4001", "wildcard")],
+)
+def test_bad_announce_is_one_line_saying_what_to_write(value: str, needle: str) -> None:
+    with pytest.raises(SettingsError, match=needle) as exc:
+        load_settings(None, {"announce": [value]}, environ={})
+    message = str(exc.value)
+    assert "\n" not in message and "announce" in message and "/ip4/203.0.113.5/tcp/4001" in message

@@ -33,9 +33,11 @@ Examples:
   wdp-node --listen /ip4/0.0.0.0/tcp/4001 --listen /ip4/0.0.0.0/tcp/4002/ws \\
            --bootstrap /ip4/198.51.100.7/tcp/4001/p2p/12D3KooW...
 
+  wdp-node --listen /ip4/0.0.0.0/tcp/4001 --announce /ip4/203.0.113.5/tcp/4001
+
 Settings come from --config FILE (TOML, same names as the options), then WDP_*
-environment variables (WDP_LISTEN, WDP_BOOTSTRAP: comma-separated), then the
-options below, each overriding the one before.
+environment variables (WDP_LISTEN, WDP_BOOTSTRAP, WDP_ANNOUNCE: comma-separated),
+then the options below, each overriding the one before.
 """
 
 
@@ -61,6 +63,18 @@ def main(
             metavar="MULTIADDR",
             help="A peer to join the swarm through, as a multiaddr ending in /p2p/<peer id>; "
             "repeatable.",
+        ),
+    ] = None,
+    announce: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--announce",
+            metavar="MULTIADDR",
+            help="Address to advertise to peers instead of the listen addresses, "
+            "repeatable: the public address behind NAT or a published port, e.g. "
+            "/ip4/203.0.113.5/tcp/4001 or /dns4/node.example.org/tcp/4001. Default: the "
+            "listen addresses, with 0.0.0.0 replaced by each of this machine's addresses.",
+            show_default=False,
         ),
     ] = None,
     data_dir: Annotated[
@@ -138,6 +152,7 @@ def main(
     overrides = {
         "listen": listen,
         "bootstrap": bootstrap,
+        "announce": announce,
         "data_dir": data_dir,
         "epoch": epoch,
         "store": store,

@@ -43,6 +43,7 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
     if not listen:
         raise DaemonError("no --listen address given")
     bootstrap = _addrs(settings.bootstrap, "--bootstrap")
+    announce = _addrs(settings.announce, "--announce")
     for addr in bootstrap:
         if "p2p" not in [p.name for p in addr.protocols()]:
             raise DaemonError(f"--bootstrap {addr} must end in /p2p/<peer id>")
@@ -60,6 +61,7 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
         seed=seed,
         listen_addrs=listen,
         bootstrap=bootstrap,
+        announce_addrs=announce or None,
         store=store,
         carrier_params=CarrierParams(capacity=settings.capacity),
         ping_interval=settings.ping_interval,
@@ -112,12 +114,15 @@ async def _serve(node: Node, settings: Settings) -> int:
             nursery.start_soon(
                 owner.repair_loop, lambda: min(owner.repair_interval(), settings.repair_interval)
             )
-            for addr in node.addrs:
+            for addr in node.host.get_transport_addrs():
                 log.info("listening on %s", addr)
+            for addr in node.addrs:
+                log.info("advertising %s", addr)
             log.info("local API at %s", data_dir / API_SOCKET)
             if settings.api_listen:
                 log.info("local API on TCP at %s (port %s)", settings.api_listen, api.tcp_port)
-            # One machine-readable line for scripts and tests: peer id, then addresses.
+            # One machine-readable line for scripts and tests: peer id, then the
+            # advertised addresses (never 0.0.0.0; loopback last).
             print("ready", node.peer_id, *node.addrs, flush=True)
             async for signum in received:
                 if signum == signal.SIGUSR1:

@@ -43,6 +43,8 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from wdp.core.limits import DHT_NAMESPACE, KEY_SIZE, MIGRATE_PROTOCOL_ID
 from wdp.core.locator import select_locator, validate_locator
 
+from .addrs import LocalIps, advertised_addrs, local_ips
+
 __all__ = [
     "MIGRATE_PROTOCOL",
     "PING_PROTOCOL",
@@ -153,18 +155,32 @@ def listen_addrs_for(
     return addrs
 
 
-def new_wdp_host(seed: bytes, listen_addrs: Sequence[multiaddr.Multiaddr]) -> IHost:
+def new_wdp_host(
+    seed: bytes,
+    listen_addrs: Sequence[multiaddr.Multiaddr],
+    announce: Sequence[multiaddr.Multiaddr] | None = None,
+    ips: LocalIps = local_ips,
+) -> IHost:
     """A py-libp2p host with the node's identity, Noise-only security and Yamux.
 
+    ``host.get_addrs()`` (what identify sends and what the node advertises)
+    is ``announce`` if given, else the listen addresses with wildcards expanded
+    into this machine's interface addresses (:mod:`wdp.node.addrs`).
     Identify and ping (``/ipfs/ping/1.0.0``) are py-libp2p's default protocols.
     Start it with ``async with host.run(listen_addrs):``.
     """
     key_pair = identity_keypair(seed)
+    fixed = list(announce) if announce else None
+
+    def advertise(candidates: list[multiaddr.Multiaddr]) -> list[multiaddr.Multiaddr]:
+        return advertised_addrs(candidates, fixed, ips)
+
     host = new_host(
         key_pair=key_pair,
         sec_opt=security_options(key_pair),
         muxer_opt=muxer_options(),
         listen_addrs=list(listen_addrs),
+        addrs_factory=advertise,
     )
     offered = list(host.get_network().upgrader.security_multistream.transports)  # type: ignore[attr-defined]
     if offered != [NOISE_PROTOCOL_ID]:  # pragma: no cover - guards a library change

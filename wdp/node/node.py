@@ -57,13 +57,13 @@ from wdp.core.signing import Signer
 from wdp.core.threat import Observation, PeerLost, PeerSeen
 from wdp.core.wanderer import Wanderer, launch_offer
 
+from .addrs import LocalIps, advertised_addrs, local_ips, self_ipv4
 from .host import (
     MIGRATE_PROTOCOL,
     Clock,
     NotEd25519PeerError,
     bootstrap,
     ensure_ports_free,
-    ipv4_of,
     listen_addrs_for,
     new_dht,
     new_wdp_host,
@@ -102,7 +102,10 @@ class NodeConfig:
         lost_after: Failed pings in a row before a peer is reported lost.
         dial_timeout: Seconds to open a migrate stream to a peer.
         enable_dht: Run the Kademlia DHT (locator records).
-        announce_addrs: Addresses written into locators instead of the host's.
+        announce_addrs: Addresses to advertise (locators, identify) instead of the
+            listen addresses, e.g. a NAT's public address or a published port.
+        local_ips: This machine's interface addresses; wildcard listen addresses
+            (``0.0.0.0``, ``::``) are advertised as one address per entry.
         discovery_interval: Seconds between Kademlia lookups for new peers.
         max_peers: Connections beyond which discovery dials no more peers.
     """
@@ -120,6 +123,7 @@ class NodeConfig:
     dial_timeout: float = 10.0
     enable_dht: bool = True
     announce_addrs: Sequence[multiaddr.Multiaddr] | None = None
+    local_ips: LocalIps = local_ips
     discovery_interval: float = 30.0
     max_peers: int = 64
 
@@ -149,11 +153,6 @@ class _Notifee(INotifee):
         pass
 
 
-def _own_ipv4(addrs: Sequence[multiaddr.Multiaddr]) -> str | None:
-    ip = ipv4_of(addrs)
-    return None if ip in (None, "0.0.0.0") else ip
-
-
 class Node:
     """One WDP node. Start it with ``await nursery.start(node.run)`` or :func:`open_node`."""
 
@@ -163,7 +162,9 @@ class Node:
         self.signer = Signer(config.seed)
         self.peer_key = self.signer.public_key
         self.store: Store = config.store if config.store is not None else MemoryStore()
-        self.host = new_wdp_host(config.seed, config.listen_addrs)
+        self.host = new_wdp_host(
+            config.seed, config.listen_addrs, config.announce_addrs, config.local_ips
+        )
         self.peer_id: ID = self.host.get_id()
         if peer_key_of(self.peer_id) != self.peer_key:  # pragma: no cover - identity invariant
             raise RuntimeError("libp2p identity and WDP peer key differ")
@@ -174,7 +175,9 @@ class Node:
             self.rng,
             self.clock(),
             config.carrier_params,
-            self_ipv4=_own_ipv4(config.listen_addrs),
+            self_ipv4=self_ipv4(
+                advertised_addrs(config.listen_addrs, config.announce_addrs, config.local_ips)
+            ),
         )
         self.pinger = Pinger(
             self.host,
@@ -257,7 +260,7 @@ class Node:
 
     @property
     def addrs(self) -> list[multiaddr.Multiaddr]:
-        """Listen addresses, each ending in ``/p2p/<peer id>``."""
+        """Advertised addresses (wildcards expanded, or announce), each ending in /p2p/<id>."""
         return list(self.host.get_addrs())
 
     def wake(self) -> None:
@@ -559,8 +562,7 @@ class Node:
     # ---- locators -------------------------------------------------------------
 
     def _holder_addrs(self) -> tuple[bytes, ...]:
-        addrs = self.config.announce_addrs or self.host.get_addrs()
-        out = [a.to_bytes() for a in addrs]
+        out = [a.to_bytes() for a in self.host.get_addrs()]  # advertised, loopback last
         return tuple(a for a in out if len(a) <= MAX_ADDR_BYTES)[:MAX_HOLDER_ADDRS]
 
     def locator_for(self, eff: PublishLocator, now: float) -> tuple[str, bytes, float]:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .addrs import parse_announce
+
 DEFAULT_LISTEN = ["/ip4/0.0.0.0/tcp/4001"]
 DEFAULT_DATA_DIR = Path.home() / ".wdp"
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 1 << 10, "m": 10**6, "mb": 10**6,
@@ -42,6 +44,8 @@ class Settings(BaseModel):
 
     listen: list[str] = Field(default_factory=lambda: list(DEFAULT_LISTEN))
     bootstrap: list[str] = Field(default_factory=list)
+    # What the node advertises instead of its listen addresses (NAT, published ports).
+    announce: list[str] = Field(default_factory=list)
     data_dir: Path = DEFAULT_DATA_DIR
     epoch: float = Field(600.0, ge=1, le=7 * 24 * 3600)
     store: Literal["memory", "disk"] = "memory"
@@ -90,11 +94,18 @@ class Settings(BaseModel):
     def _size(cls, value: Any) -> Any:
         return parse_size(value) if isinstance(value, str) else value
 
-    @field_validator("listen", "bootstrap", mode="before")
+    @field_validator("listen", "bootstrap", "announce", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("announce")
+    @classmethod
+    def _dialable(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            parse_announce(addr)  # ValueError says what to write
         return value
 
 
