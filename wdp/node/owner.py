@@ -253,6 +253,9 @@ class Owner:
                 addrs.append(multiaddr.Multiaddr(raw))
             except Exception:
                 continue
+        # A verified locator is fresh news that the holder is there: forget a
+        # dial that failed earlier (py-libp2p refuses to redial for 60 s).
+        self.node.host.get_network().unblock_peer(peer_id)
         with trio.fail_after(self.node.config.dial_timeout):
             await self.node.host.connect(PeerInfo(peer_id, addrs))
         return peer_id
