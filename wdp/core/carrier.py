@@ -39,6 +39,7 @@ from .placement import Candidate, PlacementParams, choose_carrier
 from .rng import Rng
 from .schedule import ScheduleParams, next_hop_at
 from .signing import Signer
+from .stored import ShardMeta, StoreError
 from .threat import (
     Observation,
     OperatorPanic,
@@ -233,6 +234,49 @@ class Carrier:
                 self.held[store.key], Reason.DRAIN if self.draining else Reason.THREAT, now
             )
         return effects
+
+    def restore(self, key: ShardKey, meta: ShardMeta, now: float) -> list[CarrierEffect]:
+        """Take back a committed shard a previous run left in the store (after a restart).
+
+        Raises :class:`StoreError` when the metadata does not show that this
+        node's identity received the shard (unreadable, or another key's).
+        """
+        self._now = now
+        try:
+            links = meta.links()
+            manifest = meta.signed_manifest()
+        except (StoreError, ProtocolError) as exc:
+            raise StoreError(f"unreadable metadata: {exc}") from None
+        last = links[-1]
+        if last.record.value.to_peer != self.peer or not last.receipt.verify(self.peer):
+            raise StoreError("not received by this identity")
+        rec = last.record.value
+        self.remember_seen(key, (rec.generation, rec.hop))
+        self.held[key] = HeldShard(
+            key=key,
+            manifest=manifest,
+            chain=links[-MAX_CHAIN_LINKS:],
+            locator_secret=meta.locator_secret,
+            size=manifest.value.shard_size,
+            acquired_at=now,
+            next_hop_at=next_hop_at(
+                now, float(manifest.value.epoch_seconds), self.rng, self.params.schedule
+            ),
+        )
+        return [
+            PublishLocator(
+                key=key,
+                locator_secret=meta.locator_secret,
+                owner_key=manifest.value.owner_key,
+                generation=rec.generation,
+                hop=rec.hop,
+                record_hash=last.record.hash,
+            )
+        ]
+
+    def store_lost(self, key: ShardKey) -> None:
+        """The store no longer has this shard's bytes: custody of it is over."""
+        self.held.pop(key, None)
 
     def remember_seen(self, key: ShardKey, gen_hop: tuple[int, int]) -> None:
         """Note that this shard reached (generation, hop): older hops are replays from now on."""

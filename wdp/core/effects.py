@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .errors import RejectCode
 from .messages import Message, Offer
 from .objects import CustodyLink, CustodyRecord, Manifest, Signed
+from .objects import Receipt as ReceiptBody
 
 if TYPE_CHECKING:
     from .fetch import FetchMessage
@@ -58,6 +59,18 @@ class StoreShard:
 
 
 @dataclass(frozen=True, slots=True)
+class PersistReceipt:
+    """Make this node's receipt for the stored shard durable; answer ``receipt_persisted``.
+
+    Only then does the receiver send it: once the sender reads it, the sender
+    wipes, so a crash must not leave a receiver that forgets the shard.
+    """
+
+    key: ShardKey
+    receipt: Signed[ReceiptBody]
+
+
+@dataclass(frozen=True, slots=True)
 class WipeShard:
     """Destroy this node's copy of the shard."""
 
@@ -90,7 +103,7 @@ class HandoffFailed:
     in_doubt: bool = False
 
 
-Effect = Send | Close | StoreShard | WipeShard | HandoffSucceeded | HandoffFailed
+Effect = Send | Close | StoreShard | PersistReceipt | WipeShard | HandoffSucceeded | HandoffFailed
 
 
 # ---- effects of the carrier (node-level) core -------------------------------

@@ -6,8 +6,10 @@ bytes, store, wipe, report). Time only enters through ``now`` arguments and
 ``get_timer()`` / ``handle_timer(now)``, as in aioquic.
 
 The one rule that keeps a shard alive: the sender wipes only after a valid,
-signed receipt, and the receiver signs a receipt only after the shard is
-verified and stored. Every other path ends with the sender still holding it.
+signed receipt, and the receiver sends a receipt only after the shard is
+verified and stored and the receipt itself is durable (``StoreShard``, then
+``PersistReceipt``: a crash can never leave a sender that wiped and a
+receiver that forgets). Every other path ends with the sender still holding it.
 
 Happy-path transitions (anything else is a PROTOCOL_VIOLATION):
 
@@ -23,6 +25,7 @@ receiver AWAIT_OFFER      Offer        RECEIVING (or AWAIT_DONE on a retried off
 receiver RECEIVING        Data         RECEIVING, then STORING
 receiver RECEIVING        Reject       REJECTED
 receiver STORING          Reject       REJECTED (the stored copy is wiped)
+receiver COMMITTING       Reject       REJECTED (the stored copy is wiped)
 receiver AWAIT_DONE       Done         CLOSED
 ========================  ===========  ========================
 """
@@ -39,6 +42,7 @@ from .effects import (
     Effect,
     HandoffFailed,
     HandoffSucceeded,
+    PersistReceipt,
     Send,
     ShardKey,
     StoreShard,
@@ -85,6 +89,7 @@ class ReceiverState(Enum):
     AWAIT_OFFER = "AWAIT_OFFER"
     RECEIVING = "RECEIVING"
     STORING = "STORING"
+    COMMITTING = "COMMITTING"
     AWAIT_DONE = "AWAIT_DONE"
     CLOSED = "CLOSED"
     REJECTED = "REJECTED"
@@ -103,6 +108,7 @@ RECEIVER_TRANSITIONS: dict[tuple[ReceiverState, type[Message]], ReceiverState] =
     (ReceiverState.RECEIVING, Data): ReceiverState.RECEIVING,
     (ReceiverState.RECEIVING, Reject): ReceiverState.REJECTED,
     (ReceiverState.STORING, Reject): ReceiverState.REJECTED,
+    (ReceiverState.COMMITTING, Reject): ReceiverState.REJECTED,
     (ReceiverState.AWAIT_DONE, Done): ReceiverState.CLOSED,
 }
 
@@ -247,6 +253,7 @@ class ReceiverSession(_Session):
         self._hasher = hashlib.sha256()
         self._deadline = now + OFFER_TIMEOUT
         self.committed = False
+        self.receipt: Signed[ReceiptBody] | None = None  # signed once stored, sent once persisted
 
     @property
     def finished(self) -> bool:
@@ -320,7 +327,7 @@ class ReceiverSession(_Session):
         ]
 
     def store_done(self, ok: bool, now: float, detail: str = "") -> list[Effect]:
-        """The driver's answer to StoreShard: sign the receipt, or refuse."""
+        """The driver's answer to StoreShard: sign the receipt and have it persisted, or refuse."""
         assert self.key is not None
         if self.state is ReceiverState.REJECTED:
             # The sender gave up while we stored: it keeps its copy, so drop ours.
@@ -334,7 +341,7 @@ class ReceiverSession(_Session):
             )
         assert self.offer is not None
         rec = self.offer.record
-        receipt = Signed.create(
+        self.receipt = Signed.create(
             ReceiptBody(
                 record_hash=rec.hash,
                 receiver=self.signer.public_key,
@@ -343,10 +350,33 @@ class ReceiverSession(_Session):
             ),
             self.signer,
         )
+        self.state = ReceiverState.COMMITTING  # STORE_TIMEOUT still runs
+        return [PersistReceipt(self.key, self.receipt)]
+
+    def receipt_persisted(self, ok: bool, now: float) -> list[Effect]:
+        """The driver's answer to PersistReceipt: send the receipt, or give the shard up."""
+        assert self.key is not None
+        if self.state is ReceiverState.REJECTED:
+            return [WipeShard(self.key, "handoff aborted while committing")]
+        if self.state is not ReceiverState.COMMITTING or self.receipt is None:
+            raise LocalProtocolError(
+                RejectCode.PROTOCOL_VIOLATION, "receipt_persisted without a receipt to persist"
+            )
+        if not ok:
+            # The sender never sees a receipt and keeps its copy; ours goes.
+            return [
+                WipeShard(self.key, "the receipt could not be recorded"),
+                *self._end(
+                    ProtocolError(RejectCode.CAPACITY, "the receipt could not be recorded"),
+                    notify=True,
+                ),
+            ]
+        assert self.offer is not None
         self.state = ReceiverState.AWAIT_DONE
         self.committed = True
         self._deadline = now + DONE_TIMEOUT
-        return [_send(Receipt(receipt)), HandoffSucceeded(self.key, CustodyLink(rec, receipt))]
+        link = CustodyLink(self.offer.record, self.receipt)
+        return [_send(Receipt(self.receipt)), HandoffSucceeded(self.key, link)]
 
     def _on_timeout(self, now: float) -> list[Effect]:
         if self.state is ReceiverState.AWAIT_DONE:  # Done is informative: the shard is ours

@@ -27,7 +27,7 @@ from .limits import (
     MAX_SEALED_HOLDER,
 )
 from .objects import HolderInfo, Locator, Signed
-from .signing import Signer
+from .signing import Signer, current_scheme
 
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 _KEY_RE = re.compile(rf"/{DHT_NAMESPACE}/([A-Za-z0-9_-]{{43}})")
@@ -54,7 +54,7 @@ def make_locator(
     ``ephemeral_seed`` is 32 fresh random bytes for the sealed box.
     """
     signer = Signer(locator_secret)
-    sealed = crypto.seal_to_owner(owner_key, holder.encode(), ephemeral_seed)
+    sealed = current_scheme().seal(owner_key, holder.encode(), ephemeral_seed)
     if len(sealed) > MAX_SEALED_HOLDER:
         raise ValueError(
             f"holder info seals to {len(sealed)} bytes, above {MAX_SEALED_HOLDER}: "
@@ -117,7 +117,7 @@ def select_locator(key: str, values: Sequence[bytes], now_ms: int) -> int:
 def open_locator(owner_seed: bytes, locator: Locator) -> HolderInfo:
     """The owner reads who carries the shard."""
     try:
-        plain = crypto.open_as_owner(owner_seed, locator.sealed_holder)
+        plain = current_scheme().open_sealed(owner_seed, locator.sealed_holder)
     except crypto.CryptoError as exc:
         raise ProtocolError(RejectCode.MALFORMED, f"locator does not open: {exc}") from None
     return HolderInfo.decode(plain)

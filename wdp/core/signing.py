@@ -7,8 +7,9 @@ cover the bytes that travel: a verifier checks the received ``body`` and only
 then parses it (protobuf encoding is not canonical, so re-encoding could
 change the bytes).
 
-The Ed25519 implementation sits behind a :class:`SignatureScheme` so that the
-swarm simulator can swap in a cheap stand-in for scale runs
+The Ed25519 implementation (and the sealed box to an owner's Ed25519 key,
+which rides on the same key pairs) sits behind a :class:`SignatureScheme` so
+that the swarm simulator can swap in a cheap stand-in for scale runs
 (:func:`use_scheme`, scoped to a context). Nodes never switch: Ed25519 is the
 default and the only scheme on the wire.
 """
@@ -25,6 +26,7 @@ from typing import Protocol
 import nacl.exceptions
 import nacl.signing
 
+from . import crypto
 from .limits import KEY_SIZE, SIGNATURE_SIZE
 
 DOMAIN_MANIFEST = b"wdp/v1/manifest"
@@ -71,6 +73,14 @@ class SignatureScheme(Protocol):
         """True if ``signature`` is ``public_key``'s over ``message``; never raises."""
         ...
 
+    def seal(self, owner_public_key: bytes, plaintext: bytes, ephemeral_seed: bytes) -> bytes:
+        """Seal ``plaintext`` to the owner of ``owner_public_key`` (48 bytes of overhead)."""
+        ...
+
+    def open_sealed(self, owner_seed: bytes, sealed: bytes) -> bytes:
+        """Open what :meth:`seal` made for this owner; raise ``crypto.CryptoError`` if not."""
+        ...
+
 
 class _Ed25519Key:
     __slots__ = ("_key", "public_key")
@@ -97,6 +107,12 @@ class Ed25519:
         except (nacl.exceptions.CryptoError, ValueError, TypeError):
             return False
         return True
+
+    def seal(self, owner_public_key: bytes, plaintext: bytes, ephemeral_seed: bytes) -> bytes:
+        return crypto.seal_to_owner(owner_public_key, plaintext, ephemeral_seed)
+
+    def open_sealed(self, owner_seed: bytes, sealed: bytes) -> bytes:
+        return crypto.open_as_owner(owner_seed, sealed)
 
 
 ED25519: SignatureScheme = Ed25519()

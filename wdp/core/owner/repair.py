@@ -8,8 +8,8 @@ make it lost. A lost shard is rebuilt from any k others and launched again
 as hop 0 of the next generation (REPAIR), to a peer that carries none of the
 wanderer's shards, trying up to ``LAUNCH_ATTEMPTS`` peers.
 
-The owner's node (``wdp.node.owner``) and the swarm simulator (``wdp.sim``)
-both follow these rules; this module holds them once.
+:class:`~wdp.core.owner.OwnerCore` runs them (its check rounds); the owner's
+node (``wdp.node.owner``) and the swarm simulator (``wdp.sim``) drive it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from .placement import Candidate, PlacementParams, choose_carrier
-from .rng import Rng
+from ..placement import Candidate, PlacementParams, choose_carrier
+from ..rng import Rng
 
 __all__ = ["LAUNCH_ATTEMPTS", "STALE_CHECKS", "RepairTracker", "pick_carriers"]
 

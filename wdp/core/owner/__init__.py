@@ -1,0 +1,50 @@
+"""The owner's side of a node: :class:`OwnerCore` (put, get, check, repair) and its effects."""
+
+from .effects import (
+    Cancel,
+    CheckDone,
+    Fetch,
+    GetDone,
+    Launch,
+    Lookup,
+    NotPlaced,
+    OpFailed,
+    OwnerEffect,
+    Probe,
+    Progress,
+    PutDone,
+    ReadLocal,
+    RepairImpossible,
+    Repaired,
+    SaveOwned,
+)
+from .machine import OwnerCore, OwnerParams, OwnerView
+from .records import OwnedWanderer
+from .repair import LAUNCH_ATTEMPTS, STALE_CHECKS, RepairTracker, pick_carriers
+
+__all__ = [
+    "LAUNCH_ATTEMPTS",
+    "STALE_CHECKS",
+    "Cancel",
+    "CheckDone",
+    "Fetch",
+    "GetDone",
+    "Launch",
+    "Lookup",
+    "NotPlaced",
+    "OpFailed",
+    "OwnedWanderer",
+    "OwnerCore",
+    "OwnerEffect",
+    "OwnerParams",
+    "OwnerView",
+    "Probe",
+    "Progress",
+    "PutDone",
+    "ReadLocal",
+    "RepairImpossible",
+    "RepairTracker",
+    "Repaired",
+    "SaveOwned",
+    "pick_carriers",
+]

@@ -1,0 +1,294 @@
+"""The owner's operations: put a payload, get it back, check and repair a wanderer.
+
+Each runs as a small machine over the steps of :mod:`wdp.core.owner.steps`
+and ends with one outcome effect (``PutDone``, ``GetDone`` or ``OpFailed``
+for the user's operations; ``CheckDone`` for a check round).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from .. import erasure
+from ..effects import ShardKey
+from ..errors import ProtocolError
+from ..limits import TAG_SIZE
+from ..ticket import Ticket
+from ..wanderer import Wanderer, create_wanderer, rebuild
+from .effects import (
+    GetDone,
+    NotPlaced,
+    OwnerEffect,
+    Probe,
+    Progress,
+    PutDone,
+    RepairImpossible,
+    Repaired,
+)
+from .records import OwnedWanderer
+from .repair import RepairTracker, pick_carriers
+from .steps import Gather, GatherResult, LaunchJob, Locate, Located
+
+if TYPE_CHECKING:
+    from .machine import OwnerCore
+
+__all__ = ["CheckOp", "GetOp", "PutOp"]
+
+Effects = list[OwnerEffect]
+
+
+class PutOp:
+    """Encrypt and erasure-code a payload, hand each shard to a different peer, keep the ticket.
+
+    The wanderer is stored if no more than ``n - k`` shards found no carrier
+    (repair places those later); otherwise nothing usable was stored.
+    """
+
+    def __init__(
+        self,
+        owner: OwnerCore,
+        op: int,
+        payload: bytes,
+        *,
+        name: str,
+        k: int,
+        n: int,
+        epoch: int,
+        owner_seed: bytes,
+        nonce: bytes,
+    ) -> None:
+        self.owner = owner
+        self.op = op
+        self.payload = payload
+        self.name = name
+        self.k, self.n, self.epoch = k, n, epoch
+        self.owner_seed = owner_seed
+        self.nonce = nonce
+        self.taken: set[bytes] = set()
+        self.done = 0
+        self.failed: list[int] = []
+
+    def start(self, now: float) -> Effects:
+        owner, view, n = self.owner, self.owner.view, self.n
+        healthy = len(
+            pick_carriers(
+                view.candidates(),
+                n + owner.params.launch_attempts,
+                rng=owner.rng,
+                exclude={view.peer},
+                self_ipv4=view.self_ipv4,
+            )
+        )
+        if healthy < n:
+            return owner.fail(
+                self.op,
+                f"this node knows {healthy} healthy peer(s) but needs {n} (one per shard): "
+                "wait for more peers to join, or put with a smaller n",
+            )
+        try:
+            w = create_wanderer(
+                self.payload,
+                owner_seed=self.owner_seed,
+                nonce=self.nonce,
+                k=self.k,
+                n=n,
+                epoch_seconds=self.epoch,
+                now=now,
+            )
+        except ValueError as exc:
+            return owner.fail(self.op, str(exc))
+        self.payload = b""
+        self.wanderer = w
+        self.ticket = Ticket(self.owner_seed, w.manifest.hash, self.k, n)
+        out: Effects = [Progress(self.op, "launching shards", 0, n)]
+        for index in range(n):
+            job = LaunchJob(
+                owner, w, self.owner_seed, index, 0, self.taken, partial(self._placed, index)
+            )
+            out += job.start(now)
+        return out
+
+    def _placed(self, index: int, peer: bytes | None, now: float) -> Effects:
+        self.done += 1
+        if peer is None:
+            self.failed.append(index)
+        out: Effects = [Progress(self.op, "launching shards", self.done, self.n)]
+        if self.done < self.n:
+            return out
+        if len(self.failed) > self.n - self.k:
+            return out + self.owner.fail(
+                self.op,
+                f"only {self.n - len(self.failed)} of {self.n} shards found a carrier "
+                f"(at least {self.k} needed); nothing usable was stored",
+            )
+        manifest = self.wanderer.manifest
+        record = OwnedWanderer(
+            name=self.name,
+            ticket=self.ticket.encode(),
+            manifest=manifest.to_bytes().hex(),
+            size=manifest.value.payload_size,
+            created_at=now,
+            generations=[0] * self.n,
+            stale=[0] * self.n,
+        )
+        out += self.owner.own(record, now)
+        wid = manifest.value.wanderer_id
+        out += [NotPlaced(wid, i, 0) for i in sorted(self.failed)]
+        self.owner.finish(self.op)
+        return [*out, PutDone(self.op, self.ticket)]
+
+
+class GetOp:
+    """Find and fetch any k shards of a ticket's wanderer, verify them, rebuild the payload.
+
+    Right after a seizure the swarm is still moving shards and the DHT still
+    names dead carriers, so a get that falls short tries again a few rounds,
+    keeping what it found.
+    """
+
+    def __init__(self, owner: OwnerCore, op: int, ticket: Ticket) -> None:
+        self.owner = owner
+        self.op = op
+        self.ticket = ticket
+        self.rounds = 0
+        self.found = GatherResult()
+        record = owner.owned.get(ticket.wanderer_id)
+        self.generations = None if record is None else list(record.generations)
+
+    def start(self, now: float) -> Effects:
+        return [Progress(self.op, "fetching shards", 0, self.ticket.k), *self._round(now)]
+
+    def _round(self, now: float) -> Effects:
+        k = self.ticket.k
+        return Gather(
+            self.owner, self.ticket, k, self._gathered,
+            generations=self.generations, found=self.found,
+            on_shard=lambda count: [Progress(self.op, "fetching shards", count, k)],
+        ).start(now)  # fmt: skip
+
+    def _gathered(self, result: GatherResult, now: float) -> Effects:
+        t = self.ticket
+        if result.manifest is not None and len(result.shards) >= t.k:
+            try:
+                payload = rebuild(result.manifest.value, result.shards, t.owner_seed)
+            except ProtocolError as exc:
+                return self.owner.fail(self.op, exc.detail)
+            self.owner.finish(self.op)
+            return [GetDone(self.op, payload)]
+        self.rounds += 1
+        if self.rounds < self.owner.params.get_rounds:
+            self.owner.after(now + self.owner.params.get_retry_delay, self._round)
+            return []
+        have = len(result.shards)
+        reasons = "; ".join(why for _, why in sorted(result.errors.items())[:3])
+        return self.owner.fail(
+            self.op,
+            f"cannot rebuild: found {have} of the {t.k} shards needed ({t.n} were made; "
+            f"{t.n - have} unreachable or lost). First problems: {reasons}",
+        )
+
+
+class CheckOp:
+    """One check round of a wanderer: find each shard's carrier; rebuild and relaunch the lost.
+
+    A shard whose locator is missing or whose carrier cannot be reached is
+    stale for the round; ``STALE_CHECKS`` stale rounds in a row make it lost
+    (:class:`~wdp.core.owner.repair.RepairTracker`). Lost shards are rebuilt
+    from any k others and launched as the next generation to peers that
+    carry none of the wanderer's shards.
+    """
+
+    def __init__(self, owner: OwnerCore, record: OwnedWanderer) -> None:
+        self.owner = owner
+        self.record = record
+        self.ticket = record.decoded_ticket()
+        t = self.ticket
+        self.tracker = RepairTracker(t.k, t.n, list(record.generations), list(record.stale))
+        self.holders: dict[int, bytes] = {}
+        self.left = t.n
+        self.relaunching = 0
+
+    @property
+    def wanderer_id(self) -> bytes:
+        return self.ticket.wanderer_id
+
+    def start(self, now: float) -> Effects:
+        out: Effects = []
+        for index in range(self.ticket.n):
+            out += self._check(index, now)
+        return out
+
+    def _check(self, index: int, now: float) -> Effects:
+        view = self.owner.view
+        if view.carried(ShardKey(self.wanderer_id, index)) is not None:
+            return self._alive(index, view.peer, now)  # a shard that fled here
+        g = self.tracker.generations[index]
+        return Locate(
+            self.owner, self.ticket, index, range(g, g + 1),
+            lambda located, t: self._located(index, located, t),
+        ).start(now)  # fmt: skip
+
+    def _located(self, index: int, located: Located | None, now: float) -> Effects:
+        if located is None:
+            return self._alive(index, None, now)
+        holder = located.holder
+        if holder.holder == self.owner.view.peer:
+            return self._alive(index, holder.holder, now)
+        return [
+            self.owner.request(
+                lambda tag: Probe(tag, holder.holder, holder.addrs),
+                lambda ok, t: self._alive(index, holder.holder if ok is True else None, t),
+            )
+        ]
+
+    def _alive(self, index: int, holder: bytes | None, now: float) -> Effects:
+        self.tracker.observe(index, holder is not None)
+        if holder is not None:
+            self.holders[index] = holder
+        self.left -= 1
+        if self.left:
+            return []
+        lost = self.tracker.lost()
+        if not lost:
+            return self._finish(now)
+        return Gather(
+            self.owner, self.ticket, self.ticket.k,
+            lambda result, t: self._gathered(lost, result, t),
+            skip=lost, generations=self.tracker.generations,
+        ).start(now)  # fmt: skip
+
+    def _gathered(self, lost: list[int], result: GatherResult, now: float) -> Effects:
+        t = self.ticket
+        if len(result.shards) < t.k:
+            return [RepairImpossible(self.wanderer_id, len(result.shards), t.k), *self._finish(now)]
+        manifest = self.record.signed_manifest()
+        m = manifest.value
+        ciphertext = erasure.decode(result.shards, m.k, m.n, m.payload_size + TAG_SIZE)
+        wanderer = Wanderer(manifest, tuple(erasure.encode(ciphertext, m.k, m.n)))
+        taken = set(self.holders.values())
+        self.relaunching = len(lost)
+        out: Effects = []
+        for index in lost:
+            generation = self.tracker.next_generation(index)
+            job = LaunchJob(
+                self.owner, wanderer, t.owner_seed, index, generation, taken,
+                partial(self._relaunched, index, generation),
+            )  # fmt: skip
+            out += job.start(now)
+        return out
+
+    def _relaunched(self, index: int, generation: int, peer: bytes | None, now: float) -> Effects:
+        out: Effects
+        if peer is None:
+            out = [NotPlaced(self.wanderer_id, index, generation)]
+        else:
+            self.tracker.repaired(index)
+            out = [Repaired(self.wanderer_id, index, generation)]
+        self.relaunching -= 1
+        return out + (self._finish(now) if self.relaunching == 0 else [])
+
+    def _finish(self, now: float) -> Effects:
+        self.record.generations = list(self.tracker.generations)
+        self.record.stale = list(self.tracker.stale)
+        return self.owner.checked(self, now)
