@@ -92,7 +92,7 @@ from wdp.core.signing import (
 from wdp.core.wanderer import Wanderer, create_wanderer, launch_offer
 
 VERSION = 1
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "protocols" / "vectors" / "v1"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "protocols" / "vectors" / "v1"
 
 T0_MS = 1_700_000_000_000  # the fixed clock: 2023-11-14T22:13:20Z
 OWNER_SEED = bytes(range(32))  # the seed of protocols/coding-and-crypto.md section 7
@@ -3031,7 +3031,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in write(args.out):
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
