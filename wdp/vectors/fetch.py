@@ -1,4 +1,8 @@
-"""fetch.json: the owner's /wdp/fetch/1.0: requests, checks, transcripts, messages."""
+"""fetch.json: the owner's /wdp/fetch/1.0: requests, checks, transcripts, messages.
+
+Node 4 carries shard 0 at FETCH_NOW_MS; node 3 carried it before and holds nothing.
+Each ``*_cases`` function builds one group of cases; ``fetch_file`` puts them in order.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from wdp.core.carrier import HeldShard
 from wdp.core.effects import ShardKey
 from wdp.core.errors import ProtocolError, RejectCode
 from wdp.core.fetch import (
@@ -33,6 +38,58 @@ from wdp.vectors.scenario import CHAIN_NODES, OUTSIDER, Scenario
 FETCH_NOW_MS = T0_MS + 60_000  # a minute after the chain scenario: node 4 carries shard 0
 FETCH_CARRIER = CHAIN_NODES[-1]  # the current carrier of shard 0
 FETCH_PAST_CARRIER = CHAIN_NODES[-2]  # carried shard 0 before, holds nothing now
+SKEW = MAX_CLOCK_SKEW_MS
+
+# The names of the two carrier cases, which the other cases refer to.
+CARRIER = f"carrier_node{FETCH_CARRIER}"
+PAST_CARRIER = f"carrier_node{FETCH_PAST_CARRIER}"
+CARRIER_NODES = {CARRIER: FETCH_CARRIER, PAST_CARRIER: FETCH_PAST_CARRIER}
+
+# (name, carrier case, first frame, nonces the carrier has seen, intended answer)
+Check = tuple[str, str, bytes, Sequence[tuple[bytes, int]], str]
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchSetup:
+    """What the fetch cases share: the scenario, both carriers' keys, the held shard 0."""
+
+    scenario: Scenario
+    wid: bytes
+    carrier_key: bytes
+    past_key: bytes
+    held: HeldShard
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> FetchSetup:
+        wid = scenario.wanderer.manifest.value.wanderer_id
+        if scenario.carriers[FETCH_PAST_CARRIER].held:
+            raise AssertionError("the past carrier still holds a shard")
+        return cls(
+            scenario,
+            wid,
+            scenario.carriers[FETCH_CARRIER].peer,
+            scenario.carriers[FETCH_PAST_CARRIER].peer,
+            scenario.carriers[FETCH_CARRIER].held[ShardKey(wid, 0)],
+        )
+
+    def request(
+        self,
+        label: str,
+        *,
+        time_ms: int = FETCH_NOW_MS,
+        index: int = 0,
+        to: bytes | None = None,
+    ) -> Signed[FetchRequest]:
+        """The owner's request with the nonce named ``label``, to ``to`` or the current carrier."""
+        nonce = label_seed(f"wdp/vectors/fetch-nonce/{label}")[:FETCH_NONCE_SIZE]
+        carrier = self.carrier_key if to is None else to
+        return make_fetch_request(
+            OWNER_SEED, self.wid, index, now_s(time_ms), nonce, carrier=carrier
+        )
+
+    @property
+    def valid(self) -> Signed[FetchRequest]:
+        return self.request("valid")
 
 
 def _raw_request_frame(body: bytes, signature: bytes) -> bytes:
@@ -42,121 +99,116 @@ def _raw_request_frame(body: bytes, signature: bytes) -> bytes:
     return encode_uvarint(len(payload)) + payload
 
 
-def fetch_file(scenario: Scenario) -> str:
-    w = scenario.wanderer
-    wid = w.manifest.value.wanderer_id
-    node = FETCH_CARRIER
-    carrier_key = scenario.carriers[node].peer
-    past_key = scenario.carriers[FETCH_PAST_CARRIER].peer
-    outsider = Signer(seed(OUTSIDER))
-    now = FETCH_NOW_MS
-    skew = MAX_CLOCK_SKEW_MS
+def _owner_signed(body: bytes) -> bytes:
+    """A request frame of ``body`` as is, signed by the owner."""
+    return _raw_request_frame(body, Signer(OWNER_SEED).sign(DOMAIN_FETCH, body))
 
-    def nonce(label: str) -> bytes:
-        return label_seed(f"wdp/vectors/fetch-nonce/{label}")[:FETCH_NONCE_SIZE]
 
-    def request(
-        label: str, *, time_ms: int = now, index: int = 0, to: bytes = carrier_key
-    ) -> Signed[FetchRequest]:
-        return make_fetch_request(OWNER_SEED, wid, index, now_s(time_ms), nonce(label), carrier=to)
+def _request_frame(req: Signed[FetchRequest]) -> bytes:
+    return fetch_frame(Request(req))
 
-    cases: list[dict[str, Any]] = []
-    held = scenario.carriers[node].held[ShardKey(wid, 0)]
+
+def _one_payload(*msgs: FetchMessage) -> bytes:
+    """One frame whose payload is the encodings of ``msgs`` one after the other."""
+    payload = b"".join(encode_fetch_message(m) for m in msgs)
+    return encode_uvarint(len(payload)) + payload
+
+
+# ---- kind carrier and kind request -----------------------------------------------
+
+
+def _carrier_cases(setup: FetchSetup) -> list[dict[str, Any]]:
+    held = setup.held
     carriers = {
-        f"carrier_node{node}": (node, held.manifest.to_bytes(), held.last.record.to_bytes()),
-        f"carrier_node{FETCH_PAST_CARRIER}": (FETCH_PAST_CARRIER, None, None),
+        CARRIER: (FETCH_CARRIER, held.manifest.to_bytes(), held.last.record.to_bytes()),
+        PAST_CARRIER: (FETCH_PAST_CARRIER, None, None),
     }
-    if scenario.carriers[FETCH_PAST_CARRIER].held:
-        raise AssertionError("the past carrier still holds a shard")
-    for name, (i, manifest, record) in carriers.items():
-        cases.append(
-            {
-                "name": name,
-                "kind": "carrier",
-                "seed": seed(i).hex(),
-                "peer": Signer(seed(i)).public_key.hex(),
-                "manifest": None if manifest is None else manifest.hex(),
-                "record": None if record is None else record.hex(),
-                "shard": None if manifest is None else w.shards[0].hex(),
-            }
-        )
+    shard = setup.scenario.wanderer.shards[0]
+    return [
+        {
+            "name": name,
+            "kind": "carrier",
+            "seed": seed(i).hex(),
+            "peer": Signer(seed(i)).public_key.hex(),
+            "manifest": None if manifest is None else manifest.hex(),
+            "record": None if record is None else record.hex(),
+            "shard": None if manifest is None else shard.hex(),
+        }
+        for name, (i, manifest, record) in carriers.items()
+    ]
 
-    # kind request: valid requests, spelled out.
-    valid = request("valid")
-    for name, req in (
-        ("request_shard0_to_node4", valid),
-        ("request_shard2_to_node1", request("shard2", index=2, to=scenario.carriers[1].peer)),
-    ):
-        cases.append(
-            {
-                "name": name,
-                "kind": "request",
-                "owner_seed": OWNER_SEED.hex(),
-                "domain": DOMAIN_FETCH.decode(),
-                "signed": req.to_bytes().hex(),
-                "frame": fetch_frame(Request(req)).hex(),
-                **spell(req),
-            }
-        )
 
-    # kind check: the carrier's answer to one request frame.
-    version_2 = dataclasses.replace(request("v2").value, version=2).encode()
-    short_nonce = dataclasses.replace(request("n15").value, nonce=bytes(15)).encode()
-    padded = request("big").body + b"\xa2\x06\xd0\x01" + bytes(208)  # field 100: body > 256
-    owner = Signer(OWNER_SEED)
+def _request_cases(setup: FetchSetup) -> list[dict[str, Any]]:
+    """Valid requests, spelled out."""
+    to_node1 = setup.scenario.carriers[1].peer
+    requests = (
+        ("request_shard0_to_node4", setup.valid),
+        ("request_shard2_to_node1", setup.request("shard2", index=2, to=to_node1)),
+    )
+    return [
+        {
+            "name": name,
+            "kind": "request",
+            "owner_seed": OWNER_SEED.hex(),
+            "domain": DOMAIN_FETCH.decode(),
+            "signed": req.to_bytes().hex(),
+            "frame": _request_frame(req).hex(),
+            **spell(req),
+        }
+        for name, req in requests
+    ]
 
-    def owner_signed(body: bytes) -> bytes:
-        return _raw_request_frame(body, owner.sign(DOMAIN_FETCH, body))
 
-    def frame_of_req(req: Signed[FetchRequest]) -> bytes:
-        return fetch_frame(Request(req))
+# ---- kind check: the carrier's answer to one request frame -----------------------
 
-    replayed = request("replayed")
-    replayed_past = request("replayed-past", to=past_key)
-    at_window_end = request("window-end", time_ms=now - skew)
-    after_window = request("after-window", time_ms=now - skew)
-    version_bytes = retyped(request("version-bytes").body, 1, b"\x01")
 
-    def one_payload(*msgs: FetchMessage) -> bytes:
-        payload = b"".join(encode_fetch_message(m) for m in msgs)
-        return encode_uvarint(len(payload)) + payload
-
-    checks: list[tuple[str, str, bytes, Sequence[tuple[bytes, int]], str]] = [
-        ("valid", f"carrier_node{node}", frame_of_req(valid), (), "serve"),
+def _valid_checks(setup: FetchSetup) -> list[Check]:
+    """Requests the carrier serves: on time at either end of the clock skew, unknown fields."""
+    req, now = setup.request, FETCH_NOW_MS
+    return [
+        ("valid", CARRIER, _request_frame(setup.valid), (), "serve"),
         (
             "valid_owner_clock_5_min_behind",
-            f"carrier_node{node}",
-            frame_of_req(request("behind", time_ms=now - skew)),
+            CARRIER,
+            _request_frame(req("behind", time_ms=now - SKEW)),
             (),
             "serve",
         ),
         (
             "valid_owner_clock_5_min_ahead",
-            f"carrier_node{node}",
-            frame_of_req(request("ahead", time_ms=now + skew)),
+            CARRIER,
+            _request_frame(req("ahead", time_ms=now + SKEW)),
             (),
             "serve",
         ),
         (
             "valid_unknown_field_signed",
-            f"carrier_node{node}",
-            owner_signed(request("unknown").body + b"\xa2\x06\x03abc"),
+            CARRIER,
+            _owner_signed(req("unknown").body + b"\xa2\x06\x03abc"),
             (),
             "serve",
         ),
+    ]
+
+
+def _signature_checks(setup: FetchSetup) -> list[Check]:
+    """Requests not signed by the owner key, or whose bytes changed after signing."""
+    req, valid = setup.request, setup.valid
+    outsider = Signer(seed(OUTSIDER))
+    return [
         (
             "signed_by_non_owner_key",
-            f"carrier_node{node}",
-            frame_of_req(Signed.create(request("forged").value, outsider)),
+            CARRIER,
+            _request_frame(Signed.create(req("forged").value, outsider)),
             (),
             "UNAUTHORIZED",
         ),
         (
             "non_owner_key_in_body",
-            f"carrier_node{node}",
-            frame_of_req(
+            CARRIER,
+            _request_frame(
                 Signed.create(
-                    dataclasses.replace(request("own").value, owner_key=outsider.public_key),
+                    dataclasses.replace(req("own").value, owner_key=outsider.public_key),
                     outsider,
                 )
             ),
@@ -165,10 +217,10 @@ def fetch_file(scenario: Scenario) -> str:
         ),
         (
             "carrier_key_in_body",
-            f"carrier_node{node}",
-            frame_of_req(
+            CARRIER,
+            _request_frame(
                 Signed.create(
-                    dataclasses.replace(request("carrier").value, owner_key=past_key),
+                    dataclasses.replace(req("carrier").value, owner_key=setup.past_key),
                     Signer(seed(FETCH_PAST_CARRIER)),
                 )
             ),
@@ -177,169 +229,229 @@ def fetch_file(scenario: Scenario) -> str:
         ),
         (
             "body_bit_flip",
-            f"carrier_node{node}",
+            CARRIER,
             _raw_request_frame(flip_bit(valid.body, len(valid.body) - 1), valid.signature),
             (),
             "UNAUTHORIZED",
         ),
         (
             "signature_bit_flip",
-            f"carrier_node{node}",
+            CARRIER,
             _raw_request_frame(valid.body, flip_bit(valid.signature, 0)),
             (),
             "UNAUTHORIZED",
         ),
+    ]
+
+
+def _recipient_time_and_holding_checks(setup: FetchSetup) -> list[Check]:
+    """Signed requests to another carrier, out of the time window, replayed, or not held."""
+    req, now, past_key = setup.request, FETCH_NOW_MS, setup.past_key
+    replayed = req("replayed")
+    return [
         (
             "addressed_to_another_carrier",
-            f"carrier_node{node}",
-            frame_of_req(request("elsewhere", to=past_key)),
+            CARRIER,
+            _request_frame(req("elsewhere", to=past_key)),
             (),
             "WRONG_RECIPIENT",
         ),
         (
             "stale_time",
-            f"carrier_node{node}",
-            frame_of_req(request("stale", time_ms=now - skew - 1)),
+            CARRIER,
+            _request_frame(req("stale", time_ms=now - SKEW - 1)),
             (),
             "STALE_HOP",
         ),
         (
             "future_time",
-            f"carrier_node{node}",
-            frame_of_req(request("future", time_ms=now + skew + 1)),
+            CARRIER,
+            _request_frame(req("future", time_ms=now + SKEW + 1)),
             (),
             "STALE_HOP",
         ),
         (
             "replayed_nonce",
-            f"carrier_node{node}",
-            frame_of_req(replayed),
+            CARRIER,
+            _request_frame(replayed),
             ((replayed.value.nonce, replayed.value.time_ms),),
             "STALE_HOP",
         ),
         (
             "not_held_other_shard",
-            f"carrier_node{node}",
-            frame_of_req(request("shard1", index=1)),
+            CARRIER,
+            _request_frame(req("shard1", index=1)),
             (),
             "NOT_HELD",
         ),
         (
             "not_held_past_carrier",
-            f"carrier_node{FETCH_PAST_CARRIER}",
-            frame_of_req(request("past", to=past_key)),
+            PAST_CARRIER,
+            _request_frame(req("past", to=past_key)),
             (),
             "NOT_HELD",
         ),
+    ]
+
+
+def _check_order_checks(setup: FetchSetup) -> list[Check]:
+    """Requests failing two checks: the earlier check decides the code."""
+    req, now, past_key = setup.request, FETCH_NOW_MS, setup.past_key
+    outsider = Signer(seed(OUTSIDER))
+    replayed_past = req("replayed-past", to=past_key)
+    return [
         (
             "order_stale_and_not_held",
-            f"carrier_node{FETCH_PAST_CARRIER}",
-            frame_of_req(request("stale-past", time_ms=now - 2 * skew, to=past_key)),
+            PAST_CARRIER,
+            _request_frame(req("stale-past", time_ms=now - 2 * SKEW, to=past_key)),
             (),
             "STALE_HOP",
         ),
         (
             "order_non_owner_and_elsewhere",
-            f"carrier_node{node}",
-            frame_of_req(Signed.create(request("forged-elsewhere", to=past_key).value, outsider)),
+            CARRIER,
+            _request_frame(Signed.create(req("forged-elsewhere", to=past_key).value, outsider)),
             (),
             "UNAUTHORIZED",
         ),
         (
             "order_elsewhere_and_stale",
-            f"carrier_node{node}",
-            frame_of_req(request("stale-elsewhere", time_ms=now - 2 * skew, to=past_key)),
+            CARRIER,
+            _request_frame(req("stale-elsewhere", time_ms=now - 2 * SKEW, to=past_key)),
             (),
             "WRONG_RECIPIENT",
         ),
         (
             "order_replayed_and_not_held",
-            f"carrier_node{FETCH_PAST_CARRIER}",
-            frame_of_req(replayed_past),
+            PAST_CARRIER,
+            _request_frame(replayed_past),
             ((replayed_past.value.nonce, replayed_past.value.time_ms),),
             "STALE_HOP",
         ),
-        ("version_2", f"carrier_node{node}", owner_signed(version_2), (), "UNSUPPORTED_VERSION"),
-        ("nonce_15_bytes", f"carrier_node{node}", owner_signed(short_nonce), (), "MALFORMED"),
-        ("body_over_256_bytes", f"carrier_node{node}", owner_signed(padded), (), "TOO_LARGE"),
+    ]
+
+
+def _body_limit_checks(setup: FetchSetup) -> list[Check]:
+    """Request bodies of another version, a short nonce, too large; a short signature."""
+    req, valid = setup.request, setup.valid
+    version_2 = dataclasses.replace(req("v2").value, version=2).encode()
+    short_nonce = dataclasses.replace(req("n15").value, nonce=bytes(15)).encode()
+    padded = req("big").body + b"\xa2\x06\xd0\x01" + bytes(208)  # field 100: body > 256
+    return [
+        ("version_2", CARRIER, _owner_signed(version_2), (), "UNSUPPORTED_VERSION"),
+        ("nonce_15_bytes", CARRIER, _owner_signed(short_nonce), (), "MALFORMED"),
+        ("body_over_256_bytes", CARRIER, _owner_signed(padded), (), "TOO_LARGE"),
         (
             "signature_63_bytes",
-            f"carrier_node{node}",
+            CARRIER,
             _raw_request_frame(valid.body, valid.signature[:63]),
             (),
             "MALFORMED",
         ),
+    ]
+
+
+def _nonce_window_checks(setup: FetchSetup) -> list[Check]:
+    """A seen nonce is remembered until time_ms + 300000 inclusive, then forgotten."""
+    at_window_end = setup.request("window-end", time_ms=FETCH_NOW_MS - SKEW)
+    after_window = setup.request("after-window", time_ms=FETCH_NOW_MS - SKEW)
+    return [
         (
             "replayed_nonce_at_window_end",
-            f"carrier_node{node}",
-            frame_of_req(at_window_end),
+            CARRIER,
+            _request_frame(at_window_end),
             ((at_window_end.value.nonce, at_window_end.value.time_ms),),
             "STALE_HOP",
         ),
         (
             "nonce_forgotten_one_ms_after_window",
-            f"carrier_node{node}",
-            frame_of_req(after_window),
+            CARRIER,
+            _request_frame(after_window),
             ((after_window.value.nonce, after_window.value.time_ms - 1),),
             "serve",
         ),
-        (
-            "request_version_as_bytes",
-            f"carrier_node{node}",
-            owner_signed(version_bytes),
-            (),
-            "MALFORMED",
-        ),
+    ]
+
+
+def _first_frame_checks(setup: FetchSetup) -> list[Check]:
+    """A first frame that is not one well-formed Request: wrong wire type, other messages."""
+    valid = setup.valid
+    version_bytes = retyped(setup.request("version-bytes").body, 1, b"\x01")
+    return [
+        ("request_version_as_bytes", CARRIER, _owner_signed(version_bytes), (), "MALFORMED"),
         (
             "request_then_data_in_one_payload",
-            f"carrier_node{node}",
-            one_payload(Request(valid), Data(0, b"\x00")),
+            CARRIER,
+            _one_payload(Request(valid), Data(0, b"\x00")),
             (),
             "PROTOCOL_VIOLATION",
         ),
         (
             "data_then_request_in_one_payload",
-            f"carrier_node{node}",
-            one_payload(Data(0, b"\x00"), Request(valid)),
+            CARRIER,
+            _one_payload(Data(0, b"\x00"), Request(valid)),
             (),
             "serve",
         ),
         (
             "reject_before_request",
-            f"carrier_node{node}",
+            CARRIER,
             fetch_frame(Reject(RejectCode.BUSY, "")),
             (),
             "PROTOCOL_VIOLATION",
         ),
-        ("empty_message", f"carrier_node{node}", b"\x00", (), "MALFORMED"),
+        ("empty_message", CARRIER, b"\x00", (), "MALFORMED"),
         (
             "data_before_request",
-            f"carrier_node{node}",
+            CARRIER,
             fetch_frame(Data(0, b"\x00")),
             (),
             "PROTOCOL_VIOLATION",
         ),
     ]
-    for name, carrier_name, frame, seen, intended in checks:
-        server_node = carriers[carrier_name][0]
-        t = run_fetch(scenario, server_node, valid, now, first_frame=frame, seen=seen)
-        answer = decode_fetch_frame(next(f for d, f in t.frames if d == "s2c"))
-        got = answer.code.name if isinstance(answer, Reject) else "serve"
-        if got != intended:
-            raise AssertionError(f"fetch check {name}: carrier says {got}, intended {intended}")
-        cases.append(
-            {
-                "name": f"check_{name}",
-                "kind": "check",
-                "carrier": carrier_name,
-                "now_ms": now,
-                "seen_nonces": [{"nonce": n.hex(), "time_ms": tm} for n, tm in seen],
-                "request_frame": frame.hex(),
-                "expect": got,
-            }
-        )
 
-    # kind transcript: whole fetches.
+
+def _check_case(setup: FetchSetup, check: Check) -> dict[str, Any]:
+    """Run one check against the reference carrier; refuse it unless the answer is intended."""
+    name, carrier_name, frame, seen, intended = check
+    server_node = CARRIER_NODES[carrier_name]
+    t = run_fetch(
+        setup.scenario, server_node, setup.valid, FETCH_NOW_MS, first_frame=frame, seen=seen
+    )
+    answer = decode_fetch_frame(next(f for d, f in t.frames if d == "s2c"))
+    got = answer.code.name if isinstance(answer, Reject) else "serve"
+    if got != intended:
+        raise AssertionError(f"fetch check {name}: carrier says {got}, intended {intended}")
+    return {
+        "name": f"check_{name}",
+        "kind": "check",
+        "carrier": carrier_name,
+        "now_ms": FETCH_NOW_MS,
+        "seen_nonces": [{"nonce": n.hex(), "time_ms": tm} for n, tm in seen],
+        "request_frame": frame.hex(),
+        "expect": got,
+    }
+
+
+def _check_cases(setup: FetchSetup) -> list[dict[str, Any]]:
+    checks = [
+        *_valid_checks(setup),
+        *_signature_checks(setup),
+        *_recipient_time_and_holding_checks(setup),
+        *_check_order_checks(setup),
+        *_body_limit_checks(setup),
+        *_nonce_window_checks(setup),
+        *_first_frame_checks(setup),
+    ]
+    return [_check_case(setup, check) for check in checks]
+
+
+# ---- kind transcript: whole fetches ----------------------------------------------
+
+
+def _transcript_cases(setup: FetchSetup) -> list[dict[str, Any]]:
+    w = setup.scenario.wanderer
+    req = setup.request
     tampered_shard = flip_bit(w.shards[0], 0)
 
     def tamper_data(msg: FetchMessage) -> FetchMessage:
@@ -349,49 +461,52 @@ def fetch_file(scenario: Scenario) -> str:
         (
             "fetch_shard0_from_node4",
             "the owner reads shard 0 (hop 3) from its carrier, node 4",
-            request("t-ok"),
+            req("t-ok"),
             {"expected_manifest_hash": w.manifest.hash},
             ["client", "carrier"],
         ),
         (
             "fetch_three_chunks",
             "as fetch_shard0_from_node4, the shard delivered as Data of 1, 9 and 9 bytes",
-            request("t-chunks"),
+            req("t-chunks"),
             {"rechunk": split_fetch_data([1, 9])},
             ["client"],
         ),
         (
             "reject_unauthorized",
             "a request signed by node 5's key instead of the owner key",
-            Signed.create(request("t-forged").value, outsider),
+            Signed.create(req("t-forged").value, Signer(seed(OUTSIDER))),
             {},
             ["client", "carrier"],
         ),
         (
             "reject_not_held",
             "the owner asks the past carrier, node 3",
-            request("t-past", to=past_key),
+            req("t-past", to=setup.past_key),
             {},
             ["client", "carrier"],
         ),
         (
             "client_refuses_tampered_data",
             "the carrier sends the shard with its first bit flipped",
-            request("t-tampered"),
+            req("t-tampered"),
             {"tamper": tamper_data},
             ["client"],
         ),
         (
             "client_refuses_other_manifest",
             "the owner expects another manifest (the ticket's hash does not match)",
-            request("t-manifest"),
+            req("t-manifest"),
             {"expected_manifest_hash": sha256(b"another manifest")},
             ["client", "carrier"],
         ),
     ]
-    for name, note, req, options, replay in runs:
-        server_node = FETCH_PAST_CARRIER if req.value.carrier == past_key else node
-        t = run_fetch(scenario, server_node, req, now, **options)
+    cases = []
+    for name, note, request, options, replay in runs:
+        server_node = (
+            FETCH_PAST_CARRIER if request.value.carrier == setup.past_key else FETCH_CARRIER
+        )
+        t = run_fetch(setup.scenario, server_node, request, FETCH_NOW_MS, **options)
         failure = t.client.failure or t.server.failure
         expected = options.get("expected_manifest_hash")
         cases.append(
@@ -400,7 +515,7 @@ def fetch_file(scenario: Scenario) -> str:
                 "kind": "transcript",
                 "note": note,
                 "carrier": f"carrier_node{server_node}",
-                "now_ms": now,
+                "now_ms": FETCH_NOW_MS,
                 "expected_manifest_hash": None if expected is None else expected.hex(),
                 "replay": replay,
                 "frames": [
@@ -414,17 +529,24 @@ def fetch_file(scenario: Scenario) -> str:
                 },
             }
         )
+    return cases
 
-    # kind message / invalid_message: every FetchMessage kind on the wire.
-    header = Header(held.manifest, held.last.record)
+
+# ---- kind message, invalid_message, equivalent_message ---------------------------
+
+
+def _message_cases(setup: FetchSetup) -> list[dict[str, Any]]:
+    """Every FetchMessage kind on the wire."""
+    held = setup.held
     msgs: list[tuple[str, FetchMessage]] = [
-        ("request", Request(valid)),
-        ("header", header),
-        ("data", Data(0, w.shards[0])),
+        ("request", Request(setup.valid)),
+        ("header", Header(held.manifest, held.last.record)),
+        ("data", Data(0, setup.scenario.wanderer.shards[0])),
         ("done", Done(held.last.record.hash)),
         ("reject_not_held", Reject(RejectCode.NOT_HELD, "this node does not carry that shard")),
         ("reject_unauthorized", Reject(RejectCode.UNAUTHORIZED, "")),
     ]
+    cases = []
     for name, msg in msgs:
         frame = fetch_frame(msg)
         if decode_fetch_frame(frame) != msg:
@@ -438,6 +560,12 @@ def fetch_file(scenario: Scenario) -> str:
                 "fields": spell(msg),
             }
         )
+    return cases
+
+
+def _invalid_message_cases(setup: FetchSetup) -> list[dict[str, Any]]:
+    """Frames the decoder refuses: wrong wire types, unknown codes, missing or short fields."""
+    held = setup.held
 
     def raw(build: Callable[[pb.FetchMessage], None]) -> bytes:
         m = pb.FetchMessage()
@@ -476,6 +604,7 @@ def fetch_file(scenario: Scenario) -> str:
         ("data_empty_chunk", raw(empty_data), "MALFORMED"),
         ("done_hash_31_bytes", raw(short_done), "MALFORMED"),
     ]
+    cases = []
     for name, frame, intended in invalid:
         try:
             decode_fetch_frame(frame)
@@ -492,15 +621,23 @@ def fetch_file(scenario: Scenario) -> str:
                 "expect": got,
             }
         )
+    return cases
+
+
+def _equivalent_message_cases(setup: FetchSetup) -> list[dict[str, Any]]:
+    """Frames of several oneof members that decode to the last one (README section 1)."""
+    held = setup.held
     done = Done(held.last.record.hash)
+    header = Header(held.manifest, held.last.record)
     odd: list[tuple[str, bytes, FetchMessage]] = [
-        ("last_kind_wins_data_then_done", one_payload(Data(0, b"\x00"), done), done),
+        ("last_kind_wins_data_then_done", _one_payload(Data(0, b"\x00"), done), done),
         (
             "last_kind_wins_header_then_reject",
-            one_payload(header, Reject(RejectCode.BUSY, "")),
+            _one_payload(header, Reject(RejectCode.BUSY, "")),
             Reject(RejectCode.BUSY, ""),
         ),
     ]
+    cases = []
     for name, frame, intended in odd:
         if decode_fetch_frame(frame) != intended:
             raise AssertionError(f"fetch message {name} does not decode as intended")
@@ -513,6 +650,20 @@ def fetch_file(scenario: Scenario) -> str:
                 "equivalent_frame": fetch_frame(intended).hex(),
             }
         )
+    return cases
+
+
+def fetch_file(scenario: Scenario) -> str:
+    setup = FetchSetup.of(scenario)
+    cases = [
+        *_carrier_cases(setup),
+        *_request_cases(setup),
+        *_check_cases(setup),
+        *_transcript_cases(setup),
+        *_message_cases(setup),
+        *_invalid_message_cases(setup),
+        *_equivalent_message_cases(setup),
+    ]
     return render(
         "The owner's /wdp/fetch/1.0 (README section 15). frame = uvarint(len) || FetchMessage. "
         "kind carrier: a node by seed/peer and what it carries (manifest and record as encoded "
