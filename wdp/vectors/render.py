@@ -7,6 +7,7 @@ import json
 from enum import Enum
 from typing import Any
 
+from wdp.core.fetch import FetchMessage
 from wdp.core.messages import Message
 from wdp.core.objects import Signed
 
@@ -42,7 +43,8 @@ def spell(value: Any) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into a vector")
 
 
-def message_kind(msg: Message) -> str:
+def message_kind(msg: Message | FetchMessage) -> str:
+    """The oneof member a message travels as: offer, accept, ..., request, header."""
     return type(msg).__name__.lower()
 
 
