@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from wdp.core.custody import check_offer
-from wdp.core.effects import ShardKey
 from wdp.core.errors import ProtocolError, RejectCode
 from wdp.core.messages import Offer
-from wdp.core.objects import CustodyLink, Reason, Signed
-from wdp.core.signing import DOMAIN_RECEIPT, DOMAIN_RECORD, Signer, sha256
+from wdp.core.signing import Signer
 from wdp.vectors.carriers import carrier_from_state
-from wdp.vectors.common import OWNER_SEED, T0_MS, seed
-from wdp.vectors.custody_cases import local_state_cases, long_chain_cases
-from wdp.vectors.custody_fields import field_rule_cases
+from wdp.vectors.common import T0_MS, seed
+from wdp.vectors.custody_cases import (
+    CustodyCase,
+    addressing_cases,
+    chain_cases,
+    hop0_cases,
+    local_state_cases,
+    long_chain_cases,
+    manifest_version_and_secret_cases,
+    record_signature_cases,
+    replay_cases,
+    valid_chain_cases,
+)
+from wdp.vectors.custody_fields import (
+    chain_rule_cases,
+    hop0_rule_cases,
+    manifest_rule_cases,
+    record_rule_cases,
+)
 from wdp.vectors.frames import decode_frame, frame_of
-from wdp.vectors.mutate import flip_bit, resign
 from wdp.vectors.render import render
-from wdp.vectors.scenario import CHAIN_NODES, CHAIN_REASONS, OUTSIDER, Scenario
+from wdp.vectors.scenario import Scenario
 
 # The intended reject code of every invalid offer; the generator refuses to write a
 # vector whose code the core does not reproduce (tests/test_vectors.py has its own copy).
@@ -134,226 +146,47 @@ def offer_verdict(
     return "accept"
 
 
-def custody_file(scenario: Scenario) -> str:
-    offers = scenario.offers
-    owner = Signer(OWNER_SEED)
-    node = {i: Signer(seed(i)) for i in (*CHAIN_NODES, OUTSIDER)}
-    outsider = node[OUTSIDER]
-    links = [t.link for t in scenario.transcripts]
-    # (name, offer or raw frame, local node, remote key, note, receiver_seen)
-    cases_in: list[tuple[str, Offer | bytes, int, bytes, str, dict[str, Any] | None]] = []
-
-    for hop, offer in enumerate(offers):
-        remote = owner.public_key if hop == 0 else node[CHAIN_NODES[hop - 1]].public_key
-        reason = CHAIN_REASONS[hop].name.lower()
-        cases_in.append(
-            (
-                f"valid_hop{hop}_{reason}",
-                offer,
-                CHAIN_NODES[hop],
-                remote,
-                f"hop {hop} ({CHAIN_REASONS[hop].name}) of a valid chain, with {hop} links",
-                None,
-            )
+def _custody_case(case: CustodyCase) -> dict[str, Any]:
+    """One vector: the offer frame and the answer the core gives, checked to be intended."""
+    name, item, local, remote, note, state = case
+    frame = item if isinstance(item, bytes) else frame_of(item)
+    local_seed = seed(local)
+    verdict = offer_verdict(frame, local_seed, remote, state)
+    if verdict != CUSTODY_INTENDED[name]:
+        raise AssertionError(
+            f"custody case {name}: core says {verdict}, intended {CUSTODY_INTENDED[name]}"
         )
-
-    base = offers[1]  # hop 1: node 1 -> node 2, carrying the completed hop-0 link
-    n1, n4 = node[1], node[4]
-
-    def mut(
-        name: str, offer: Offer, note: str, local: int = 2, remote: bytes = n1.public_key
-    ) -> None:
-        cases_in.append((name, offer, local, remote, note, None))
-
-    rec = base.record
-    mut(
-        "record_body_bit_flip",
-        dataclasses.replace(base, record=Signed(flip_bit(rec.body, -1), rec.signature, rec.value)),
-        "lowest bit of the last record body byte flipped (inside prev_record_hash)",
-    )
-    mut(
-        "record_signature_bit_flip",
-        dataclasses.replace(base, record=Signed(rec.body, flip_bit(rec.signature, 0), rec.value)),
-        "lowest bit of the first record signature byte flipped",
-    )
-    mut(
-        "record_signed_by_wrong_key",
-        dataclasses.replace(
-            base,
-            record=Signed(rec.body, outsider.sign(DOMAIN_RECORD, rec.body), rec.value),
-        ),
-        "the record body is unchanged but signed by node 5, not from_peer",
-    )
-    (link0,) = base.chain
-    forged_receipt = Signed(
-        link0.receipt.body,
-        outsider.sign(DOMAIN_RECEIPT, link0.receipt.body),
-        link0.receipt.value,
-    )
-    mut(
-        "chain_receipt_signed_by_wrong_key",
-        dataclasses.replace(base, chain=(CustodyLink(link0.record, forged_receipt),)),
-        "the receipt of chain link 0 is signed by node 5 instead of its receiver (node 1)",
-    )
-    forged_record = Signed(
-        link0.record.body, outsider.sign(DOMAIN_RECORD, link0.record.body), link0.record.value
-    )
-    mut(
-        "chain_record_signed_by_wrong_key",
-        dataclasses.replace(base, chain=(CustodyLink(forged_record, link0.receipt),)),
-        "the hop-0 record in the chain is signed by node 5 instead of the owner",
-    )
-    link1 = links[1]
-    assert link1 is not None
-    mut(
-        "chain_receipt_for_another_record",
-        dataclasses.replace(base, chain=(CustodyLink(link0.record, link1.receipt),)),
-        "chain link 0 carries the (validly signed) receipt of hop 1 instead of its own",
-    )
-    mut(
-        "skipped_hop",
-        dataclasses.replace(base, record=resign(rec, n1, hop=2)),
-        "the record claims hop 2 after the chain's hop 0 (re-signed by the sender)",
-    )
-    mut(
-        "missing_chain_link",
-        dataclasses.replace(base, chain=()),
-        "hop 1 carries no link",
-    )
-    mut(
-        "prev_record_hash_wrong",
-        dataclasses.replace(
-            base, record=resign(rec, n1, prev_record_hash=sha256(b"not the previous record"))
-        ),
-        "prev_record_hash is not the hash of the hop-0 record (re-signed by the sender)",
-    )
-    mut(
-        "from_peer_not_previous_to_peer",
-        dataclasses.replace(base, record=resign(rec, n4, from_peer=n4.public_key)),
-        "hop 1 is made and sent by node 4, who never held the shard",
-        remote=n4.public_key,
-    )
-    mut(
-        "wrong_recipient",
-        base,
-        "the valid hop-1 offer (to node 2) is delivered to node 3",
-        local=3,
-    )
-    mut(
-        "wrong_sender",
-        base,
-        "the valid hop-1 offer arrives on a stream authenticated as node 5",
-        remote=outsider.public_key,
-    )
-    man = base.manifest
-    mut(
-        "bad_manifest_signature",
-        dataclasses.replace(base, manifest=Signed(man.body, flip_bit(man.signature, 0), man.value)),
-        "lowest bit of the first manifest signature byte flipped",
-    )
-    mut(
-        "manifest_version_2",
-        dataclasses.replace(base, manifest=resign(man, owner, version=2)),
-        "the manifest says version 2 (re-signed by the owner)",
-    )
-    mut(
-        "record_version_2",
-        dataclasses.replace(base, record=resign(rec, n1, version=2)),
-        "the record says version 2 (re-signed by the sender)",
-    )
-    mut(
-        "record_shard_hash_not_in_manifest",
-        dataclasses.replace(base, record=resign(rec, n1, shard_hash=sha256(b"another shard"))),
-        "the record names a shard hash the manifest does not list at its index",
-    )
-    mut(
-        "bad_locator_secret",
-        dataclasses.replace(base, locator_secret=seed(42)),
-        "locator_secret is not the seed of the record's locator_key",
-    )
-
-    # Hop 0 cases: the owner's launch of shard 0 to node 1.
-    g = offers[0]
-    grec = g.record
-    repair0 = Signed.create(dataclasses.replace(grec.value, reason=Reason.REPAIR), owner)
-    cases_in.append(
-        (
-            "repair_at_generation_0",
-            frame_of(dataclasses.replace(g, record=repair0)),
-            1,
-            owner.public_key,
-            "hop 0 with reason REPAIR in generation 0 (REPAIR starts generation >= 1)",
-            None,
-        )
-    )
-    cases_in.append(
-        (
-            "hop0_from_peer_not_owner",
-            dataclasses.replace(g, record=resign(grec, outsider, from_peer=outsider.public_key)),
-            1,
-            outsider.public_key,
-            "hop 0 made and signed by node 5 (from_peer = node 5), not by the owner key",
-            None,
-        )
-    )
-    cases_in.append(
-        (
-            "hop0_signed_by_other_key",
-            dataclasses.replace(
-                g, record=Signed(grec.body, outsider.sign(DOMAIN_RECORD, grec.body), grec.value)
-            ),
-            1,
-            owner.public_key,
-            "hop 0 names the owner as from_peer but is signed by node 5",
-            None,
-        )
-    )
-
-    # The replay: node 2 took hop 1, passed the shard on at hop 2 and remembers (0, 2).
-    key = ShardKey(scenario.wanderer.manifest.value.wanderer_id, 0)
-    seen = scenario.carriers[2]._seen[key]
-    seen_hop2 = {
-        "wanderer_id": key.wanderer_id.hex(),
-        "shard_index": key.shard_index,
-        "generation": seen[0],
-        "hop": seen[1],
+    out: dict[str, Any] = {
+        "name": name,
+        "note": note,
+        "local_seed": local_seed.hex(),
+        "local_peer": Signer(local_seed).public_key.hex(),
+        "remote_peer": remote.hex(),
+        "offer_frame": frame.hex(),
+        "expect": verdict,
     }
-    cases_in.append(
-        (
-            "replayed_hop",
-            offers[1],
-            2,
-            node[1].public_key,
-            "the valid hop-1 offer replayed to node 2 after it passed the shard on at hop 2",
-            {"seen": [seen_hop2]},
-        )
-    )
-    assert links[2] is not None
-    cases_in += local_state_cases(scenario)
-    cases_in += field_rule_cases(scenario)
-    cases_in += long_chain_cases(scenario)
+    if state is not None:
+        out["receiver_state"] = state
+    return out
 
-    cases = []
-    for name, item, local, remote, note, state in cases_in:
-        frame = item if isinstance(item, bytes) else frame_of(item)
-        local_seed = seed(local)
-        verdict = offer_verdict(frame, local_seed, remote, state)
-        if verdict != CUSTODY_INTENDED[name]:
-            raise AssertionError(
-                f"custody case {name}: core says {verdict}, intended {CUSTODY_INTENDED[name]}"
-            )
-        case: dict[str, Any] = {
-            "name": name,
-            "note": note,
-            "local_seed": local_seed.hex(),
-            "local_peer": Signer(local_seed).public_key.hex(),
-            "remote_peer": remote.hex(),
-            "offer_frame": frame.hex(),
-            "expect": verdict,
-        }
-        if state is not None:
-            case["receiver_state"] = state
-        cases.append(case)
+
+def custody_file(scenario: Scenario) -> str:
+    groups = (
+        valid_chain_cases,
+        record_signature_cases,
+        chain_cases,
+        addressing_cases,
+        manifest_version_and_secret_cases,
+        hop0_cases,
+        replay_cases,
+        local_state_cases,
+        manifest_rule_cases,
+        record_rule_cases,
+        hop0_rule_cases,
+        chain_rule_cases,
+        long_chain_cases,
+    )
+    cases = [_custody_case(case) for group in groups for case in group(scenario)]
     if {c["name"] for c in cases} != set(CUSTODY_INTENDED):
         raise AssertionError("custody cases and CUSTODY_INTENDED disagree")
     return render(
