@@ -10,7 +10,8 @@ from wdp.vectors.common import OWNER_SEED, label_seed, seed
 from wdp.vectors.render import render
 
 
-def crypto_file() -> str:
+def _data_key_and_wanderer_id_cases() -> list[dict[str, Any]]:
+    """An owner's data key (from its seed) and wanderer id (from its public key)."""
     cases: list[dict[str, Any]] = []
     owners = [("owner_seed_00_to_1f", OWNER_SEED), ("seed_01", seed(1))]
     for name, s in owners:
@@ -31,6 +32,12 @@ def crypto_file() -> str:
                 "wanderer_id": crypto.wanderer_id(pk).hex(),
             }
         )
+    return cases
+
+
+def _locator_seed_cases() -> list[dict[str, Any]]:
+    """The locator key of a shard index and generation, from the owner seed."""
+    cases = []
     for index, generation in ((0, 0), (1, 0), (0, 1), (7, 3), (255, 4294967295)):
         loc = crypto.derive_locator_seed(OWNER_SEED, index, generation)
         cases.append(
@@ -44,6 +51,10 @@ def crypto_file() -> str:
                 "locator_public_key": Signer(loc).public_key.hex(),
             }
         )
+    return cases
+
+
+def _aead_cases() -> list[dict[str, Any]]:
     key = crypto.derive_data_key(OWNER_SEED)
     wid = crypto.wanderer_id(Signer(OWNER_SEED).public_key)
     aeads = [
@@ -52,23 +63,28 @@ def crypto_file() -> str:
         ("aead_empty_aad", seed(9), seed(10)[:12], b"", b"x"),
         ("aead_65_bytes", seed(9), seed(11)[:12], b"aad", bytes(range(65))),
     ]
-    for name, k, nonce, aad, plain in aeads:
-        cases.append(
-            {
-                "name": name,
-                "kind": "aead",
-                "key": k.hex(),
-                "nonce": nonce.hex(),
-                "aad": aad.hex(),
-                "plaintext": plain.hex(),
-                "ciphertext": crypto.encrypt_payload(k, nonce, plain, aad).hex(),
-            }
-        )
+    return [
+        {
+            "name": name,
+            "kind": "aead",
+            "key": k.hex(),
+            "nonce": nonce.hex(),
+            "aad": aad.hex(),
+            "plaintext": plain.hex(),
+            "ciphertext": crypto.encrypt_payload(k, nonce, plain, aad).hex(),
+        }
+        for name, k, nonce, aad, plain in aeads
+    ]
+
+
+def _sealed_box_cases() -> list[dict[str, Any]]:
+    """Sealed boxes to an owner, each checked to open with the owner seed."""
     seals = [
         ("sealed_box_spec_example", OWNER_SEED, bytes(range(32, 64)), b"holder info"),
         ("sealed_box_empty", OWNER_SEED, label_seed("wdp/vectors/ephemeral/1"), b""),
         ("sealed_box_seed_01", seed(1), label_seed("wdp/vectors/ephemeral/2"), bytes(100)),
     ]
+    cases = []
     for name, owner_seed, eph, plain in seals:
         pk = Signer(owner_seed).public_key
         sealed = crypto.seal_to_owner(pk, plain, eph)
@@ -87,7 +103,11 @@ def crypto_file() -> str:
                 "sealed": sealed.hex(),
             }
         )
-    # Owner keys no seal may use (coding-and-crypto.md 4.1).
+    return cases
+
+
+def _invalid_owner_key_cases() -> list[dict[str, Any]]:
+    """Owner keys no seal may use (coding-and-crypto.md 4.1)."""
     p = 2**255 - 19
     refused = [
         (
@@ -103,6 +123,7 @@ def crypto_file() -> str:
         ("owner_key_identity", (1).to_bytes(32, "little"), "the identity point (small order)"),
         ("owner_key_not_on_curve", (2).to_bytes(32, "little"), "y = 2 is not on the curve"),
     ]
+    cases = []
     for name, key, note in refused:
         try:
             crypto.owner_x25519_public_key(key)
@@ -113,6 +134,17 @@ def crypto_file() -> str:
         cases.append(
             {"name": name, "kind": "owner_key_invalid", "note": note, "owner_public_key": key.hex()}
         )
+    return cases
+
+
+def crypto_file() -> str:
+    cases = [
+        *_data_key_and_wanderer_id_cases(),
+        *_locator_seed_cases(),
+        *_aead_cases(),
+        *_sealed_box_cases(),
+        *_invalid_owner_key_cases(),
+    ]
     return render(
         "Keys, AEAD and sealing (protocols/coding-and-crypto.md). kind data_key: "
         "HKDF-SHA256(ikm=seed, no salt, info='wdp/v1/data-key', L=32). kind locator_seed: "

@@ -30,8 +30,9 @@ ERASURE_RAW: tuple[tuple[str, bytes, int, int], ...] = (
 )
 
 
-def erasure_file() -> str:
-    cases: list[dict[str, Any]] = []
+def _raw_cases() -> list[dict[str, Any]]:
+    """The erasure code alone: data -> n shards."""
+    cases = []
     for name, data, k, n in ERASURE_RAW:
         shards = erasure.encode(data, k, n)
         cases.append(
@@ -45,49 +46,58 @@ def erasure_file() -> str:
                 "shards": [s.hex() for s in shards],
             }
         )
-    for i, (name, payload, k, n, subset) in enumerate(ERASURE_PIPELINES):
-        owner_seed = seed(0x40 + i)
-        nonce = label_seed(f"wdp/vectors/erasure-nonce/{name}")[:12]
-        created = T0_MS + i
-        w = create_wanderer(
-            payload,
-            owner_seed=owner_seed,
-            nonce=nonce,
-            k=k,
-            n=n,
-            epoch_seconds=EPOCH_SECONDS,
-            now=now_s(created),
-        )
-        m = w.manifest
-        ciphertext = crypto.encrypt_payload(
-            crypto.derive_data_key(owner_seed), nonce, payload, m.value.wanderer_id
-        )
-        cases.append(
-            {
-                "name": name,
-                "kind": "pipeline",
-                "payload": payload.hex(),
-                "owner_seed": owner_seed.hex(),
-                "owner_public_key": m.value.owner_key.hex(),
-                "nonce": nonce.hex(),
-                "k": k,
-                "n": n,
-                "epoch_seconds": EPOCH_SECONDS,
-                "created_at_ms": created,
-                "data_key": crypto.derive_data_key(owner_seed).hex(),
-                "wanderer_id": m.value.wanderer_id.hex(),
-                "ciphertext": ciphertext.hex(),
-                "shard_size": m.value.shard_size,
-                "shards": [s.hex() for s in w.shards],
-                "shard_hashes": [erasure.shard_hash(s).hex() for s in w.shards],
-                "manifest": {
-                    "body": m.body.hex(),
-                    "signature": m.signature.hex(),
-                    "hash": m.hash.hex(),
-                },
-                "rebuild_from": list(subset),
-            }
-        )
+    return cases
+
+
+def _pipeline_case(
+    i: int, name: str, payload: bytes, k: int, n: int, subset: tuple[int, ...]
+) -> dict[str, Any]:
+    """Wanderer creation i: payload -> ciphertext -> shards -> manifest, from fixed inputs."""
+    owner_seed = seed(0x40 + i)
+    nonce = label_seed(f"wdp/vectors/erasure-nonce/{name}")[:12]
+    created = T0_MS + i
+    w = create_wanderer(
+        payload,
+        owner_seed=owner_seed,
+        nonce=nonce,
+        k=k,
+        n=n,
+        epoch_seconds=EPOCH_SECONDS,
+        now=now_s(created),
+    )
+    m = w.manifest
+    ciphertext = crypto.encrypt_payload(
+        crypto.derive_data_key(owner_seed), nonce, payload, m.value.wanderer_id
+    )
+    return {
+        "name": name,
+        "kind": "pipeline",
+        "payload": payload.hex(),
+        "owner_seed": owner_seed.hex(),
+        "owner_public_key": m.value.owner_key.hex(),
+        "nonce": nonce.hex(),
+        "k": k,
+        "n": n,
+        "epoch_seconds": EPOCH_SECONDS,
+        "created_at_ms": created,
+        "data_key": crypto.derive_data_key(owner_seed).hex(),
+        "wanderer_id": m.value.wanderer_id.hex(),
+        "ciphertext": ciphertext.hex(),
+        "shard_size": m.value.shard_size,
+        "shards": [s.hex() for s in w.shards],
+        "shard_hashes": [erasure.shard_hash(s).hex() for s in w.shards],
+        "manifest": {
+            "body": m.body.hex(),
+            "signature": m.signature.hex(),
+            "hash": m.hash.hex(),
+        },
+        "rebuild_from": list(subset),
+    }
+
+
+def erasure_file() -> str:
+    cases = _raw_cases()
+    cases += [_pipeline_case(i, *pipeline) for i, pipeline in enumerate(ERASURE_PIPELINES)]
     return render(
         "Erasure code (zfec systematic Reed-Solomon over GF(2^8), coding-and-crypto.md "
         "section 5). kind raw: data -> n shards of shard_size = max(1, ceil(len/k)) bytes. "

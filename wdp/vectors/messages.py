@@ -199,7 +199,8 @@ def _equivalent_message_cases(scenario: Scenario) -> list[dict[str, Any]]:
     return cases
 
 
-def messages_file(scenario: Scenario) -> str:
+def _message_cases(scenario: Scenario) -> list[dict[str, Any]]:
+    """Every message kind and every migrate reject code, each checked to round-trip."""
     t1 = scenario.transcripts[1]
     assert t1.link is not None
     record_hash = t1.link.record.hash
@@ -234,18 +235,29 @@ def messages_file(scenario: Scenario) -> str:
                 "fields": spell(msg),
             }
         )
-    for value in VARINTS:
-        cases.append(
-            {
-                "name": f"varint_{value}",
-                "kind": "varint",
-                "value": value,
-                "bytes": encode_uvarint(value).hex(),
-            }
-        )
-    cases += _frame_prefix_cases()
-    cases += _invalid_message_cases(scenario)
-    cases += _equivalent_message_cases(scenario)
+    return cases
+
+
+def _varint_cases() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"varint_{value}",
+            "kind": "varint",
+            "value": value,
+            "bytes": encode_uvarint(value).hex(),
+        }
+        for value in VARINTS
+    ]
+
+
+def messages_file(scenario: Scenario) -> str:
+    cases = [
+        *_message_cases(scenario),
+        *_varint_cases(),
+        *_frame_prefix_cases(),
+        *_invalid_message_cases(scenario),
+        *_equivalent_message_cases(scenario),
+    ]
     return render(
         "Messages of /wdp/migrate/1.0. kind message: frame = uvarint(payload_length) || "
         "MigrateMessage payload; message names the oneof member (offer, accept, reject, data, "
