@@ -33,8 +33,13 @@ if TYPE_CHECKING:
     from wdp.vectors.scenario import Scenario
 
 
+# ---- a handoff between two reference sessions ------------------------------------
+
+
 @dataclasses.dataclass
 class Transcript:
+    """Every frame of one handoff as (direction, frame), the sessions, what it produced."""
+
     frames: list[tuple[str, bytes]]
     sender: SenderSession
     receiver: ReceiverSession
@@ -112,6 +117,9 @@ def split_data(parts: Sequence[int]) -> Callable[[bytes], list[bytes]]:
         return out
 
     return rechunk
+
+
+# ---- one reference session facing a script ---------------------------------------
 
 
 Event = tuple[str, bytes | int]  # ("frame", bytes from the scripted side) or ("timer", at_ms)
@@ -199,8 +207,13 @@ def frame_entry(direction: str, frame: bytes) -> dict[str, Any]:
     return {"dir": direction, "frame": frame.hex(), "message": message_kind(decode_frame(frame))}
 
 
+# ---- a fetch between the reference client and carrier ----------------------------
+
+
 @dataclasses.dataclass
 class FetchRun:
+    """Every frame of one fetch as (direction, frame), and both sessions."""
+
     frames: list[tuple[str, bytes]]
     client: FetchClientSession
     server: FetchServerSession
