@@ -44,7 +44,7 @@ proto: install
 
 ## The main job on one machine: 10 nodes, put, seize 30 %, repair, get, verdict.
 demo: install
-	$(PY) -m wdp.testing.demo
+	$(PY) -m wdp.ops.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
@@ -63,7 +63,7 @@ study: install
 
 ## Throughput, latency, put/get and panic evacuation next to same-run baselines (a few minutes).
 bench: install
-	$(PY) -m wdp.testing.bench
+	$(PY) -m wdp.ops.bench
 
 .PHONY: rust-peer test-interop
 

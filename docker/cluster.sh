@@ -88,7 +88,7 @@ EOT
   chaos)
     PY=${PYTHON:-.venv/bin/python}
     [ -x "$PY" ] || PY=python3
-    exec "$PY" -m wdp.testing.chaos --project "$PROJECT" "$@"
+    exec "$PY" -m wdp.ops.chaos --project "$PROJECT" "$@"
     ;;
   token) token ;;
   api) api_address ;;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from wdp.testing.chaos import Container, StoredFile, pick, reachable
+from wdp.ops.chaos import Container, StoredFile, pick, reachable
 
 
 def files(*prefixes: str) -> list[StoredFile]:

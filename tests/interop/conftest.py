@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wdp.testing.localswarm import LocalSwarm
+from wdp.ops.localswarm import LocalSwarm
 
 from .rustpeer import RustPeer, build_rust_peer, cargo
 

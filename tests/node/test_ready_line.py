@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from wdp.node.addrs import local_ips
-from wdp.testing.localswarm import wdp_node_command
+from wdp.ops.localswarm import wdp_node_command
 
 READY_TIMEOUT = 30.0
 EXIT_TIMEOUT = 15.0

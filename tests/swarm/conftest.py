@@ -18,7 +18,7 @@ from wdp.core.wanderer import Wanderer, create_wanderer
 from wdp.node.host import listen_addrs_for
 from wdp.node.node import Node, NodeConfig, open_node
 from wdp.node.store import ShardMeta
-from wdp.testing.localswarm import LocalSwarm
+from wdp.ops.localswarm import LocalSwarm
 
 OWNER_SEED = bytes(range(32))
 FAST_PINGS = {

@@ -20,7 +20,7 @@ ROWS = ["handoff_1MiB", "latency_p50", "latency_p99", "put", "get", "panic"]
 def test_quick_bench_reports_every_row(tmp_path) -> None:
     out_json = tmp_path / "bench.json"
     out = subprocess.run(
-        [sys.executable, "-m", "wdp.testing.bench", "--quick", "--json", str(out_json)],
+        [sys.executable, "-m", "wdp.ops.bench", "--quick", "--json", str(out_json)],
         capture_output=True,
         text=True,
         timeout=400,

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_prints_a_passing_verdict() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "wdp.testing.demo"],
+        [sys.executable, "-m", "wdp.ops.demo"],
         capture_output=True,
         text=True,
         timeout=400,

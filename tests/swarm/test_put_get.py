@@ -16,7 +16,7 @@ import trio
 
 from wdp.client.api import ApiClient, ClientError
 from wdp.core.ticket import Ticket
-from wdp.testing.localswarm import LocalSwarm
+from wdp.ops.localswarm import LocalSwarm
 
 from .conftest import wait_for
 

@@ -44,6 +44,19 @@ class EventQueue:
             fn(*args)
         self.now = until
 
+    def run_until(self, done: Callable[[], bool], until: float) -> bool:
+        """Run events in order until ``done()`` holds (True) or time ``until`` is reached (False)."""
+        heap = self._heap
+        while not done():
+            if not heap or heap[0][0] > until:
+                self.now = max(self.now, until)
+                return done()
+            t, _, fn, args = heapq.heappop(heap)
+            self.now = t
+            self.processed += 1
+            fn(*args)
+        return True
+
     def __len__(self) -> int:
         return len(self._heap)
 

@@ -81,6 +81,7 @@ class Endpoint:
     inc: int = 0  # incarnation: events of an earlier life are ignored
     store: dict[ShardKey, tuple[bytes, ShardMeta]] = field(default_factory=dict)
     ends: dict[int, tuple[Link, int]] = field(default_factory=dict)  # sid -> (link, side)
+    purposes: dict[int, str] = field(default_factory=dict)  # sid -> what an owner opened it for
     timer_at: float | None = None
     owner_timer_at: float | None = None
 
@@ -177,6 +178,7 @@ class Runtime:
         ep.core, ep.owner = core, owner
         ep.store = {}
         ep.ends = {}
+        ep.purposes = {}
         ep.timer_at = ep.owner_timer_at = None
 
     def down(self, ep: Endpoint, notice: float) -> None:
@@ -207,8 +209,7 @@ class Runtime:
         for eff in effects:
             match eff:
                 case OpenStream():
-                    self._open(ep, eff, MIGRATE_PURPOSE if eff.protocol == MIGRATE_PROTOCOL_ID
-                               else "fetch")  # fmt: skip
+                    self._open(ep, eff)
                 case SendData():
                     self._send(ep, eff)
                 case CloseStream() | ResetStream():
@@ -252,14 +253,15 @@ class Runtime:
                 return
         self.arm(ep)
 
-    def _open(self, ep: Endpoint, eff: OpenStream, purpose: str) -> None:
+    def _open(self, ep: Endpoint, eff: OpenStream) -> None:
+        default = "hop" if eff.protocol == MIGRATE_PROTOCOL_ID else "fetch"
+        purpose = ep.purposes.pop(eff.sid, default)
         dst_index = self.by_peer.get(eff.peer)
         dst = None if dst_index is None else self.endpoints[dst_index]
         if dst is None or dst.core is None or not self.transport.reachable(ep.index, dst.index):
             delay = self.transport.dial_failure_delay(ep.index, -1 if dst is None else dst.index)
             self.q.after(delay, self._dial_failed, ep.index, ep.inc, eff.sid)
             return
-        purpose = ep.ends.pop(-eff.sid, (None, purpose))[1] if -eff.sid in ep.ends else purpose
         rsid, effects = dst.core.accept_stream(eff.protocol, ep.peer, self.q.now)
         link = Link(((ep.index, eff.sid, ep.inc), (dst.index, rsid, dst.inc)), purpose)
         ep.ends[eff.sid] = (link, 0)
@@ -363,16 +365,18 @@ class Runtime:
                 case Cancel():
                     self.perform(ep, core.cancel(eff.tag, now))
                 case Lookup():
-                    value = self.dht.get(eff.dht_key, now)
-                    self._later(ep, lambda o, t, tag=eff.tag, v=value: o.locator_found(tag, v, t))
+                    self._later(ep, "locator_found", eff.tag, self.dht.get(eff.dht_key, now))
                 case Probe():
                     dst = self.by_peer.get(eff.peer)
-                    ok = dst is not None and self.transport.reachable(ep.index, dst)
-                    self._later(ep, lambda o, t, tag=eff.tag, ok=ok: o.probe_ended(tag, ok, t))
+                    ok = (
+                        dst is not None
+                        and self.endpoints[dst].core is not None
+                        and self.transport.reachable(ep.index, dst)
+                    )
+                    self._later(ep, "probe_ended", eff.tag, ok)
                 case ReadLocal():
                     stored = ep.store.get(eff.key)
-                    data = None if stored is None else stored[0]
-                    self._later(ep, lambda o, t, tag=eff.tag, d=data: o.local_read(tag, d, t))
+                    self._later(ep, "local_read", eff.tag, None if stored is None else stored[0])
                 case (
                     Progress()
                     | PutDone()
@@ -395,19 +399,17 @@ class Runtime:
         """Perform a launch's or fetch's first effects, naming its stream's purpose."""
         for eff in effects:
             if isinstance(eff, OpenStream):
-                ep.ends[-eff.sid] = (None, purpose)  # type: ignore[assignment]
+                ep.purposes[eff.sid] = purpose
         self.perform(ep, effects)
 
-    def _later(self, ep: Endpoint, answer: Callable[[OwnerCore, float], list[OwnerEffect]]) -> None:
-        """Answer the owner after the current event (as a DHT or a dial would)."""
-        self.q.after(0.0, self._answer_owner, ep.index, ep.inc, answer)
+    def _later(self, ep: Endpoint, answer: str, tag: int, value: object) -> None:
+        """Call ``owner.<answer>(tag, value, now)`` after the current event (as a DHT would)."""
+        self.q.after(0.0, self._answer_owner, ep.index, ep.inc, answer, tag, value)
 
-    def _answer_owner(
-        self, index: int, inc: int, answer: Callable[[OwnerCore, float], list[OwnerEffect]]
-    ) -> None:
+    def _answer_owner(self, index: int, inc: int, answer: str, tag: int, value: object) -> None:
         ep = self._current(index, inc)
         if ep is not None and ep.owner is not None:
-            self.perform_owner(ep, answer(ep.owner, self.q.now))
+            method: Callable[[int, object, float], list[OwnerEffect]]
+            method = getattr(ep.owner, answer)
+            self.perform_owner(ep, method(tag, value, self.q.now))
 
-
-MIGRATE_PURPOSE = "hop"

@@ -65,7 +65,7 @@ from ..fetch import (
     NonceCache,
 )
 from ..fetch import LoadShard as SessionLoadShard
-from ..handoff import ReceiverSession, SenderSession
+from ..handoff import ReceiverPolicy, ReceiverSession, SenderSession
 from ..latency import PeerStats
 from ..limits import (
     FETCH_PROTOCOL_ID,
@@ -75,7 +75,7 @@ from ..limits import (
 )
 from ..locator import locator_expiry_ms, make_locator
 from ..messages import Offer
-from ..objects import HolderInfo, Signed
+from ..objects import CustodyLink, HolderInfo, Signed
 from ..placement import Candidate
 from ..rng import Rng
 from ..signing import Signer
@@ -152,6 +152,7 @@ class NodeCore:
         self.rng = rng
         self.params = params if params is not None else NodeParams()
         self.carrier = Carrier(signer, rng, now, self.params.carrier, self_ipv4=self_ipv4)
+        self.policy: ReceiverPolicy = self.carrier  # who admits offers (the carrier's rules)
         self.nonces = NonceCache()
         self._streams: dict[int, Stream] = {}
         self._by_tag: dict[int, int] = {}
@@ -226,7 +227,7 @@ class NodeCore:
         """
         if protocol == MIGRATE_PROTOCOL_ID:
             stream = self._new_stream(Role.RECEIVE, remote_peer)
-            stream.session = ReceiverSession(self.signer, self.carrier, now, remote_peer)
+            stream.session = ReceiverSession(self.signer, self.policy, now, remote_peer)
         elif protocol == FETCH_PROTOCOL_ID:
             stream = self._new_stream(Role.SERVE, remote_peer)
             stream.session = FetchServerSession(
@@ -493,11 +494,16 @@ class NodeCore:
         )  # fmt: skip
         if stream.role is Role.RECEIVE:
             assert stream.stored is not None
-            custody = self.carrier.shard_received(stream.stored, eff.link, now)
-            return [report, *self._carrier(custody, now)]
+            return [report, *self._take_custody(stream.stored, eff.link, now)]
         self.carrier.handoff_succeeded(eff.key, now)
         self._locators.pop(eff.key, None)  # its next carrier publishes now (spec 6.10)
         return [report]
+
+    def _take_custody(
+        self, stored: SessionStoreShard, link: CustodyLink, now: float
+    ) -> list[NodeEffect]:
+        """The receipt is durable and sent: the shard is this carrier's now (spec 6.10)."""
+        return self._carrier(self.carrier.shard_received(stored, link, now), now)
 
     def _failed(self, stream: Stream, eff: HandoffFailed, now: float) -> list[NodeEffect]:
         stream.reported = True

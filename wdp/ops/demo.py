@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from wdp.client.api import ApiClient, ClientError
-from wdp.testing.localswarm import LocalSwarm
+from wdp.ops.localswarm import LocalSwarm
 
 NODES = 10
 K, N = 3, 8

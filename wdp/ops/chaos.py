@@ -2,7 +2,7 @@
 
 Run against a cluster started with ``make cluster-up`` (``docker/compose.yaml``)::
 
-    python -m wdp.testing.chaos --project wdp
+    python -m wdp.ops.chaos --project wdp
 
 1. Puts several files of random bytes (different sizes) through the API node
    (the ``bootstrap`` service, over its TCP API published on 127.0.0.1).
@@ -373,7 +373,7 @@ def run_chaos(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m wdp.testing.chaos",
+        prog="python -m wdp.ops.chaos",
         description="Kill, pause and disconnect carriers of a compose WDP cluster; "
         "get every file back byte for byte.",
     )
