@@ -1,65 +1,77 @@
-"""A WDP node: host, DHT, carrier core, store, pings and timers in one trio nursery.
+"""A WDP node on py-libp2p: the driver of one :class:`~wdp.core.node.NodeCore`.
 
-:class:`Node` is what the future ``wdp-node`` daemon runs. It drives the
-carrier core (``wdp.core.carrier``) and performs its effects:
+The core decides everything the protocol decides; :class:`Node` performs its
+effects and feeds back what happened, in one trio nursery:
 
-* ``StartHandoff`` -> dial the peer, open ``/wdp/migrate/1.0``, run a
-  SenderSession (:func:`wdp.node.migrate.run_sender`);
-* ``PublishLocator`` -> sign a locator (``make_locator``) naming this node and
-  its listen addresses, sealed to the owner, and put it in the DHT; it is
-  republished at half its lifetime while the shard stays;
-* ``WipeShard`` -> wipe from the store (panic);
-* ``ThreatChanged`` -> log (and keep for status).
+* both protocols (``/wdp/migrate/1.0``, ``/wdp/fetch/1.0``) are registered at
+  construction; each stream, inbound or opened for the core (``OpenStream``),
+  is pumped by a :class:`~wdp.node.streams.StreamPump`;
+* the store (``StoreShard``, ``PersistReceipt``, ``LoadShard``,
+  ``WipeShard``) runs in a worker thread when it blocks (the disk store);
+* the DHT puts locators (``PublishLocator``) and answers lookups;
+* pings, connection events and the operator's drain and panic become inputs;
+* one timer loop calls ``handle_timer`` at ``get_timer()``.
 
-Inbound handoffs are served by the ``/wdp/migrate/1.0`` stream handler;
-connection events and pings feed ``carrier.observe``; one timer loop calls
-``carrier.handle_timer`` at ``carrier.get_timer()``. Time comes from an
-injected ``clock`` (``time.time`` style); :meth:`Node.wake` makes the timer
-loop look at the clock again (tests move a fake clock and wake the node).
+Time comes from an injected ``clock`` (``time.time`` style); :meth:`Node.wake`
+makes the timer loop look at the clock again (tests move a fake clock and
+wake the node). The owner's side runs beside it (:mod:`wdp.node.owner`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-import os
 import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar, assert_never
 
 import multiaddr
 import trio
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.tools.anyio_service import background_trio_service
 
-from wdp.core.carrier import Carrier, CarrierParams, HeldShard
-from wdp.core.effects import (
-    CarrierEffect,
+from wdp.core.carrier import Carrier, CarrierParams
+from wdp.core.effects import ShardKey
+from wdp.core.errors import RejectCode, WdpError
+from wdp.core.fetch import FetchRequest, FetchResult
+from wdp.core.limits import FETCH_PROTOCOL_ID, MIGRATE_PROTOCOL_ID
+from wdp.core.messages import Offer
+from wdp.core.node import (
+    CloseStream,
+    CustodyDropped,
+    CustodyRestored,
+    FetchEnded,
+    FetchServed,
+    HandoffEnded,
+    LaunchEnded,
+    LoadShard,
+    NodeCore,
+    NodeEffect,
+    NodeParams,
+    OpenStream,
+    PersistReceipt,
     PublishLocator,
-    ShardKey,
-    StartHandoff,
+    ResetStream,
+    SendData,
+    StoreShard,
     ThreatChanged,
     WipeShard,
 )
-from wdp.core.errors import ProtocolError, RejectCode
-from wdp.core.handoff import ReceiverSession
-from wdp.core.limits import MAX_ADDR_BYTES, MAX_CHAIN_LINKS, MAX_HOLDER_ADDRS, MAX_LOCATOR_TTL_MS
-from wdp.core.locator import locator_dht_key, make_locator, select_locator, validate_locator
-from wdp.core.objects import HolderInfo, Locator, Signed
+from wdp.core.objects import Signed
 from wdp.core.rng import Rng
-from wdp.core.schedule import next_hop_at
 from wdp.core.signing import Signer
-from wdp.core.threat import Observation, PeerLost, PeerSeen
-from wdp.core.wanderer import Wanderer, launch_offer
 
 from .addrs import LocalIps, advertised_addrs, local_ips, self_ipv4
+from .dht import add_dht_peers, discover, lookup_locator
 from .host import (
-    MIGRATE_PROTOCOL,
     Clock,
     NotEd25519PeerError,
     bootstrap,
@@ -71,18 +83,36 @@ from .host import (
     peer_key_of,
     remote_ipv4,
 )
-from .latency import Pinger
 from .metrics import NodeStats
-from .migrate import HandoffResult, reset_quietly, run_receiver, run_sender, store_call
-from .store import MemoryStore, ShardMeta, Store
+from .ping import Pinger
+from .store import MemoryStore, Store
+from .streams import StreamPump, reset_quietly
 
-__all__ = ["Node", "NodeConfig", "open_node"]
+__all__ = ["FetchError", "HandoffResult", "Node", "NodeConfig", "open_node", "store_call"]
 
 log = logging.getLogger(__name__)
 
-KAD_PROTOCOL = "/ipfs/kad/1.0.0"
-PUBLISH_RETRY = 30.0  # seconds before retrying a locator put that failed
 SHUTDOWN_TIMEOUT = 10.0  # seconds allowed for closing connections on stop
+PROTOCOLS = (TProtocol(MIGRATE_PROTOCOL_ID), TProtocol(FETCH_PROTOCOL_ID))
+
+
+T = TypeVar("T")
+
+
+async def store_call(store: Store, fn: Callable[..., T], *args: object) -> T:
+    """Call a store method, in a worker thread if the store blocks (disk)."""
+    if store.blocking:
+        return await trio.to_thread.run_sync(fn, *args)
+    return fn(*args)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffResult:
+    """How an outbound handoff (a hop or a launch) ended, for status and tools."""
+
+    ok: bool
+    code: RejectCode | None = None
+    detail: str = ""
 
 
 @dataclass
@@ -96,11 +126,11 @@ class NodeConfig:
         store: Shard store; a :class:`MemoryStore` if None.
         carrier_params: Carrier tuning (README defaults if None).
         clock: Wall-clock seconds (``time.time`` style).
-        rng: Randomness for the carrier (``random.SystemRandom()`` if None).
+        rng: Randomness for the cores (``random.SystemRandom()`` if None).
         ping_interval: Seconds between ping rounds (``math.inf``: no ping loop).
         ping_timeout: Seconds one ping may take.
         lost_after: Failed pings in a row before a peer is reported lost.
-        dial_timeout: Seconds to open a migrate stream to a peer.
+        dial_timeout: Seconds to dial a peer and open a stream.
         enable_dht: Run the Kademlia DHT (locator records).
         announce_addrs: Addresses to advertise (locators, identify) instead of the
             listen addresses, e.g. a NAT's public address or a published port.
@@ -129,7 +159,7 @@ class NodeConfig:
 
 
 class _Notifee(INotifee):
-    """Connection events -> PeerSeen / PeerLost."""
+    """Connection events -> the core's peer_connected / peer_disconnected."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -153,6 +183,14 @@ class _Notifee(INotifee):
         pass
 
 
+class OwnerSide(Protocol):
+    """Where a node hands the reports of launches and fetches its owner's side asked for."""
+
+    def launch_ended(self, report: LaunchEnded) -> None: ...
+
+    def fetch_ended(self, report: FetchEnded) -> None: ...
+
+
 class Node:
     """One WDP node. Start it with ``await nursery.start(node.run)`` or :func:`open_node`."""
 
@@ -170,23 +208,19 @@ class Node:
             raise RuntimeError("libp2p identity and WDP peer key differ")
         self.dht = new_dht(self.host, self.clock) if config.enable_dht else None
         self.rng: Rng = config.rng if config.rng is not None else random.SystemRandom()
-        self.carrier = Carrier(
+        self.core = NodeCore(
             self.signer,
             self.rng,
             self.clock(),
-            config.carrier_params,
+            NodeParams(
+                carrier=config.carrier_params or CarrierParams(), lost_after=config.lost_after
+            ),
             self_ipv4=self_ipv4(
                 advertised_addrs(config.listen_addrs, config.announce_addrs, config.local_ips)
             ),
         )
-        self.pinger = Pinger(
-            self.host,
-            self.observe,
-            clock=self.clock,
-            interval=config.ping_interval,
-            timeout=config.ping_timeout,
-            lost_after=config.lost_after,
-        )
+        self.pinger = Pinger(self.host, self._ping_result, timeout=config.ping_timeout)
+        self.owner: OwnerSide | None = None
         self.locators: dict[ShardKey, tuple[str, bytes]] = {}  # last locator put per shard
         self.threat_events: list[ThreatChanged] = []
         self.results: deque[HandoffResult] = deque(maxlen=1000)  # latest outbound hops
@@ -194,12 +228,20 @@ class Node:
         self.running = False
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Event()
-        self._refresh: dict[ShardKey, tuple[float, PublishLocator]] = {}
+        self._pumps: dict[int, StreamPump] = {}
+        self._waiters: dict[int, Callable[[LaunchEnded | FetchEnded], None]] = {}
+        self._tags = itertools.count(-1, -1)  # the node's own launches and fetches
         self._pending_wipes = 0
         self._stopping = False
         self._run_scope = trio.CancelScope()
-        self.host.set_stream_handler(MIGRATE_PROTOCOL, self._handle_migrate)
+        for protocol in PROTOCOLS:
+            self.host.set_stream_handler(protocol, self._inbound_handler(protocol))
         self.host.get_network().register_notifee(_Notifee(self))
+
+    @property
+    def carrier(self) -> Carrier:
+        """The core's carrier, for status and metrics (read it; never drive it)."""
+        return self.core.carrier
 
     # ---- life cycle ---------------------------------------------------------
 
@@ -235,6 +277,7 @@ class Node:
                 try:
                     async with trio.open_nursery() as nursery:
                         self._nursery = nursery
+                        self.core.set_addrs([a.to_bytes() for a in self.host.get_addrs()])
                         await self._restore()
                         if self.config.bootstrap:
                             await bootstrap(self.host, self.dht, self.config.bootstrap)
@@ -280,12 +323,6 @@ class Node:
             raise ConnectionError(f"cannot connect to {addr}")
         return ids[0]
 
-    # ---- carrier plumbing -------------------------------------------------
-
-    def observe(self, obs: Observation) -> None:
-        """Feed a network observation to the carrier and perform what follows."""
-        self._dispatch(self.carrier.observe(obs))
-
     def _spawn(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run an effect in the background; a failing effect is logged, never fatal."""
         name = getattr(fn, "__name__", repr(fn))
@@ -298,48 +335,240 @@ class Node:
                 await fn(*args)
             except Exception:
                 log.exception("%s failed", name)
+            finally:
                 self.wake()
 
         self._nursery.start_soon(guarded)
 
-    def _dispatch(self, effects: list[CarrierEffect]) -> None:
+    # ---- performing the core's effects ---------------------------------------------
+
+    def perform(self, effects: list[NodeEffect]) -> None:
+        """Perform the core's effects in order; answers come back in later tasks."""
         for eff in effects:
-            if isinstance(eff, StartHandoff):
-                self._spawn(self._send, eff)
-            elif isinstance(eff, PublishLocator):
-                self._spawn(self._publish, eff)
-            elif isinstance(eff, WipeShard):
-                self._pending_wipes += 1
-                self._refresh.pop(eff.key, None)
-                self._spawn(self._wipe, eff)
-            elif isinstance(eff, ThreatChanged):
-                self.threat_events.append(eff)
-                log.warning("threat level %d: %s", eff.level, "; ".join(eff.reasons) or "no reason")
+            match eff:
+                case OpenStream():
+                    self._spawn(self._open, eff)
+                case SendData():
+                    pump = self._pumps.get(eff.sid)
+                    if pump is not None:
+                        pump.send(eff.data)
+                case CloseStream():
+                    pump = self._pumps.get(eff.sid)
+                    if pump is not None:
+                        pump.close()
+                case ResetStream():
+                    pump = self._pumps.get(eff.sid)
+                    if pump is not None:
+                        pump.reset()
+                case StoreShard():
+                    self._spawn(self._store, eff)
+                case PersistReceipt():
+                    self._spawn(self._persist, eff)
+                case LoadShard():
+                    self._spawn(self._load, eff)
+                case WipeShard():
+                    self._pending_wipes += 1
+                    self._spawn(self._wipe, eff)
+                case PublishLocator():
+                    self._spawn(self._publish, eff)
+                case ThreatChanged():
+                    self.threat_events.append(eff)
+                    log.warning("threat level %d: %s", eff.level, "; ".join(eff.reasons) or "calm")
+                case HandoffEnded():
+                    self._handoff_ended(eff)
+                case LaunchEnded() | FetchEnded():
+                    self._owner_report(eff)
+                case FetchServed():
+                    # A fetch tells the carrier that this peer holds the owner key: no peer logged.
+                    outcome = "served" if eff.ok else f"refused ({eff.code and eff.code.name})"
+                    log.info("fetch of %s %s %s", eff.key, outcome, eff.detail)
+                case CustodyDropped():
+                    log.error("custody of %s dropped: %s", eff.key, eff.why)
+                case CustodyRestored():
+                    if eff.ok:
+                        log.info("restored %s (hop %s)", eff.key, eff.hop)
+                    else:
+                        log.warning("store: left %s: %s", eff.key, eff.why)
+                case _:
+                    assert_never(eff)
         self.wake()
 
-    async def _timer_loop(self) -> None:
-        while True:
-            ev = self._changed
-            deadline = self._next_deadline()
-            delay = math.inf if deadline is None else max(0.0, deadline - self.clock())
-            if delay > 0:
-                with trio.move_on_after(delay):
-                    await ev.wait()
-            else:
-                await trio.lowlevel.checkpoint()
-            now = self.clock()
-            self._dispatch(self.carrier.handle_timer(now))
-            for key, (at, eff) in list(self._refresh.items()):
-                if at <= now:
-                    del self._refresh[key]
-                    self._spawn(self._publish, eff)
+    def _handoff_ended(self, eff: HandoffEnded) -> None:
+        peer = eff.peer.hex()[:12]
+        reason = eff.reason.name if eff.reason is not None else "?"
+        code = eff.code.name if eff.code is not None else ""
+        if eff.inbound and eff.ok:
+            self.stats.hops_in += 1
+            log.info("took custody of shard %s hop %s (%s) from %s", eff.key, eff.hop, reason, peer)
+        elif eff.inbound:
+            self.stats.count_reject(code, sent=not eff.by_peer)
+            log.info("refused a handoff from %s: %s %s", peer, code, eff.detail)
+        elif eff.ok:
+            self.stats.hops_out += 1
+            self.results.append(HandoffResult(True))
+            log.info("handed shard %s to %s (%s)", eff.key, peer, reason)
+        else:
+            self.stats.count_reject(code, sent=False)
+            self.results.append(HandoffResult(False, eff.code, eff.detail))
+            log.info("handoff of %s to %s failed: %s %s", eff.key, peer, code, eff.detail)
 
-    def _next_deadline(self) -> float | None:
-        times = [at for at, _ in self._refresh.values()]
-        t = self.carrier.get_timer()
-        if t is not None:
-            times.append(t)
-        return min(times, default=None)
+    def _owner_report(self, eff: LaunchEnded | FetchEnded) -> None:
+        waiter = self._waiters.pop(eff.tag, None)
+        if waiter is not None:
+            waiter(eff)
+        elif self.owner is not None and eff.tag > 0:
+            if isinstance(eff, LaunchEnded):
+                self.owner.launch_ended(eff)
+            else:
+                self.owner.fetch_ended(eff)
+
+    # ---- streams -----------------------------------------------------------------------
+
+    def _inbound_handler(self, protocol: TProtocol) -> Callable[[INetStream], Awaitable[None]]:
+        async def handle(stream: INetStream) -> None:
+            try:
+                remote = peer_key_of(stream.muxed_conn.peer_id)
+            except NotEd25519PeerError as exc:
+                log.info("refusing a %s stream from a non-Ed25519 peer: %s", protocol, exc)
+                await reset_quietly(stream)
+                return
+            sid, effects = self.core.accept_stream(protocol, remote, self.clock())
+            await self._pump(sid, stream, effects)
+
+        return handle
+
+    async def _pump(self, sid: int, stream: INetStream, first: list[NodeEffect]) -> None:
+        pump = StreamPump(
+            stream,
+            lambda data: self.perform(self.core.data_received(sid, data, self.clock())),
+            lambda: self.perform(self.core.stream_lost(sid, self.clock())),
+        )
+        self._pumps[sid] = pump
+        try:
+            self.perform(first)
+            await pump.run()
+        finally:
+            self._pumps.pop(sid, None)
+            self.wake()
+
+    async def _open(self, eff: OpenStream) -> None:
+        try:
+            peer_id = peer_id_of_key(eff.peer)
+            with trio.fail_after(self.config.dial_timeout):
+                if eff.addrs:
+                    await self._dial(peer_id, eff.addrs)
+                stream = await self.host.new_stream(peer_id, [TProtocol(eff.protocol)])
+        except Exception as exc:
+            log.info("cannot open %s to %s: %r", eff.protocol, eff.peer.hex()[:16], exc)
+            self.perform(self.core.stream_failed(eff.sid, self.clock(), repr(exc)))
+            return
+        await self._pump(eff.sid, stream, self.core.stream_opened(eff.sid, self.clock()))
+
+    async def _dial(self, peer_id: ID, raw_addrs: Sequence[bytes]) -> None:
+        """Connect to a peer at addresses a verified locator gave (fresh news it is there)."""
+        addrs = []
+        for raw in raw_addrs:
+            try:
+                addrs.append(multiaddr.Multiaddr(raw))
+            except Exception:
+                continue
+        # py-libp2p refuses to redial a peer for 60 s after a failed dial: forget that.
+        self.host.get_network().unblock_peer(peer_id)  # type: ignore[attr-defined]
+        await self.host.connect(PeerInfo(peer_id, addrs))
+
+    async def probe(self, peer: bytes, raw_addrs: Sequence[bytes]) -> bool:
+        """Can ``peer`` be reached (at ``raw_addrs``)? Dials, bounded by the dial timeout."""
+        if peer == self.peer_key:
+            return True
+        with trio.move_on_after(self.config.dial_timeout):
+            try:
+                await self._dial(peer_id_of_key(peer), raw_addrs)
+            except Exception as exc:
+                log.debug("probe of %s failed: %r", peer.hex()[:16], exc)
+                return False
+            return True
+        return False
+
+    # ---- the store ---------------------------------------------------------------------
+
+    async def _store(self, eff: StoreShard) -> None:
+        ok, detail = True, ""
+        try:
+            await store_call(self.store, self.store.put, eff.key, eff.shard, eff.meta)
+        except Exception as exc:
+            log.warning("cannot store %s: %s", eff.key, exc)
+            ok, detail = False, "the shard could not be stored"
+        self.perform(self.core.shard_stored(eff.sid, ok, self.clock(), detail))
+
+    async def _persist(self, eff: PersistReceipt) -> None:
+        ok = True
+        try:
+            await store_call(self.store, self.store.commit, eff.key, eff.receipt)
+        except Exception as exc:
+            log.error("cannot record the receipt for %s: %s", eff.key, exc)
+            ok = False
+        self.perform(self.core.receipt_persisted(eff.sid, ok, self.clock()))
+
+    async def _load(self, eff: LoadShard) -> None:
+        shard: bytes | None = None
+        try:
+            got = await store_call(self.store, self.store.get, eff.key)
+            shard = None if got is None else got[0]
+        except Exception as exc:
+            log.warning("cannot read %s from the store: %s", eff.key, exc)
+        self.perform(self.core.shard_loaded(eff.sid, shard, self.clock()))
+
+    async def read_shard(self, key: ShardKey) -> bytes | None:
+        """This node's stored bytes of ``key`` (for the owner's side)."""
+        got = await store_call(self.store, self.store.get, key)
+        return None if got is None else got[0]
+
+    async def _wipe(self, eff: WipeShard) -> None:
+        try:
+            await store_call(self.store, self.store.wipe, eff.key)
+            log.info("wiped %s: %s", eff.key, eff.reason)
+        finally:
+            self._pending_wipes -= 1
+
+    async def _restore(self) -> None:
+        """Take back the committed shards a previous run left in the store."""
+        load = getattr(self.store, "load", None)
+        if load is not None:
+            items = await store_call(self.store, load)
+            self.perform(self.core.restore(items, self.clock()))
+
+    # ---- the DHT ------------------------------------------------------------------------
+
+    async def _publish(self, eff: PublishLocator) -> None:
+        if self.dht is None:
+            return
+        try:
+            await self.dht.put_value(eff.dht_key, eff.value)
+        except Exception as exc:
+            log.warning("dht: locator put for %s failed: %r", eff.key, exc)
+            self.perform(self.core.locator_failed(eff.key, eff.record_hash, self.clock()))
+        else:
+            self.locators[eff.key] = (eff.dht_key, eff.value)
+
+    async def lookup_locator(self, dht_key: str) -> bytes | None:
+        """The best valid locator value under ``dht_key`` (bounded: twice the dial timeout)."""
+        if self.dht is None:
+            return None
+        now_ms = int(self.clock() * 1000)
+        return await lookup_locator(self.dht, dht_key, now_ms, 2 * self.config.dial_timeout)
+
+    # ---- pings and connections ----------------------------------------------------------------
+
+    def _ping_result(self, peer_id: ID, rtt: float | None) -> None:
+        try:
+            key = peer_key_of(peer_id)
+        except NotEd25519PeerError:
+            return
+        now = self.clock()
+        if rtt is None:
+            self.perform(self.core.ping_failed(key, now))
+        else:
+            self.perform(self.core.ping_ok(key, rtt, now))
 
     async def _ping_loop(self) -> None:
         if math.isinf(self.config.ping_interval):
@@ -347,74 +576,30 @@ class Node:
         next_discovery = 0.0
         while True:
             await self.pinger.ping_all()
-            await self._add_dht_peers()
-            if time.monotonic() >= next_discovery:
-                await self.discover()
-                next_discovery = time.monotonic() + self.config.discovery_interval
+            if self.dht is not None:
+                await add_dht_peers(self.host, self.dht)
+                if time.monotonic() >= next_discovery:
+                    await self.discover()
+                    next_discovery = time.monotonic() + self.config.discovery_interval
             await trio.sleep(self.config.ping_interval)
 
     async def discover(self) -> int:
-        """Find peers beyond the bootstrap nodes: a Kademlia lookup of our own id.
-
-        Connects to the closest peers it returns (up to ``max_peers`` connections)
-        so they can be pinged and chosen as carriers. Returns how many were new.
-        """
+        """Find and connect to peers beyond the bootstrap nodes; returns how many were new."""
         if self.dht is None:
             return 0
-        found: list[ID] = []
-        with trio.move_on_after(self.config.dial_timeout):
-            try:
-                found = await self.dht.peer_routing.find_closest_peers_network(
-                    self.peer_id.to_bytes()
-                )
-            except Exception as exc:  # a lookup is best effort; the next round retries
-                log.debug("discovery lookup failed: %s", exc)
-        connected = set(self.host.get_connected_peers())
-        store = self.host.get_peerstore()
-        new = 0
-        for peer_id in found:
-            if len(connected) >= self.config.max_peers:
-                break
-            if peer_id == self.peer_id or peer_id in connected:
-                continue
-            try:
-                addrs = store.addrs(peer_id)
-            except Exception:
-                continue
-            with trio.move_on_after(self.config.dial_timeout):
-                try:
-                    await self.host.connect(PeerInfo(peer_id, addrs))
-                except Exception as exc:
-                    log.debug("discovery: cannot reach %s: %s", peer_id, exc)
-                    continue
-                connected.add(peer_id)
-                new += 1
-        if new:
-            log.info("discovered %d new peer(s); %d connected", new, len(connected))
-        return new
-
-    async def _add_dht_peers(self) -> None:
-        """Connected peers that identify says run kad go into the routing table."""
-        if self.dht is None:
-            return
-        store = self.host.get_peerstore()
-        for peer_id in self.host.get_connected_peers():
-            try:
-                if KAD_PROTOCOL in (store.get_protocols(peer_id) or []):
-                    await self.dht.add_peer(peer_id)
-            except Exception as exc:  # the peerstore raises for peers it does not know
-                log.debug("dht: cannot add %s: %s", peer_id, exc)
-
-    # ---- connection events -------------------------------------------------
+        return await discover(
+            self.host,
+            self.dht,
+            max_peers=self.config.max_peers,
+            dial_timeout=self.config.dial_timeout,
+        )
 
     def _on_connected(self, conn: INetConn) -> None:
-        peer_id = conn.muxed_conn.peer_id
         try:
-            key = peer_key_of(peer_id)
+            key = peer_key_of(conn.muxed_conn.peer_id)
         except NotEd25519PeerError:
             return
-        ipv4 = remote_ipv4(conn)
-        self.observe(PeerSeen(key, self.clock(), ipv4))
+        self.perform(self.core.peer_connected(key, remote_ipv4(conn), self.clock()))
 
     def _on_disconnected(self, conn: INetConn) -> None:
         if self._stopping:
@@ -427,282 +612,99 @@ class Node:
             key = peer_key_of(peer_id)
         except NotEd25519PeerError:
             return
-        self.observe(PeerLost(key, self.clock()))
+        self.perform(self.core.peer_disconnected(key, self.clock()))
 
-    # ---- handoffs -------------------------------------------------------------
+    # ---- time -------------------------------------------------------------------------------
 
-    async def _handle_migrate(self, stream: INetStream) -> None:
-        """``/wdp/migrate/1.0`` handler: one inbound handoff per stream."""
+    async def _timer_loop(self) -> None:
+        while True:
+            ev = self._changed
+            deadline = self.core.get_timer()
+            delay = math.inf if deadline is None else max(0.0, deadline - self.clock())
+            if delay > 0:
+                with trio.move_on_after(delay):
+                    await ev.wait()
+            else:
+                await trio.lowlevel.checkpoint()
+            self.perform(self.core.handle_timer(self.clock()))
+
+    # ---- the owner's streams, run by the node itself (tests, tools) ------------------------------
+
+    async def _report(self, start: Callable[[int], list[NodeEffect]]) -> LaunchEnded | FetchEnded:
+        tag = next(self._tags)
+        done = trio.Event()
+        got: list[LaunchEnded | FetchEnded] = []
+
+        def waiter(report: LaunchEnded | FetchEnded) -> None:
+            got.append(report)
+            done.set()
+
+        self._waiters[tag] = waiter
         try:
-            remote = peer_key_of(stream.muxed_conn.peer_id)
-        except NotEd25519PeerError as exc:
-            log.info("migrate: refusing a stream from a non-Ed25519 peer: %s", exc)
-            await reset_quietly(stream)
-            return
-        try:
-            session = await run_receiver(
-                stream,
-                signer=self.signer,
-                carrier=self.carrier,
-                store=self.store,
-                remote_peer=remote,
-                clock=self.clock,
-                sink=self._dispatch,
-            )
-        except Exception:
-            log.exception("migrate: inbound handoff crashed")
-            await reset_quietly(stream)
-        else:
-            self._count_inbound(session, remote)
+            self.perform(start(tag))
+            await done.wait()
         finally:
-            self.wake()
+            if self._waiters.pop(tag, None) is not None:
+                self.perform(self.core.cancel(tag, self.clock()))
+        return got[0]
 
-    def _count_inbound(self, session: ReceiverSession, remote: bytes) -> None:
-        offer = session.offer
-        if session.committed and offer is not None:
-            self.stats.hops_in += 1
-            rec = offer.record.value
-            log.info(
-                "took custody of shard %s hop %d (%s) from %s",
-                session.key, rec.hop, rec.reason.name, remote.hex()[:12],
-            )  # fmt: skip
-        elif session.failure is not None:
-            self.stats.count_reject(session.failure.code.name, sent=True)
-            log.info("refused a handoff from %s: %s", remote.hex()[:12], session.failure)
+    async def launch(self, offer: Offer, shard: bytes) -> LaunchEnded:
+        """Run an owner's hop 0 (``launch_offer``) from this node and wait for its end."""
+        report = await self._report(lambda tag: self.core.launch(offer, shard, tag, self.clock()))
+        assert isinstance(report, LaunchEnded)
+        return report
 
-    async def _open_migrate(self, peer_id: ID) -> INetStream:
-        with trio.fail_after(self.config.dial_timeout):
-            return await self.host.new_stream(peer_id, [MIGRATE_PROTOCOL])
-
-    async def _send(self, eff: StartHandoff) -> None:
-        """Perform StartHandoff: dial and run a SenderSession."""
-        got = await store_call(self.store, self.store.get, eff.key)
-        if got is None:
-            log.error("store lost shard %s; dropping it from custody", eff.key)
-            self.carrier.held.pop(eff.key, None)
-            self.wake()
-            return
-        shard, _meta = got
-        try:
-            stream = await self._open_migrate(peer_id_of_key(eff.to_peer))
-        except Exception as exc:
-            log.info("migrate: cannot reach %s: %r", eff.to_peer.hex()[:16], exc)
-            self.results.append(HandoffResult(False, RejectCode.TIMEOUT, f"dial failed: {exc!r}"))
-            self._dispatch(self.carrier.handoff_failed(eff.key, RejectCode.TIMEOUT, self.clock()))
-            return
-        try:
-            result = await run_sender(
-                stream,
-                eff.offer,
-                shard,
-                clock=self.clock,
-                carrier=self.carrier,
-                store=self.store,
-                sink=self._dispatch,
-            )
-        finally:
-            held = self.carrier.held.get(eff.key)
-            if held is not None and held.in_flight_to == eff.to_peer:  # ended by a bug
-                self._dispatch(
-                    self.carrier.handoff_failed(eff.key, RejectCode.TIMEOUT, self.clock())
-                )
-        self.results.append(result)
-        if result.ok:
-            self.stats.hops_out += 1
-            log.info(
-                "handed shard %s to %s (%s)", eff.key, eff.to_peer.hex()[:12],
-                eff.offer.record.value.reason.name,
-            )  # fmt: skip
-        elif result.code is not None:
-            self.stats.count_reject(result.code.name, sent=False)
-            log.info("handoff of %s to %s failed: %s %s", eff.key, eff.to_peer.hex()[:12],
-                     result.code.name, result.detail)  # fmt: skip
-        self.wake()
-
-    async def launch(
+    async def fetch(
         self,
-        wanderer: Wanderer,
-        index: int,
-        to_peer: ID | PeerInfo,
+        request: Signed[FetchRequest],
         *,
-        owner_seed: bytes,
-        generation: int = 0,
-    ) -> HandoffResult:
-        """The owner's hop 0: hand shard ``index`` of ``wanderer`` to ``to_peer``.
-
-        This node only dials; the shard is not in its custody before or after.
-        """
-        if isinstance(to_peer, PeerInfo):
-            await self.host.connect(to_peer)
-            peer_id = to_peer.peer_id
-        else:
-            peer_id = to_peer
-        offer = launch_offer(
-            wanderer.manifest,
-            index,
-            owner_seed=owner_seed,
-            to_peer=peer_key_of(peer_id),
-            now=self.clock(),
-            generation=generation,
-        )
-        try:
-            stream = await self._open_migrate(peer_id)
-        except Exception as exc:
-            return HandoffResult(False, RejectCode.TIMEOUT, f"dial failed: {exc!r}")
-        return await run_sender(stream, offer, wanderer.shards[index], clock=self.clock)
-
-    async def _wipe(self, eff: WipeShard) -> None:
-        try:
-            await store_call(self.store, self.store.wipe, eff.key)
-            log.info("wiped %s: %s", eff.key, eff.reason)
-        finally:
-            self._pending_wipes -= 1
-            self.wake()
-
-    # ---- locators -------------------------------------------------------------
-
-    def _holder_addrs(self) -> tuple[bytes, ...]:
-        out = [a.to_bytes() for a in self.host.get_addrs()]  # advertised, loopback last
-        return tuple(a for a in out if len(a) <= MAX_ADDR_BYTES)[:MAX_HOLDER_ADDRS]
-
-    def locator_for(self, eff: PublishLocator, now: float) -> tuple[str, bytes, float]:
-        """Build the locator for a shard this node carries: ``(dht key, value, ttl seconds)``."""
-        held = self.carrier.held[eff.key]
-        ttl_ms = min(2 * held.manifest.value.epoch_seconds * 1000, MAX_LOCATOR_TTL_MS)
-        key, value = make_locator(
-            locator_secret=eff.locator_secret,
-            owner_key=eff.owner_key,
-            holder=HolderInfo(self.peer_key, self._holder_addrs(), eff.record_hash),
-            generation=eff.generation,
-            hop=eff.hop,
-            expires_at_ms=int(now * 1000) + ttl_ms,
-            ephemeral_seed=os.urandom(32),
-        )
-        return key, value, ttl_ms / 1000
-
-    async def _publish(self, eff: PublishLocator) -> None:
-        held = self.carrier.held.get(eff.key)
-        if held is None or held.last.record.hash != eff.record_hash:
-            self._refresh.pop(eff.key, None)  # the shard moved on: its next carrier publishes
-            return
-        now = self.clock()
-        key, value, ttl = self.locator_for(eff, now)
-        self._refresh[eff.key] = (now + ttl / 2, eff)
-        if self.dht is None:
-            return
-        try:
-            await self.dht.put_value(key, value)
-        except Exception as exc:
-            log.warning("dht: locator put for %s failed: %r", eff.key, exc)
-            self._refresh[eff.key] = (now + min(PUBLISH_RETRY, ttl / 2), eff)
-        else:
-            self.locators[eff.key] = (key, value)
-        self.wake()
-
-    async def get_locator(self, locator_key: bytes | str) -> Signed[Locator] | None:
-        """Fetch the best valid locator from the DHT (by locator key or DHT key).
-
-        py-libp2p's ``get_value`` answers from the local store without asking
-        the network (and without validating), so a stale or expired local copy
-        would hide the current carrier. The local copy is set aside for the
-        network query and the better of the two (by ``select_locator``) wins.
-        """
-        if self.dht is None:
-            raise RuntimeError("DHT disabled")
-        key = locator_key if isinstance(locator_key, str) else locator_dht_key(locator_key)
-        raw = key.encode()
-        local = self.dht.value_store.get(raw)
-        if local is not None:
-            self.dht.value_store.remove(raw)
-        found = None
-        try:
-            # Bounded: with dead peers in the routing table a walk can stall, and
-            # a copy this node holds must not be lost to that.
-            with trio.move_on_after(self.config.dial_timeout):
-                found = await self.dht.get_value(key)
-        except Exception as exc:  # the network lookup is best effort
-            log.debug("dht lookup of %s failed: %s", key, exc)
-        finally:
-            if local is not None and self.dht.value_store.get(raw) is None:
-                self.dht.value_store.put_record(raw, local)
-        values = [v for v in (found, None if local is None else local.value) if v]
-        now_ms = int(self.clock() * 1000)
-        try:
-            best = values[select_locator(key, values, now_ms)] if values else None
-        except ProtocolError:
-            best = None
-        if best is None:
-            return None
-        return validate_locator(key, best, now_ms)
-
-    # ---- restart, drain, panic -----------------------------------------------
-
-    def _held_from(self, key: ShardKey, meta: ShardMeta, now: float) -> HeldShard | None:
-        try:
-            links = meta.links()
-            manifest = meta.signed_manifest()
-        except Exception as exc:
-            log.warning("store: %s has unreadable metadata: %s", key, exc)
-            return None
-        last = links[-1]
-        if last.record.value.to_peer != self.peer_key or not last.receipt.verify(self.peer_key):
-            log.warning("store: %s was not received by this identity; leaving it", key)
-            return None
-        params = self.carrier.params
-        return HeldShard(
-            key=key,
-            manifest=manifest,
-            chain=links[-MAX_CHAIN_LINKS:],
-            locator_secret=meta.locator_secret,
-            size=manifest.value.shard_size,
-            acquired_at=now,
-            next_hop_at=next_hop_at(
-                now, float(manifest.value.epoch_seconds), self.rng, params.schedule
-            ),
-        )
-
-    async def _restore(self) -> None:
-        """Take back the committed shards a previous run left in the store."""
-        load = getattr(self.store, "load", None)
-        if load is None:
-            return
-        items: list[tuple[ShardKey, ShardMeta]] = await store_call(self.store, load)
-        now = self.clock()
-        for key, meta in items:
-            held = self._held_from(key, meta, now)
-            if held is None:
-                continue
-            self.carrier.held[key] = held
-            rec = held.record
-            log.info("restored %s (hop %d)", key, rec.hop)
-            self._dispatch(
-                [
-                    PublishLocator(
-                        key=key,
-                        locator_secret=held.locator_secret,
-                        owner_key=held.manifest.value.owner_key,
-                        generation=rec.generation,
-                        hop=rec.hop,
-                        record_hash=held.last.record.hash,
-                    )
-                ]
+        expected_manifest: bytes | None = None,
+        addrs: Sequence[bytes] = (),
+    ) -> FetchEnded:
+        """Fetch the shard ``request`` names from its carrier and wait for the end."""
+        report = await self._report(
+            lambda tag: self.core.fetch(
+                request, tag, self.clock(), expected_manifest=expected_manifest, addrs=addrs
             )
+        )
+        assert isinstance(report, FetchEnded)
+        return report
+
+    async def fetch_result(self, request: Signed[FetchRequest], **kwargs: object) -> FetchResult:
+        """:meth:`fetch`, raising :class:`FetchError` unless a verified shard came back."""
+        report = await self.fetch(request, **kwargs)  # type: ignore[arg-type]
+        if report.result is None:
+            assert report.code is not None
+            raise FetchError(report.code, report.detail, by_peer=report.by_peer)
+        return report.result
+
+    # ---- drain and panic ----------------------------------------------------------------------
 
     async def drain(self) -> None:
         """Hand every shard to other peers (shutdown); returns once none is left.
 
         Wrap it in a timeout: with no reachable peer it waits, retrying.
         """
-        self._dispatch(self.carrier.drain(self.clock()))
-        await self.wait_until(lambda: self.carrier.drained)
+        self.perform(self.core.drain(self.clock()))
+        await self.wait_until(lambda: self.core.drained)
 
     async def panic(self) -> None:
         """Evacuate at once; what is still here after the grace period is wiped.
 
         Returns once nothing is held and every wipe has reached the store.
         """
-        self._dispatch(self.carrier.panic(self.clock()))
-        await self.wait_until(lambda: not self.carrier.held and self._pending_wipes == 0)
+        self.perform(self.core.panic(self.clock()))
+        await self.wait_until(lambda: not self.core.held and self._pending_wipes == 0)
+
+
+class FetchError(WdpError):
+    """A fetch that did not deliver a verified shard; ``code`` is the reject code."""
+
+    def __init__(self, code: RejectCode, detail: str, *, by_peer: bool = False) -> None:
+        super().__init__(f"{'carrier' if by_peer else 'fetch'} {code.name}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.by_peer = by_peer
 
 
 @asynccontextmanager
