@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from wdp.core import crypto, erasure
-from wdp.core.carrier import Carrier, CarrierParams
+from wdp.core.carrier import Carrier, CarrierParams, HeldShard
 from wdp.core.custody import check_offer
 from wdp.core.effects import Effect, HandoffSucceeded, Send, ShardKey, StoreShard, WipeShard
 from wdp.core.errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode
 from wdp.core.fetch import (
-    CarriedShard,
     FetchClientSession,
     FetchEffect,
     FetchLookup,
@@ -2384,9 +2383,8 @@ class FetchRun:
 def _lookup(scenario: Scenario, node: int) -> FetchLookup:
     carrier = scenario.carriers[node]
 
-    def lookup(key: ShardKey) -> CarriedShard | None:
-        held = carrier.held.get(key)
-        return None if held is None else CarriedShard(held.manifest, held.last.record)
+    def lookup(key: ShardKey) -> HeldShard | None:
+        return carrier.held.get(key)
 
     return lookup
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from wdp.core.carrier import HeldShard
 from wdp.core.crypto import wanderer_id as derive_wanderer_id
 from wdp.core.effects import Close, Send, ShardKey
 from wdp.core.errors import LocalProtocolError, ProtocolError, RejectCode
 from wdp.core.fetch import (
-    CarriedShard,
     FetchClientSession,
     FetchClientState,
     FetchMessage,
@@ -63,12 +63,8 @@ def nonce(i: int) -> bytes:
     return i.to_bytes(16, "big")
 
 
-def lookup_of(node: Node) -> Callable[[ShardKey], CarriedShard | None]:
-    def lookup(key: ShardKey) -> CarriedShard | None:
-        held = node.carrier.held.get(key)
-        return None if held is None else CarriedShard(held.manifest, held.last.record)
-
-    return lookup
+def lookup_of(node: Node) -> Callable[[ShardKey], HeldShard | None]:
+    return node.carrier.held.get
 
 
 @dataclass

@@ -23,7 +23,6 @@ The package is split by concern, as the Rust peer's ``interop/rust/src/fetch/``:
 from __future__ import annotations
 
 from .checks import (
-    CarriedShard,
     FetchLookup,
     NonceCache,
     check_fetch_header,
@@ -51,7 +50,6 @@ from .sessions import (
 
 __all__ = [
     "FETCH_REJECT_CODES",
-    "CarriedShard",
     "FetchClientSession",
     "FetchClientState",
     "FetchEffect",

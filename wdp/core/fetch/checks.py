@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..crypto import wanderer_id as derive_wanderer_id
 from ..effects import ShardKey
 from ..errors import ProtocolError, RejectCode
 from ..limits import FETCH_NONCE_MEMORY
 from ..locator import MAX_CLOCK_SKEW_MS
-from ..objects import CustodyRecord, Manifest, Signed
+from ..objects import Signed
 from .request import FetchRequest, Header, _time_ms
+
+if TYPE_CHECKING:
+    from ..carrier import HeldShard
 
 # ---- the carrier's checks ------------------------------------------------------------
 
@@ -87,16 +90,12 @@ class NonceCache:
         heapq.heappush(self._heap, (expiry, nonce))
 
 
-@dataclass(frozen=True, slots=True)
-class CarriedShard:
-    """What a carrier knows of a shard it holds: the manifest and the hop that brought it."""
+FetchLookup = Callable[[ShardKey], "HeldShard | None"]
+"""The shard this node carries under a key (committed custody only), or None.
 
-    manifest: Signed[Manifest]
-    record: Signed[CustodyRecord]
-
-
-FetchLookup = Callable[[ShardKey], CarriedShard | None]
-"""The shard this node carries under a key (committed custody only), or None."""
+The server reads the manifest and the hop that brought the shard
+(``held.manifest``, ``held.last.record``).
+"""
 
 
 def check_fetch_request(
@@ -106,7 +105,7 @@ def check_fetch_request(
     lookup: FetchLookup,
     now: float,
     nonces: NonceCache,
-) -> CarriedShard:
+) -> HeldShard:
     """Checks F2-F7 of a decoded request (F1 is decoding); raise ProtocolError or serve.
 
     A request that passes F2-F6 uses up its nonce, whether or not this node
@@ -134,10 +133,10 @@ def check_fetch_request(
     if nonces.seen(req.nonce, now_ms):
         raise ProtocolError(RejectCode.STALE_HOP, "the request's nonce was used before")
     nonces.add(req.nonce, req.time_ms, now_ms)
-    carried = lookup(req.key)
-    if carried is None or carried.manifest.value.owner_key != req.owner_key:
+    held = lookup(req.key)
+    if held is None or held.manifest.value.owner_key != req.owner_key:
         raise ProtocolError(RejectCode.NOT_HELD, "this node does not carry that shard")
-    return carried
+    return held
 
 
 # ---- the client's checks ---------------------------------------------------------------

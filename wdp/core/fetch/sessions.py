@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ..effects import Close, Send, ShardKey
 from ..errors import LocalProtocolError, ProtocolError, RejectCode
@@ -36,7 +37,7 @@ from ..messages import Data, Done, Reject
 from ..objects import CustodyRecord, Manifest, Signed
 from ..session import FramedSession, next_state
 from ..signing import sha256
-from .checks import CarriedShard, FetchLookup, NonceCache, check_fetch_header, check_fetch_request
+from .checks import FetchLookup, NonceCache, check_fetch_header, check_fetch_request
 from .request import (
     FetchMessage,
     FetchRequest,
@@ -45,6 +46,9 @@ from .request import (
     decode_fetch_message,
     encode_fetch_message,
 )
+
+if TYPE_CHECKING:
+    from ..carrier import HeldShard
 
 
 def _send(msg: FetchMessage) -> Send:
@@ -140,7 +144,7 @@ class FetchServerSession(_FetchSession):
         self.nonces = nonces
         self.state = FetchServerState.AWAIT_REQUEST
         self.request: Signed[FetchRequest] | None = None
-        self.carried: CarriedShard | None = None
+        self.held: HeldShard | None = None
         self._deadline = now + FETCH_REQUEST_TIMEOUT
 
     @property
@@ -157,7 +161,7 @@ class FetchServerSession(_FetchSession):
             return self._end(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
         assert isinstance(msg, Request)
         self.request = msg.request
-        self.carried = check_fetch_request(
+        self.held = check_fetch_request(
             msg.request, local_peer=self.local_peer, lookup=self.lookup, now=now, nonces=self.nonces
         )
         self.state = nxt
@@ -168,9 +172,9 @@ class FetchServerSession(_FetchSession):
         """The driver's answer to LoadShard: the stored bytes, or None if they are gone."""
         if self.finished:
             return []  # timed out or the client left while the store was read
-        if self.state is not FetchServerState.LOADING or self.carried is None:
+        if self.state is not FetchServerState.LOADING or self.held is None:
             raise LocalProtocolError(RejectCode.PROTOCOL_VIOLATION, "shard_loaded without a load")
-        manifest, record = self.carried.manifest, self.carried.record
+        manifest, record = self.held.manifest, self.held.last.record
         index = record.value.shard_index
         if (
             shard is None
