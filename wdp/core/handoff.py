@@ -69,6 +69,7 @@ from .messages import (
 )
 from .objects import CustodyLink, CustodyRecord, Signed
 from .objects import Receipt as ReceiptBody
+from .objects import time_ms as _time_ms
 from .session import FramedSession, next_state
 from .signing import Signer
 
@@ -112,10 +113,6 @@ RECEIVER_TERMINAL = frozenset({ReceiverState.CLOSED, ReceiverState.REJECTED})
 
 def _send(msg: Message) -> Send:
     return Send(msg, encode_frame(encode_message(msg), MAX_FRAME_SIZE))
-
-
-def _time_ms(now: float) -> int:
-    return max(0, int(now * 1000))
 
 
 class ReceiverPolicy(Protocol):

@@ -146,6 +146,11 @@ def _check_version(version: int, what: str) -> None:
         )
 
 
+def time_ms(now: float) -> int:
+    """A time in seconds as the wire carries it (``time_ms`` fields): whole ms, never negative."""
+    return max(0, int(now * 1000))
+
+
 def shard_size_for(payload_size: int, k: int) -> int:
     """Bytes per shard: the ciphertext (payload + tag) split into k equal blocks."""
     return max(1, -(-(payload_size + TAG_SIZE) // k))

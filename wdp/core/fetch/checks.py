@@ -31,8 +31,8 @@ from ..effects import ShardKey
 from ..errors import ProtocolError, RejectCode
 from ..limits import FETCH_NONCE_MEMORY
 from ..locator import MAX_CLOCK_SKEW_MS
-from ..objects import Signed
-from .request import FetchRequest, Header, _time_ms
+from ..objects import Signed, time_ms
+from .request import FetchRequest, Header
 
 if TYPE_CHECKING:
     from ..carrier import HeldShard
@@ -122,7 +122,7 @@ def check_fetch_request(
         )
     if req.carrier != local_peer:
         raise ProtocolError(RejectCode.WRONG_RECIPIENT, "the request is addressed to another node")
-    now_ms = _time_ms(now)
+    now_ms = time_ms(now)
     skew = req.time_ms - now_ms
     if abs(skew) > MAX_CLOCK_SKEW_MS:
         raise ProtocolError(

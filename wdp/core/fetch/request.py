@@ -25,7 +25,15 @@ from ..limits import (
     PROTOCOL_VERSION,
 )
 from ..messages import Data, Done, Reject, decode_reject
-from ..objects import CustodyRecord, Manifest, Signed, _check_len, _check_version, parse_pb
+from ..objects import (
+    CustodyRecord,
+    Manifest,
+    Signed,
+    _check_len,
+    _check_version,
+    parse_pb,
+    time_ms,
+)
 from ..proto import wdp_pb2 as pb
 from ..signing import DOMAIN_FETCH, Signer
 
@@ -86,10 +94,6 @@ class FetchRequest:
         return ShardKey(self.wanderer_id, self.shard_index)
 
 
-def _time_ms(now: float) -> int:
-    return max(0, int(now * 1000))
-
-
 def make_fetch_request(
     owner_seed: bytes,
     wanderer_id: bytes,
@@ -120,7 +124,7 @@ def make_fetch_request(
         owner_key=signer.public_key,
         shard_index=shard_index,
         carrier=carrier,
-        time_ms=_time_ms(now),
+        time_ms=time_ms(now),
         nonce=nonce,
     )
     return Signed.create(body, signer)
