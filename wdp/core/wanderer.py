@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import crypto, erasure
 from .errors import ProtocolError, RejectCode
-from .limits import MAX_SHARD_SIZE
+from .limits import MAX_SHARD_SIZE, TAG_SIZE
 from .messages import Offer
 from .objects import CustodyRecord, Manifest, Reason, Signed, shard_size_for, time_ms
 from .signing import Signer, public_key_of
@@ -122,7 +122,7 @@ def rebuild(manifest: Manifest, shards: Mapping[int, bytes], owner_seed: bytes) 
             RejectCode.SHARD_HASH_MISMATCH if bad else RejectCode.MALFORMED,
             f"cannot rebuild: {len(good)} of the {manifest.k} needed shards found{extra}",
         )
-    ciphertext = erasure.decode(good, manifest.k, manifest.n, manifest.payload_size + 16)
+    ciphertext = erasure.decode(good, manifest.k, manifest.n, manifest.payload_size + TAG_SIZE)
     try:
         return crypto.decrypt_payload(
             crypto.derive_data_key(owner_seed), manifest.nonce, ciphertext, manifest.wanderer_id
