@@ -14,7 +14,7 @@ import pytest
 from wdp.core.carrier import HeldShard
 from wdp.core.crypto import wanderer_id as derive_wanderer_id
 from wdp.core.effects import Close, Send, ShardKey
-from wdp.core.errors import LocalProtocolError, ProtocolError, RejectCode
+from wdp.core.errors import LocalProtocolError, ProtocolError, RejectCode, RemoteProtocolError
 from wdp.core.fetch import (
     FetchClientSession,
     FetchClientState,
@@ -691,9 +691,9 @@ def test_fetch_decoder_and_sessions_raise_only_protocol_errors():
         try:
             decode_fetch_message(data)
             decoded += 1
-        except ProtocolError:
+        except RemoteProtocolError:
             pass
-        with contextlib.suppress(ProtocolError):
+        with contextlib.suppress(RemoteProtocolError):
             Signed.from_bytes(data, FetchRequest)
         if i % 10 == 0:
             framed = encode_frame(data, MAX_FRAME_SIZE) if rng.random() < 0.8 else data

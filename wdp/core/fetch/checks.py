@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..crypto import wanderer_id as derive_wanderer_id
 from ..effects import ShardKey
-from ..errors import ProtocolError, RejectCode
+from ..errors import RejectCode, RemoteProtocolError
 from ..limits import FETCH_NONCE_MEMORY
 from ..locator import MAX_CLOCK_SKEW_MS
 from ..objects import Signed, time_ms
@@ -106,36 +106,38 @@ def check_fetch_request(
     now: float,
     nonces: NonceCache,
 ) -> HeldShard:
-    """Checks F2-F7 of a decoded request (F1 is decoding); raise ProtocolError or serve.
+    """Checks F2-F7 of a decoded request (F1 is decoding); raise RemoteProtocolError or serve.
 
     A request that passes F2-F6 uses up its nonce, whether or not this node
     carries the shard.
     """
     req = request.value
     if req.wanderer_id != derive_wanderer_id(req.owner_key):
-        raise ProtocolError(
+        raise RemoteProtocolError(
             RejectCode.UNAUTHORIZED, "the request's owner key does not own that wanderer"
         )
     if not request.verify(req.owner_key):
-        raise ProtocolError(
+        raise RemoteProtocolError(
             RejectCode.UNAUTHORIZED, "the request is not signed by the wanderer's owner key"
         )
     if req.carrier != local_peer:
-        raise ProtocolError(RejectCode.WRONG_RECIPIENT, "the request is addressed to another node")
+        raise RemoteProtocolError(
+            RejectCode.WRONG_RECIPIENT, "the request is addressed to another node"
+        )
     now_ms = time_ms(now)
     skew = req.time_ms - now_ms
     if abs(skew) > MAX_CLOCK_SKEW_MS:
-        raise ProtocolError(
+        raise RemoteProtocolError(
             RejectCode.STALE_HOP,
             f"request time is {skew / 1000:+.0f} s from this node's clock "
             f"(limit +-{MAX_CLOCK_SKEW_MS // 1000} s)",
         )
     if nonces.seen(req.nonce, now_ms):
-        raise ProtocolError(RejectCode.STALE_HOP, "the request's nonce was used before")
+        raise RemoteProtocolError(RejectCode.STALE_HOP, "the request's nonce was used before")
     nonces.add(req.nonce, req.time_ms, now_ms)
     held = lookup(req.key)
     if held is None or held.manifest.value.owner_key != req.owner_key:
-        raise ProtocolError(RejectCode.NOT_HELD, "this node does not carry that shard")
+        raise RemoteProtocolError(RejectCode.NOT_HELD, "this node does not carry that shard")
     return held
 
 
@@ -145,27 +147,29 @@ def check_fetch_request(
 def check_fetch_header(
     header: Header, request: FetchRequest, expected_manifest_hash: bytes | None = None
 ) -> None:
-    """The client's checks C1-C6 of a decoded Header; raise ProtocolError if one fails."""
+    """The client's checks C1-C6 of a decoded Header; raise RemoteProtocolError if one fails."""
     manifest, record = header.manifest, header.record
     m, rec = manifest.value, record.value
     if expected_manifest_hash is not None and manifest.hash != expected_manifest_hash:
-        raise ProtocolError(RejectCode.BAD_MANIFEST, "the manifest is not the expected one")
+        raise RemoteProtocolError(RejectCode.BAD_MANIFEST, "the manifest is not the expected one")
     if m.owner_key != request.owner_key:
-        raise ProtocolError(RejectCode.BAD_MANIFEST, "the manifest belongs to another owner")
+        raise RemoteProtocolError(RejectCode.BAD_MANIFEST, "the manifest belongs to another owner")
     if not manifest.verify(m.owner_key):
-        raise ProtocolError(RejectCode.BAD_MANIFEST, "the manifest signature is invalid")
+        raise RemoteProtocolError(RejectCode.BAD_MANIFEST, "the manifest signature is invalid")
     if not record.verify(rec.from_peer):
-        raise ProtocolError(RejectCode.BAD_SIGNATURE, "the custody record signature is invalid")
+        raise RemoteProtocolError(
+            RejectCode.BAD_SIGNATURE, "the custody record signature is invalid"
+        )
     bad = RejectCode.BAD_CHAIN
     if rec.wanderer_id != request.wanderer_id or rec.shard_index != request.shard_index:
-        raise ProtocolError(bad, "the custody record is for another shard")
+        raise RemoteProtocolError(bad, "the custody record is for another shard")
     if rec.shard_index >= m.n:
-        raise ProtocolError(bad, f"shard index {rec.shard_index} is not below n={m.n}")
+        raise RemoteProtocolError(bad, f"shard index {rec.shard_index} is not below n={m.n}")
     if rec.shard_hash != m.shard_hashes[rec.shard_index]:
-        raise ProtocolError(bad, "the record's shard hash is not the manifest's")
+        raise RemoteProtocolError(bad, "the record's shard hash is not the manifest's")
     if rec.manifest_hash != manifest.hash:
-        raise ProtocolError(bad, "the record names another manifest")
+        raise RemoteProtocolError(bad, "the record names another manifest")
     if rec.hop == 0 and rec.from_peer != m.owner_key:
-        raise ProtocolError(bad, "hop 0 was not signed by the owner")
+        raise RemoteProtocolError(bad, "hop 0 was not signed by the owner")
     if rec.to_peer != request.carrier:
-        raise ProtocolError(RejectCode.WRONG_SENDER, "the record names another carrier")
+        raise RemoteProtocolError(RejectCode.WRONG_SENDER, "the record names another carrier")

@@ -2,7 +2,7 @@
 
 :func:`decode_fetch_message` is the one entry point for a frame from a peer
 (check F1: frame, message and request body decode); whatever the input, it
-returns a message or raises :class:`~wdp.core.errors.ProtocolError`.
+returns a message or raises :class:`~wdp.core.errors.RemoteProtocolError`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import ClassVar, Self
 
 from ..crypto import wanderer_id as derive_wanderer_id
 from ..effects import ShardKey
-from ..errors import LocalProtocolError, ProtocolError, RejectCode
+from ..errors import LocalProtocolError, RejectCode, RemoteProtocolError
 from ..limits import (
     FETCH_NONCE_SIZE,
     HASH_SIZE,
@@ -76,7 +76,9 @@ class FetchRequest:
         _check_len(r.wanderer_id, HASH_SIZE, "fetch request wanderer_id", bad)
         _check_len(r.owner_key, KEY_SIZE, "fetch request owner_key", bad)
         if r.shard_index >= MAX_SHARDS:
-            raise ProtocolError(bad, f"fetch request shard_index {r.shard_index} >= {MAX_SHARDS}")
+            raise RemoteProtocolError(
+                bad, f"fetch request shard_index {r.shard_index} >= {MAX_SHARDS}"
+            )
         _check_len(r.carrier, KEY_SIZE, "fetch request carrier", bad)
         _check_len(r.nonce, FETCH_NONCE_SIZE, "fetch request nonce", bad)
         return cls(
@@ -155,31 +157,37 @@ FETCH_REJECT_CODES = frozenset(RejectCode)
 
 
 def decode_fetch_message(frame: bytes) -> FetchMessage:
-    """Decode one frame payload of ``/wdp/fetch/1.0`` (raises ProtocolError, nothing else)."""
+    """Decode one frame payload of ``/wdp/fetch/1.0`` (raises RemoteProtocolError, nothing else)."""
     if len(frame) > MAX_FRAME_SIZE:
-        raise ProtocolError(RejectCode.TOO_LARGE, f"message of {len(frame)} bytes exceeds limit")
+        raise RemoteProtocolError(
+            RejectCode.TOO_LARGE, f"message of {len(frame)} bytes exceeds limit"
+        )
     m = parse_pb(pb.FetchMessage, frame, RejectCode.MALFORMED, "fetch message")
     kind = m.WhichOneof("kind")
     if kind == "request":
         return Request(Signed.from_pb(m.request, FetchRequest))
     if kind == "header":
         if not m.header.HasField("manifest") or not m.header.HasField("record"):
-            raise ProtocolError(RejectCode.MALFORMED, "fetch header lacks its manifest or record")
+            raise RemoteProtocolError(
+                RejectCode.MALFORMED, "fetch header lacks its manifest or record"
+            )
         return Header(
             Signed.from_pb(m.header.manifest, Manifest),
             Signed.from_pb(m.header.record, CustodyRecord),
         )
     if kind == "data":
         if not 0 < len(m.data.chunk) <= MAX_CHUNK_SIZE:
-            raise ProtocolError(RejectCode.MALFORMED, "data chunk must be 1 byte to 1 MiB")
+            raise RemoteProtocolError(RejectCode.MALFORMED, "data chunk must be 1 byte to 1 MiB")
         return Data(m.data.offset, bytes(m.data.chunk))
     if kind == "done":
         if len(m.done.record_hash) != HASH_SIZE:
-            raise ProtocolError(RejectCode.MALFORMED, f"done record_hash must be {HASH_SIZE} bytes")
+            raise RemoteProtocolError(
+                RejectCode.MALFORMED, f"done record_hash must be {HASH_SIZE} bytes"
+            )
         return Done(bytes(m.done.record_hash))
     if kind == "reject":
         return decode_reject(m.reject, FETCH_REJECT_CODES)
-    raise ProtocolError(RejectCode.MALFORMED, "fetch message has no known kind")
+    raise RemoteProtocolError(RejectCode.MALFORMED, "fetch message has no known kind")
 
 
 def encode_fetch_message(msg: FetchMessage) -> bytes:

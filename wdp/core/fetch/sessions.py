@@ -23,7 +23,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from ..effects import Close, Send, ShardKey
-from ..errors import LocalProtocolError, ProtocolError, RejectCode
+from ..errors import LocalProtocolError, ProtocolError, RejectCode, RemoteProtocolError
 from ..framing import encode_frame
 from ..limits import (
     FETCH_IDLE_TIMEOUT,
@@ -251,12 +251,12 @@ class FetchClientSession(_FetchSession):
             return self._on_data(msg, manifest, now)
         assert isinstance(msg, Done)
         if len(self._buf) != manifest.shard_size:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.PROTOCOL_VIOLATION,
                 f"done after {len(self._buf)} of {manifest.shard_size} bytes",
             )
         if msg.record_hash != self.header.record.hash:
-            raise ProtocolError(RejectCode.PROTOCOL_VIOLATION, "done names another record")
+            raise RemoteProtocolError(RejectCode.PROTOCOL_VIOLATION, "done names another record")
         self.state = nxt
         self._deadline = None
         shard, self._buf = bytes(self._buf), bytearray()
@@ -266,18 +266,18 @@ class FetchClientSession(_FetchSession):
     def _on_data(self, data: Data, manifest: Manifest, now: float) -> list[FetchEffect]:
         size = manifest.shard_size
         if data.offset != len(self._buf):
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.PROTOCOL_VIOLATION,
                 f"data at offset {data.offset}, expected {len(self._buf)}",
             )
         if len(self._buf) + len(data.chunk) > size:
-            raise ProtocolError(RejectCode.TOO_LARGE, f"data runs past the shard size {size}")
+            raise RemoteProtocolError(RejectCode.TOO_LARGE, f"data runs past the shard size {size}")
         self._buf += data.chunk
         self._hasher.update(data.chunk)
         self._deadline = now + FETCH_IDLE_TIMEOUT
         index = self.request.value.shard_index
         if len(self._buf) == size and self._hasher.digest() != manifest.shard_hashes[index]:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.SHARD_HASH_MISMATCH, "the data does not hash to the manifest's hash"
             )
         return []
