@@ -1,14 +1,26 @@
-"""Whose fault a failure is: the peer's (RemoteProtocolError), the caller's
+"""Errors: every exception class WDP defines is a WdpError, and a protocol failure
+says whose fault it is: the peer's (RemoteProtocolError), the caller's
 (LocalProtocolError), or nobody's (a plain ProtocolError: a refusal with a wire code)."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
+import pathlib
+import re
 
 import pytest
 
+import wdp
 from wdp.core.carrier import CarrierParams
-from wdp.core.errors import LocalProtocolError, ProtocolError, RejectCode, RemoteProtocolError
+from wdp.core.errors import (
+    LocalProtocolError,
+    ProtocolError,
+    RejectCode,
+    RemoteProtocolError,
+    WdpError,
+)
 from wdp.core.fetch import (
     FetchClientSession,
     FetchRequest,
@@ -29,6 +41,69 @@ from wdp.core.signing import Signer
 
 from .helpers import T0, Node, launch, make_node, make_wanderer, seed
 from .test_fetch import NOW, carried, flip, frame, lookup_of, resigned
+
+# ---- one base --------------------------------------------------------------------------
+
+PACKAGE = pathlib.Path(wdp.__file__).resolve().parent
+ERROR_NAME = re.compile(r"(Error|Exception)$")
+
+
+def error_classes() -> list[tuple[str, str]]:
+    """(module, qualified name) of every class named *Error or *Exception under wdp/."""
+    found: list[tuple[str, str]] = []
+
+    def visit(body: list[ast.stmt], module: str, prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                qualname = prefix + node.name
+                if ERROR_NAME.search(node.name):
+                    found.append((module, qualname))
+                visit(node.body, module, qualname + ".")
+
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        if "proto" in parts:  # generated protobuf code
+            continue
+        visit(ast.parse(path.read_text(), filename=str(path)).body, ".".join(parts), "")
+    return found
+
+
+ERROR_CLASSES = error_classes()
+
+
+def test_the_source_walk_finds_the_error_classes() -> None:
+    names = {name for _, name in ERROR_CLASSES}
+    assert {"WdpError", "ProtocolError", "CryptoError", "OwnerError", "ClientError"} <= names
+    assert len(ERROR_CLASSES) > 15
+
+
+@pytest.mark.parametrize(("module", "qualname"), ERROR_CLASSES, ids=lambda v: v)
+def test_every_error_class_is_a_wdp_error(module: str, qualname: str) -> None:
+    obj: object = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    assert isinstance(obj, type) and issubclass(obj, WdpError), (
+        f"{module}.{qualname} does not derive from WdpError: {getattr(obj, '__mro__', obj)}"
+    )
+
+
+def test_no_exception_class_hides_under_another_name() -> None:
+    """Any other class under wdp/ that is an exception must be a WdpError too."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        if "proto" in parts:
+            continue
+        module = importlib.import_module(".".join(parts))
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            cls = getattr(module, node.name, None) if isinstance(node, ast.ClassDef) else None
+            exception = isinstance(cls, type) and issubclass(cls, BaseException)
+            if exception and not issubclass(cls, WdpError):
+                offenders.append(f"{module.__name__}.{node.name}")
+    assert not offenders
+
 
 # ---- the migrate handoff ---------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .errors import WdpError
 from .limits import TAG_SIZE
 
 BytesLike = bytes | bytearray | memoryview
@@ -51,8 +52,12 @@ DOMAIN_WANDERER_ID = b"wdp/v1/wanderer-id"
 _U32_MAX = 2**32 - 1
 
 
-class CryptoError(ValueError):
-    """A key, nonce or ciphertext was rejected (bad size, failed authentication, ...)."""
+class CryptoError(WdpError, ValueError):
+    """A key, nonce or ciphertext was rejected (bad size, failed authentication, ...).
+
+    Still a ValueError: the owner turns any ValueError from making a wanderer
+    into an OwnerError.
+    """
 
 
 def _nbytes(value: BytesLike) -> int:

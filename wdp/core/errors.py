@@ -1,5 +1,10 @@
 """Error types of WDP.
 
+Every exception class WDP defines derives from :class:`WdpError`
+(tests/core/test_errors.py walks the sources to keep it so); a few are also a
+ValueError where callers catch them as one. Bad arguments to constructors and
+helpers still raise the built-in ValueError.
+
 Protocol failures are a :class:`ProtocolError` carrying the
 :class:`RejectCode` that goes on the wire, so a driver never has to map
 exceptions to codes itself (the h2/wsproto pattern), and, as in h11, the
@@ -58,7 +63,7 @@ MIGRATE_REJECT_CODES = frozenset(code for code in RejectCode if code <= RejectCo
 
 
 class WdpError(Exception):
-    """Base class of every error raised by WDP."""
+    """Base class of every exception class WDP defines."""
 
 
 class ProtocolError(WdpError):
