@@ -1,6 +1,6 @@
 """The test vectors in protocols/vectors/v1/: up to date, and true of the Python core.
 
-Every vector is re-verified here independently of the generator (wdp/vectors.py):
+Every vector is re-verified here independently of the generator (wdp/vectors/):
 frames and bodies are decoded by the core AND by a small hand-written protobuf
 reader against hand-written field numbers, signatures are checked with PyNaCl
 directly, key derivations are recomputed from RFC 5869 with hmac, and every
