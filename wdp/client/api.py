@@ -12,11 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wdp.core.errors import WdpError
+
 CHUNK = 1 << 20
 CONNECT_TIMEOUT = 10.0
 
 
-class ClientError(RuntimeError):
+class ClientError(WdpError):
     """Something the user must fix; the message says what."""
 
 

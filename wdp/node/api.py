@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from wdp.core.errors import WdpError
 from wdp.core.limits import MAX_PAYLOAD_SIZE
 from wdp.core.ticket import Ticket, TicketError
 
@@ -47,7 +48,7 @@ TCP_REQUEST_TIMEOUT = 10.0  # a TCP client must send its request line this fast
 MIN_TOKEN_LENGTH = 16
 
 
-class ApiError(RuntimeError):
+class ApiError(WdpError):
     """The API cannot start (another node owns the socket, or it cannot be created)."""
 
 

@@ -22,6 +22,8 @@ import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 
+from wdp.core.errors import WdpError
+
 from .host import PING_PROTOCOL
 from .streams import reset_quietly
 
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 PING_SIZE = 32
 
 
-class PingError(Exception):
+class PingError(WdpError):
     """A ping failed (no stream, a broken stream, a wrong echo or a timeout)."""
 
 

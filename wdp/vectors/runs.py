@@ -7,10 +7,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from wdp.core.carrier import Carrier
+from wdp.core.carrier import Carrier, HeldShard
 from wdp.core.effects import Effect, HandoffSucceeded, Send, ShardKey, StoreShard, WipeShard
 from wdp.core.fetch import (
-    CarriedShard,
     FetchClientSession,
     FetchEffect,
     FetchLookup,
@@ -222,9 +221,8 @@ class FetchRun:
 def _lookup(scenario: Scenario, node: int) -> FetchLookup:
     carrier = scenario.carriers[node]
 
-    def lookup(key: ShardKey) -> CarriedShard | None:
-        held = carrier.held.get(key)
-        return None if held is None else CarriedShard(held.manifest, held.last.record)
+    def lookup(key: ShardKey) -> HeldShard | None:
+        return carrier.held.get(key)
 
     return lookup
 
