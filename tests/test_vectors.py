@@ -37,7 +37,7 @@ from wdp import vectors
 from wdp.core import crypto, erasure, signing
 from wdp.core.carrier import Carrier, CarrierParams, HeldShard
 from wdp.core.custody import check_offer
-from wdp.core.effects import Send, ShardKey, StoreShard, WipeShard
+from wdp.core.effects import PersistReceipt, Send, ShardKey, StoreShard, WipeShard
 from wdp.core.errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode
 from wdp.core.fetch import (
     FetchClientSession,
@@ -1196,6 +1196,8 @@ def replay_receiver(case: dict[str, Any]) -> ReceiverSession:
                 stores.append(eff)
                 if not late:
                     take(recv.store_done(True, now))
+            elif isinstance(eff, PersistReceipt):
+                take(recv.receipt_persisted(True, now))
 
     for f in case["frames"]:
         if f["dir"] == "timer":

@@ -12,6 +12,7 @@ from wdp.core.effects import (
     Effect,
     HandoffFailed,
     HandoffSucceeded,
+    PersistReceipt,
     Send,
     ShardKey,
     StoreShard,
@@ -126,6 +127,8 @@ def run_handoff(
                     receiver.store[eff.key] = eff.shard
                 pending_store.append(eff)
                 on_receiver(recv.store_done(store_ok, now))
+            elif isinstance(eff, PersistReceipt):
+                on_receiver(recv.receipt_persisted(True, now))
             elif isinstance(eff, WipeShard):
                 receiver.store.pop(eff.key, None)
             elif isinstance(eff, HandoffSucceeded):

@@ -510,13 +510,13 @@ class Node:
         self.perform(self.core.receipt_persisted(eff.sid, ok, self.clock()))
 
     async def _load(self, eff: LoadShard) -> None:
-        shard: bytes | None = None
         try:
             got = await store_call(self.store, self.store.get, eff.key)
-            shard = None if got is None else got[0]
         except Exception as exc:
             log.warning("cannot read %s from the store: %s", eff.key, exc)
-        self.perform(self.core.shard_loaded(eff.sid, shard, self.clock()))
+            self.perform(self.core.load_failed(eff.sid, self.clock(), str(exc)))
+            return
+        self.perform(self.core.shard_loaded(eff.sid, None if got is None else got[0], self.clock()))
 
     async def read_shard(self, key: ShardKey) -> bytes | None:
         """This node's stored bytes of ``key`` (for the owner's side)."""

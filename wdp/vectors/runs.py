@@ -8,7 +8,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wdp.core.carrier import Carrier, HeldShard
-from wdp.core.effects import Effect, HandoffSucceeded, Send, ShardKey, StoreShard, WipeShard
+from wdp.core.effects import (
+    Effect,
+    HandoffSucceeded,
+    PersistReceipt,
+    Send,
+    ShardKey,
+    StoreShard,
+    WipeShard,
+)
 from wdp.core.fetch import (
     FetchClientSession,
     FetchEffect,
@@ -85,6 +93,8 @@ def run_handoff(
             elif isinstance(eff, StoreShard):
                 out.store = eff
                 on_receiver(receiver.store_done(True, now))
+            elif isinstance(eff, PersistReceipt):
+                on_receiver(receiver.receipt_persisted(True, now))
             elif isinstance(eff, HandoffSucceeded):
                 assert out.store is not None
                 out.link = eff.link
@@ -159,6 +169,8 @@ def script_receiver(
                 pending.append(eff)
             elif isinstance(eff, StoreShard):
                 take(recv.store_done(True, now))
+            elif isinstance(eff, PersistReceipt):
+                take(recv.receipt_persisted(True, now))
 
     for what, value in events:
         if what == "frame":

@@ -116,7 +116,11 @@ class PersistReceipt:
 
 @dataclass(frozen=True, slots=True)
 class LoadShard:
-    """Read the stored bytes of shard ``key``; answer with ``shard_loaded(sid, bytes or None, now)``."""
+    """Read the stored bytes of shard ``key``.
+
+    Answer with ``shard_loaded(sid, bytes or None, now)`` (None: the store has
+    no such shard), or ``load_failed(sid, now, detail)`` if reading failed.
+    """
 
     sid: int
     key: ShardKey

@@ -57,7 +57,6 @@ from ..effects import PublishLocator as CarrierPublish
 from ..effects import StoreShard as SessionStoreShard
 from ..errors import LocalProtocolError, ProtocolError, RejectCode
 from ..fetch import (
-    CarriedShard,
     FetchClientSession,
     FetchEffect,
     FetchRequest,
@@ -231,15 +230,11 @@ class NodeCore:
         elif protocol == FETCH_PROTOCOL_ID:
             stream = self._new_stream(Role.SERVE, remote_peer)
             stream.session = FetchServerSession(
-                local_peer=self.peer, lookup=self._carried_for_fetch, nonces=self.nonces, now=now
+                local_peer=self.peer, lookup=self.carrier.held.get, nonces=self.nonces, now=now
             )
         else:
             raise LocalProtocolError(RejectCode.PROTOCOL_VIOLATION, f"no session for {protocol}")
         return stream.sid, []
-
-    def _carried_for_fetch(self, key: ShardKey) -> CarriedShard | None:
-        held = self.carrier.held.get(key)
-        return None if held is None else CarriedShard(held.manifest, held.last.record)
 
     def stream_opened(self, sid: int, now: float) -> list[NodeEffect]:
         """The stream asked for with ``OpenStream`` is ready."""
@@ -348,6 +343,27 @@ class NodeCore:
         if shard is None:
             return self._custody_lost(stream, "the store no longer has its bytes")
         return self._start_sender(stream, shard, now)
+
+    def load_failed(self, sid: int, now: float, detail: str = "") -> list[NodeEffect]:
+        """``LoadShard`` could not be answered (the store failed to read): try again later.
+
+        Unlike ``shard_loaded(sid, None)`` this says nothing about the bytes
+        being gone, so custody stays; a hop is given up for now, a fetch refused.
+        """
+        stream = self._streams.get(sid)
+        if stream is None or "load" not in stream.waiting:
+            return []
+        if stream.role is Role.SERVE:
+            return self.shard_loaded(sid, None, now)
+        stream.waiting.discard("load")
+        assert stream.role is Role.HOP and stream.key is not None
+        out: list[NodeEffect] = []
+        if not stream.closed:
+            stream.closed = True
+            out.append(ResetStream(sid))
+        out += self._unstarted_failure(stream, f"the store could not read it: {detail}", now)
+        self._forget_if_done(stream)
+        return out
 
     def _answer(self, sid: int, what: str) -> Stream | None:
         stream = self._streams.get(sid)
