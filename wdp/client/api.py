@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wdp.node.hostport import format_hostport, parse_hostport
+
 CHUNK = 1 << 20
 CONNECT_TIMEOUT = 10.0
 
@@ -22,11 +24,10 @@ class ClientError(RuntimeError):
 
 def parse_address(value: str) -> tuple[str, int]:
     """``"127.0.0.1:5080"`` -> ``("127.0.0.1", 5080)``, or a ClientError saying the form."""
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise ClientError(f"--api {value!r} must be HOST:PORT, e.g. 127.0.0.1:5080")
-    return host, int(port)
+    try:
+        return parse_hostport(value, listening=False)
+    except ValueError as exc:
+        raise ClientError(f"--api {exc}") from None
 
 
 class ApiClient:
@@ -79,12 +80,12 @@ class ApiClient:
         return sock
 
     def _connect_tcp(self, address: tuple[str, int]) -> socket.socket:
-        host, port = address
+        where = format_hostport(*address)
         try:
             sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise ClientError(
-                f"cannot reach the node's API at {host}:{port} ({exc.strerror or exc}): is the "
+                f"cannot reach the node's API at {where} ({exc.strerror or exc}): is the "
                 "node running with --api-listen, and is the port right?"
             ) from None
         sock.settimeout(self.timeout)  # None: a get may take a while; the node bounds it

@@ -31,6 +31,7 @@ import trio
 from wdp.core.limits import MAX_PAYLOAD_SIZE
 from wdp.core.ticket import Ticket, TicketError
 
+from .hostport import parse_hostport
 from .owner import OwnerError
 
 if TYPE_CHECKING:
@@ -87,15 +88,6 @@ def _read_token(path: Path) -> str:
             "delete it to have a new one made"
         )
     return token
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``"127.0.0.1:5080"`` -> ``("127.0.0.1", 5080)``; ``[::1]:5080`` for IPv6."""
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{value!r} must be HOST:PORT, e.g. 127.0.0.1:5080")
-    return host, int(port)
 
 
 def _in_use(path: Path) -> bool:
@@ -157,7 +149,7 @@ class LocalApi:
     async def _tcp_listeners(self) -> list[trio.SocketListener]:
         assert self.tcp is not None
         try:
-            host, port = parse_listen(self.tcp)
+            host, port = parse_hostport(self.tcp)
         except ValueError as exc:
             raise ApiError(f"api_listen {exc}") from None
         try:

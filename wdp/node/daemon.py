@@ -15,7 +15,8 @@ from wdp.core.carrier import CarrierParams
 from .api import API_SOCKET, ApiError, LocalApi, tcp_token
 from .fetch import register_fetch
 from .host import ensure_ports_free
-from .metrics import parse_hostport, serve_metrics
+from .hostport import format_hostport, parse_hostport
+from .metrics import serve_metrics
 from .node import Node, NodeConfig
 from .owner import Owner, OwnerRegistry
 from .settings import Settings
@@ -47,11 +48,6 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
     for addr in bootstrap:
         if "p2p" not in [p.name for p in addr.protocols()]:
             raise DaemonError(f"--bootstrap {addr} must end in /p2p/<peer id>")
-    if settings.metrics:
-        try:
-            parse_hostport(settings.metrics)
-        except ValueError as exc:
-            raise DaemonError(str(exc)) from None
     store: Store
     if settings.store == "disk":
         store = DiskStore(settings.data_dir.expanduser() / "shards")
@@ -93,9 +89,8 @@ async def _serve(node: Node, settings: Settings) -> int:
                           file=sys.stderr)  # fmt: skip
                     nursery.cancel_scope.cancel()
                     return 2
-                log.info(
-                    "metrics at http://%s:%d/metrics", parse_hostport(settings.metrics)[0], port
-                )
+                host = parse_hostport(settings.metrics)[0]
+                log.info("metrics at http://%s/metrics", format_hostport(host, port))
             data_dir = settings.data_dir.expanduser()
             registry = OwnerRegistry(data_dir / "owned.json" if settings.store == "disk" else None)
             owner = Owner(node, registry)

@@ -14,8 +14,12 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .hostport import parse_hostport
+
 if TYPE_CHECKING:
     from .node import Node
+
+METRICS_EXAMPLE = "127.0.0.1:9464"
 
 
 @dataclass
@@ -75,16 +79,9 @@ class NodeCollector(Collector):
         yield loss
 
 
-def parse_hostport(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--metrics {value!r} must be HOST:PORT, e.g. 127.0.0.1:9464")
-    return host or "127.0.0.1", int(port)
-
-
 def serve_metrics(node: Node, hostport: str) -> int:
     """Start the HTTP endpoint in a background thread; returns the bound port."""
-    host, port = parse_hostport(hostport)
+    host, port = parse_hostport(hostport, example=METRICS_EXAMPLE)
     registry = CollectorRegistry()
     registry.register(NodeCollector(node))
     server, _thread = start_http_server(port, addr=host, registry=registry)
