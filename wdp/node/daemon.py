@@ -16,7 +16,6 @@ from .api import API_SOCKET, ApiError, LocalApi, tcp_token
 from .fetch import register_fetch
 from .host import ensure_ports_free
 from .hostport import format_hostport, parse_hostport
-from .metrics import serve_metrics
 from .node import Node, NodeConfig
 from .owner import Owner, OwnerRegistry
 from .settings import Settings
@@ -82,6 +81,8 @@ async def _serve(node: Node, settings: Settings) -> int:
                 nursery.cancel_scope.cancel()
                 return 2
             if settings.metrics:
+                from .metrics import serve_metrics  # imports prometheus_client: only if asked
+
                 try:
                     port = serve_metrics(node, settings.metrics)
                 except OSError as exc:

@@ -1,13 +1,15 @@
 """Prometheus metrics of a node, read from its state at scrape time.
 
 Opt-in (``--metrics HOST:PORT``); serve it on loopback: the RTT map and the
-number of shards held are exactly what an observer would like to know.
+number of shards held are exactly what an observer would like to know. The
+only module of the project that imports ``prometheus_client``; the daemon
+imports it only when ``--metrics`` is given. The counters themselves are
+:class:`wdp.node.stats.NodeStats`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prometheus_client import start_http_server
@@ -20,20 +22,6 @@ if TYPE_CHECKING:
     from .node import Node
 
 METRICS_EXAMPLE = "127.0.0.1:9464"
-
-
-@dataclass
-class NodeStats:
-    """Counters a node keeps for metrics and status."""
-
-    hops_in: int = 0
-    hops_out: int = 0
-    rejects_sent: dict[str, int] = field(default_factory=dict)  # we refused an offer
-    rejects_received: dict[str, int] = field(default_factory=dict)  # our offer was refused
-
-    def count_reject(self, code: str, *, sent: bool) -> None:
-        table = self.rejects_sent if sent else self.rejects_received
-        table[code] = table.get(code, 0) + 1
 
 
 class NodeCollector(Collector):

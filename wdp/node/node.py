@@ -72,8 +72,8 @@ from .host import (
     remote_ipv4,
 )
 from .latency import Pinger
-from .metrics import NodeStats
 from .migrate import HandoffResult, reset_quietly, run_receiver, run_sender, store_call
+from .stats import NodeStats
 from .store import MemoryStore, ShardMeta, Store
 
 __all__ = ["Node", "NodeConfig", "open_node"]
