@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import trio
 from typer.testing import CliRunner, Result
 
+from wdp.client.api import ApiClient, ClientError
 from wdp.client.cli import app as wdp_app
 from wdp.node.api import API_SOCKET
 
@@ -111,3 +115,40 @@ async def test_options_before_and_after_the_command_against_a_real_api(tmp_path:
         assert await peer_id("--token", TOKEN, "status", "--json", env=env) == expected
         wrong = await in_thread(lambda: wdp("status", env=env))
         assert "unauthorised" in one_error_line(wrong)
+
+
+@contextmanager
+def not_a_wdp_api() -> Iterator[int]:
+    """A TCP server that answers like an HTTP server (e.g. the metrics port by mistake)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+        thread.join(5)
+
+
+def test_something_else_on_the_api_port_is_one_line() -> None:
+    with not_a_wdp_api() as port:
+        message = one_error_line(wdp("--api", f"127.0.0.1:{port}", "--token", TOKEN, "status"))
+    assert message.startswith(f"what answers at 127.0.0.1:{port} is not a wdp-node API")
+
+
+@pytest.mark.trio
+async def test_a_put_refused_while_sending_reports_the_refusal(tmp_path: Path) -> None:
+    async with api_node(tmp_path):
+        client = ApiClient(tmp_path / API_SOCKET)
+        payload = bytes(8 << 20)  # far more than the socket buffers: the node stops reading
+        request = {"op": "put", "name": "big", "size": 1 << 40}
+        with pytest.raises(ClientError) as exc, trio.fail_after(20):
+            await in_thread(client.call, request, payload)
+    assert str(exc.value).startswith("bad request: 'size' must be 0..")

@@ -10,7 +10,7 @@ import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from wdp.node.hostport import format_hostport, parse_hostport
 
@@ -99,13 +99,40 @@ class ApiClient:
         sent: Callable[[int], None] | None = None,
         received: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """Send one request; returns the final answer and any bytes that follow it."""
+        """Send one request; returns the final answer and any bytes that follow it.
+
+        Every failure is a ClientError with one line saying what happened.
+        """
         try:
             return self._call(request, payload, on_progress, sent, received)
         except TimeoutError:
             raise ClientError(
                 f"the node did not answer within {self.timeout} s; see its log"
             ) from None
+        except OSError as exc:  # the connection broke after it was made
+            raise ClientError(
+                f"lost the connection to the node ({exc.strerror or type(exc).__name__}); "
+                "see its log"
+            ) from None
+
+    def _where(self) -> str:
+        return format_hostport(*self.address) if self.address is not None else str(self.path)
+
+    def _answer(self, reader: BinaryIO) -> dict[str, Any] | None:
+        """The next JSON line the node sent, or None if it closed the connection."""
+        line = reader.readline()
+        if not line:
+            return None
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ClientError(
+                f"what answers at {self._where()} is not a wdp-node API (it sent "
+                f"{len(line)} bytes that are not a JSON object): check --api or --data-dir"
+            )
+        return answer
 
     def _call(
         self,
@@ -118,19 +145,27 @@ class ApiClient:
         if self.address is not None:
             request = {**request, "token": self.token}
         with self._connect() as sock:
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            if payload is not None:
-                view = memoryview(payload)
-                for off in range(0, len(payload), CHUNK):
-                    sock.sendall(view[off : off + CHUNK])
-                    if sent:
-                        sent(min(len(payload), off + CHUNK))
             reader = sock.makefile("rb")
+            try:
+                sock.sendall(json.dumps(request).encode() + b"\n")
+                if payload is not None:
+                    view = memoryview(payload)
+                    for off in range(0, len(payload), CHUNK):
+                        sock.sendall(view[off : off + CHUNK])
+                        if sent:
+                            sent(min(len(payload), off + CHUNK))
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The node stopped reading: it may have said why (a refused put) first.
+                refusal = self._refusal(reader)
+                raise ClientError(
+                    refusal
+                    or f"the node closed the connection before the request was sent "
+                    f"({exc.strerror}); see its log"
+                ) from None
             while True:
-                line = reader.readline()
-                if not line:
+                answer = self._answer(reader)
+                if answer is None:
                     raise ClientError("the node closed the connection without answering")
-                answer = json.loads(line)
                 if answer.get("event") == "progress":
                     if on_progress:
                         on_progress(answer)
@@ -148,3 +183,13 @@ class ApiClient:
                 if received:
                     received(len(data))
             return answer, bytes(data)
+
+    def _refusal(self, reader: BinaryIO) -> str | None:
+        """The error the node answered before it closed the connection, if it can be read."""
+        try:
+            while (answer := self._answer(reader)) is not None:
+                if not answer.get("ok") and "error" in answer:
+                    return str(answer["error"])
+        except (OSError, ClientError):
+            pass
+        return None
