@@ -84,6 +84,13 @@ def test_file_and_ticket_mistakes_are_one_line(tmp_path: Path) -> None:
     assert one_error_line(wdp("get", "wdp1garbage", "-o", str(tmp_path / "x"))).startswith(
         "bad ticket: "
     )
+    ticket = "wdp1" + "a" * 40
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("wdp.client.cli.Ticket.decode", lambda text: None)  # any ticket will do
+        for directory in (str(tmp_path), "."):
+            assert one_error_line(wdp("get", ticket, "-o", directory)) == (
+                f"{directory} is a directory: give -o the name of the file to write"
+            )
 
 
 @pytest.mark.trio

@@ -248,6 +248,8 @@ def get(
         parsed = Ticket.decode(ticket)
     except TicketError as exc:
         fail(f"bad ticket: {exc}")
+    if output.is_dir() or not output.name:
+        fail(f"{output} is a directory: give -o the name of the file to write")
     node = client(ctx, data_dir, api, token, token_file)
     with _bar() as bar:
         task = bar.add_task("locating shards", total=parsed.k)
