@@ -27,11 +27,13 @@ def test_demo_table_then_text_on_its_own_line(monkeypatch, terminal: bool) -> No
     monkeypatch.setattr(demo, "console", console)
     monkeypatch.setattr(demo, "placement", lambda swarm, wid: WHERE)
     monkeypatch.setattr(demo.time, "sleep", lambda s: None)
-    where = demo.watch(None, "w", 0.05, "shards wandering", {2, 9})  # type: ignore[arg-type]
+    title = "after the seizure: repair rebuilds lost shards"
+    where = demo.watch(None, "w", 0.05, title, {2, 9})  # type: ignore[arg-type]
     console.print("Seizing 3 carriers")
     assert where == WHERE
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue())  # cursor hide/show
     assert "seized: node 2, node 9" in text
+    assert title in text  # on one line, not wrapped to the table's width
     bottom = text.rindex("┘")
     assert text[bottom:].startswith("┘\n"), text[bottom:]
     assert "\nSeizing 3 carriers\n" in text

@@ -28,7 +28,7 @@ from wdp.testing.localswarm import LocalSwarm
 NODES = 10
 K, N = 3, 8
 EPOCH = 4
-console = Console()
+console = Console(soft_wrap=True)  # a verdict line stays one line in a file or a pipe
 
 
 def status(swarm: LocalSwarm, i: int) -> dict[str, Any] | None:
@@ -56,7 +56,7 @@ def placement(swarm: LocalSwarm, wid_prefix: str) -> dict[int, tuple[int, int, s
 
 
 def table(title: str, where: dict[int, tuple[int, int, str]], dead: set[int]) -> Table:
-    t = Table(title=title)
+    t = Table(title=title, min_width=len(title))  # a title wider than the table would wrap
     t.add_column("shard")
     t.add_column("carrier")
     t.add_column("hop")
