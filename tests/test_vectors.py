@@ -1,6 +1,6 @@
 """The test vectors in protocols/vectors/v1/: up to date, and true of the Python core.
 
-Every vector is re-verified here independently of the generator (wdp/vectors.py):
+Every vector is re-verified here independently of the generator (wdp/vectors/):
 frames and bodies are decoded by the core AND by a small hand-written protobuf
 reader against hand-written field numbers, signatures are checked with PyNaCl
 directly, key derivations are recomputed from RFC 5869 with hmac, and every
@@ -35,12 +35,11 @@ from multiaddr import Multiaddr
 
 from wdp import vectors
 from wdp.core import crypto, erasure, signing
-from wdp.core.carrier import Carrier, CarrierParams
+from wdp.core.carrier import Carrier, CarrierParams, HeldShard
 from wdp.core.custody import check_offer
 from wdp.core.effects import Send, ShardKey, StoreShard, WipeShard
 from wdp.core.errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode
 from wdp.core.fetch import (
-    CarriedShard,
     FetchClientSession,
     FetchServerSession,
     Header,
@@ -1326,7 +1325,19 @@ def fetch_lookup(carrier: dict[str, Any]) -> Any:
     manifest = Signed.from_bytes(x(carrier["manifest"]), Manifest)
     record = Signed.from_bytes(x(carrier["record"]), CustodyRecord)
     held_key = ShardKey(record.value.wanderer_id, record.value.shard_index)
-    return lambda key: CarriedShard(manifest, record) if key == held_key else None
+    # The carrier's custody as its core keeps it; fetch reads the manifest and the last record.
+    rec = record.value
+    receipt = Receipt(record.hash, rec.to_peer, rec.shard_hash, rec.time_ms)
+    held = HeldShard(
+        key=held_key,
+        manifest=manifest,
+        chain=(CustodyLink(record, Signed.create(receipt, Signer(x(carrier["seed"])))),),
+        locator_secret=bytes(32),
+        size=len(x(carrier["shard"])),
+        acquired_at=rec.time_ms / 1000,
+        next_hop_at=float("inf"),
+    )
+    return lambda key: held if key == held_key else None
 
 
 def fetch_server(carrier: dict[str, Any], now_ms: int, seen: list[dict[str, Any]]) -> Any:

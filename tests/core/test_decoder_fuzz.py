@@ -1,4 +1,4 @@
-"""The decoder under 100,000 random and mutated inputs raises only ProtocolError.
+"""The decoder under 100,000 random and mutated inputs raises only RemoteProtocolError.
 
 Deterministic (seeded) mutation fuzzing of valid frames of every message kind,
 plus pure noise. Every input also goes through the framing layer and into live
@@ -13,7 +13,7 @@ import tracemalloc
 
 import pytest
 
-from wdp.core.errors import ProtocolError, RejectCode
+from wdp.core.errors import RejectCode, RemoteProtocolError
 from wdp.core.framing import FrameDecoder, encode_frame
 from wdp.core.handoff import ReceiverSession, SenderSession
 from wdp.core.limits import MAX_FRAME_SIZE
@@ -82,7 +82,7 @@ def mutate(rng: random.Random, seeds: list[bytes]) -> bytes:
 
 
 @pytest.mark.timeout(300)
-def test_decoder_raises_only_protocol_errors_on_100k_inputs() -> None:
+def test_decoder_raises_only_remote_protocol_errors_on_100k_inputs() -> None:
     rng = random.Random(20261124)
     seeds = corpus()
     b = make_node(2)
@@ -99,14 +99,14 @@ def test_decoder_raises_only_protocol_errors_on_100k_inputs() -> None:
             try:
                 decode_message(data)
                 decoded += 1
-            except ProtocolError:
+            except RemoteProtocolError:
                 errors += 1
             for kind in (Manifest, CustodyRecord, ReceiptBody, Locator):
-                with contextlib.suppress(ProtocolError):
+                with contextlib.suppress(RemoteProtocolError):
                     Signed.from_bytes(data, kind)
-            with contextlib.suppress(ProtocolError):
+            with contextlib.suppress(RemoteProtocolError):
                 HolderInfo.decode(data)
-            with contextlib.suppress(ProtocolError):
+            with contextlib.suppress(RemoteProtocolError):
                 validate_locator("/wdp/" + "ab" * 32, data, 0)
             if i % SESSION_EVERY == 0:
                 # Live sessions: raw bytes (framed or not) must become effects, never exceptions.
@@ -116,7 +116,7 @@ def test_decoder_raises_only_protocol_errors_on_100k_inputs() -> None:
                 sender = SenderSession(offer, a.store[held.key])
                 sender.start(T0)
                 sender.receive_data(framed, T0)
-                with contextlib.suppress(ProtocolError):
+                with contextlib.suppress(RemoteProtocolError):
                     FrameDecoder(MAX_FRAME_SIZE).feed(data)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -128,7 +128,7 @@ def test_decoder_raises_only_protocol_errors_on_100k_inputs() -> None:
 def test_frame_decoder_bounds_memory_before_the_payload_arrives() -> None:
     """A huge declared length is refused from the prefix alone."""
     dec = FrameDecoder(MAX_FRAME_SIZE)
-    with pytest.raises(ProtocolError) as exc:
+    with pytest.raises(RemoteProtocolError) as exc:
         dec.feed(b"\xff\xff\xff\xff\x0f")
     assert exc.value.code.name == "TOO_LARGE"
     assert dec.buffered <= 5
@@ -143,6 +143,6 @@ def test_frame_decoder_bounds_memory_before_the_payload_arrives() -> None:
     ],
 )
 def test_bad_varint_prefixes(prefix: bytes, code: str) -> None:
-    with pytest.raises(ProtocolError) as exc:
+    with pytest.raises(RemoteProtocolError) as exc:
         FrameDecoder(MAX_FRAME_SIZE).feed(prefix)
     assert exc.value.code.name == code

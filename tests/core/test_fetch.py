@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from wdp.core.carrier import HeldShard
 from wdp.core.crypto import wanderer_id as derive_wanderer_id
 from wdp.core.effects import Close, Send, ShardKey
-from wdp.core.errors import LocalProtocolError, ProtocolError, RejectCode
+from wdp.core.errors import LocalProtocolError, ProtocolError, RejectCode, RemoteProtocolError
 from wdp.core.fetch import (
-    CarriedShard,
     FetchClientSession,
     FetchClientState,
     FetchMessage,
@@ -63,12 +63,8 @@ def nonce(i: int) -> bytes:
     return i.to_bytes(16, "big")
 
 
-def lookup_of(node: Node) -> Callable[[ShardKey], CarriedShard | None]:
-    def lookup(key: ShardKey) -> CarriedShard | None:
-        held = node.carrier.held.get(key)
-        return None if held is None else CarriedShard(held.manifest, held.last.record)
-
-    return lookup
+def lookup_of(node: Node) -> Callable[[ShardKey], HeldShard | None]:
+    return node.carrier.held.get
 
 
 @dataclass
@@ -674,10 +670,10 @@ def test_nonce_cache_forgets_by_expiry_and_stays_bounded():
 def test_check_fetch_request_alone():
     s = carried()
     nonces = NonceCache()
-    carried_shard = check_fetch_request(
+    held = check_fetch_request(
         s.request(), local_peer=s.b.peer, lookup=lookup_of(s.b), now=NOW, nonces=nonces
     )
-    assert carried_shard.manifest.hash == s.w.manifest.hash
+    assert held is s.b.carrier.held[s.request().value.key]
     assert len(nonces) == 1
 
 
@@ -695,9 +691,9 @@ def test_fetch_decoder_and_sessions_raise_only_protocol_errors():
         try:
             decode_fetch_message(data)
             decoded += 1
-        except ProtocolError:
+        except RemoteProtocolError:
             pass
-        with contextlib.suppress(ProtocolError):
+        with contextlib.suppress(RemoteProtocolError):
             Signed.from_bytes(data, FetchRequest)
         if i % 10 == 0:
             framed = encode_frame(data, MAX_FRAME_SIZE) if rng.random() < 0.8 else data

@@ -14,11 +14,13 @@ from typing import Any, BinaryIO
 
 from wdp.node.hostport import format_hostport, parse_hostport
 
+from wdp.core.errors import WdpError
+
 CHUNK = 1 << 20
 CONNECT_TIMEOUT = 10.0
 
 
-class ClientError(RuntimeError):
+class ClientError(WdpError):
     """Something the user must fix; the message says what."""
 
 

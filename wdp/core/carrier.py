@@ -33,7 +33,7 @@ from .errors import LocalProtocolError, ProtocolError, RejectCode
 from .latency import LatencyMap
 from .limits import MAX_CHAIN_LINKS
 from .messages import Offer
-from .objects import CustodyLink, CustodyRecord, Manifest, Reason, Signed
+from .objects import CustodyLink, CustodyRecord, Manifest, Reason, Signed, time_ms
 from .objects import Receipt as ReceiptBody
 from .placement import Candidate, PlacementParams, choose_carrier
 from .rng import Rng
@@ -333,7 +333,7 @@ class Carrier:
             manifest_hash=prev.manifest_hash,
             locator_key=prev.locator_key,
             reason=reason,
-            time_ms=max(0, int(now * 1000)),
+            time_ms=time_ms(now),
             prev_record_hash=last.hash,
         )
         return Offer(

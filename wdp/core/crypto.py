@@ -24,12 +24,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .errors import WdpError
+from .limits import TAG_SIZE
+
 BytesLike = bytes | bytearray | memoryview
 
 SEED_SIZE = 32  # owner seed, ephemeral sealing seed, derived locator seed
 KEY_SIZE = 32  # ChaCha20-Poly1305 key
 NONCE_SIZE = 12  # ChaCha20-Poly1305 nonce (RFC 8439)
-TAG_SIZE = 16  # Poly1305 tag appended to every AEAD ciphertext
 PUBLIC_KEY_SIZE = 32  # Ed25519 and X25519 public keys
 WANDERER_ID_SIZE = 32  # SHA-256
 SEAL_NONCE_SIZE = 24  # crypto_box (XSalsa20-Poly1305) nonce
@@ -50,8 +52,12 @@ DOMAIN_WANDERER_ID = b"wdp/v1/wanderer-id"
 _U32_MAX = 2**32 - 1
 
 
-class CryptoError(ValueError):
-    """A key, nonce or ciphertext was rejected (bad size, failed authentication, ...)."""
+class CryptoError(WdpError, ValueError):
+    """A key, nonce or ciphertext was rejected (bad size, failed authentication, ...).
+
+    Still a ValueError: the owner turns any ValueError from making a wanderer
+    into an OwnerError.
+    """
 
 
 def _nbytes(value: BytesLike) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-from .errors import ProtocolError, RejectCode
+from .errors import RejectCode, RemoteProtocolError
 from .limits import MAX_CHAIN_LINKS
 from .messages import Offer
 from .objects import CustodyLink, CustodyRecord, Manifest, Signed
@@ -26,8 +26,8 @@ _SAME_FIELDS = (
 )
 
 
-def _fail(code: RejectCode, detail: str) -> ProtocolError:
-    return ProtocolError(code, detail)
+def _fail(code: RejectCode, detail: str) -> RemoteProtocolError:
+    return RemoteProtocolError(code, detail)
 
 
 def check_record_fits_manifest(record: CustodyRecord, manifest: Signed[Manifest]) -> None:
@@ -92,7 +92,7 @@ def check_chain(
 
 
 def check_offer(offer: Offer, *, local_peer: bytes, remote_peer: bytes) -> None:
-    """Every offer check that needs no local state, in spec order; raises ProtocolError.
+    """Every offer check that needs no local state, in spec order; raises RemoteProtocolError.
 
     ``remote_peer`` is the authenticated Ed25519 key of the stream's peer; it must
     be the sender of any hop after 0. Hop 0 comes from the owner's node, which

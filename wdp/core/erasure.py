@@ -17,13 +17,19 @@ from typing import Any
 
 import zfec
 
+from .errors import WdpError
+
 BytesLike = bytes | bytearray | memoryview
 
 MAX_SHARDS = 256  # n <= 256: zfec's limit, and GF(2^8) has 256 evaluation points
 
 
-class CodingError(ValueError):
-    """Parameters or shards that cannot be encoded or decoded."""
+class CodingError(WdpError, ValueError):
+    """Parameters or shards that cannot be encoded or decoded.
+
+    Still a ValueError: the owner turns any ValueError from making a wanderer
+    into an OwnerError.
+    """
 
 
 def _check_params(k: int, n: int) -> None:

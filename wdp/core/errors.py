@@ -1,8 +1,31 @@
-"""Error types of the protocol core.
+"""Error types of WDP.
 
-Every failure a peer can cause is a :class:`ProtocolError` carrying the
+Every exception class WDP defines derives from :class:`WdpError`
+(tests/core/test_errors.py walks the sources to keep it so); a few are also a
+ValueError where callers catch them as one. Bad arguments to constructors and
+helpers still raise the built-in ValueError.
+
+Protocol failures are a :class:`ProtocolError` carrying the
 :class:`RejectCode` that goes on the wire, so a driver never has to map
-exceptions to codes itself (the h2/wsproto pattern).
+exceptions to codes itself (the h2/wsproto pattern), and, as in h11, the
+class says whose fault the failure is:
+
+* :class:`RemoteProtocolError`: the peer broke the protocol. Bytes or objects
+  received from it do not decode or do not validate: frames, messages, signed
+  objects, locators, fetch requests and headers, offer and chain checks,
+  receipts, data out of order or not matching its hash. A session that meets
+  one ends and tells the peer why.
+* :class:`LocalProtocolError`: this side was asked to do something the
+  protocol forbids, a bug in the caller: a shard of the wrong size, a session
+  started twice, a request for a wanderer the seed does not own.
+* :class:`ProtocolError` itself: a session ends with a wire code although
+  nobody broke the protocol. A refusal by local policy (``Carrier.admit``:
+  STALE_HOP, SHUTTING_DOWN, BUSY, CAPACITY, SIBLING_HELD; a shard that could
+  not be stored or has gone from the store) is a well-formed answer to a
+  well-formed offer; so are the peer's own Reject, a timeout and a lost stream.
+  They are refusals with a wire code, not faults of either side.
+
+Both subclasses are ProtocolErrors, so ``except ProtocolError`` catches all three.
 """
 
 from __future__ import annotations
@@ -40,11 +63,16 @@ MIGRATE_REJECT_CODES = frozenset(code for code in RejectCode if code <= RejectCo
 
 
 class WdpError(Exception):
-    """Base class of every error raised by WDP."""
+    """Base class of every exception class WDP defines."""
 
 
 class ProtocolError(WdpError):
-    """Input that breaks the WDP protocol; ``code`` says which rule."""
+    """A WDP session or check failed; ``code`` is the wire code that says why.
+
+    Raised or recorded as such only for refusals with a wire code that are
+    nobody's fault (local policy, the peer's Reject, timeouts); see the module
+    docstring.
+    """
 
     def __init__(self, code: RejectCode, detail: str) -> None:
         super().__init__(f"{code.name}: {detail}")
@@ -53,7 +81,7 @@ class ProtocolError(WdpError):
 
 
 class RemoteProtocolError(ProtocolError):
-    """The peer sent something the protocol forbids."""
+    """The peer sent something the protocol forbids (bytes or objects that fail a check)."""
 
 
 class LocalProtocolError(ProtocolError):

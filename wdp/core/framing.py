@@ -8,7 +8,7 @@ before any of the payload is buffered, so memory stays bounded.
 
 from __future__ import annotations
 
-from .errors import ProtocolError, RejectCode
+from .errors import LocalProtocolError, RejectCode, RemoteProtocolError
 
 MAX_VARINT_BYTES = 10
 
@@ -31,7 +31,7 @@ def encode_uvarint(value: int) -> bytes:
 def decode_uvarint(data: bytes | bytearray | memoryview, start: int = 0) -> tuple[int, int] | None:
     """Decode a uvarint at ``start``; return ``(value, end)`` or None if incomplete.
 
-    Raises ProtocolError(MALFORMED) for an overlong or non-minimal encoding.
+    Raises RemoteProtocolError(MALFORMED) for an overlong or non-minimal encoding.
     """
     value = 0
     for i in range(MAX_VARINT_BYTES):
@@ -42,17 +42,19 @@ def decode_uvarint(data: bytes | bytearray | memoryview, start: int = 0) -> tupl
         value |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:
             if i > 0 and byte == 0:
-                raise ProtocolError(RejectCode.MALFORMED, "non-minimal varint length prefix")
+                raise RemoteProtocolError(RejectCode.MALFORMED, "non-minimal varint length prefix")
             if value >= 1 << 64:
-                raise ProtocolError(RejectCode.MALFORMED, "varint length prefix exceeds 64 bits")
+                raise RemoteProtocolError(
+                    RejectCode.MALFORMED, "varint length prefix exceeds 64 bits"
+                )
             return value, pos + 1
-    raise ProtocolError(RejectCode.MALFORMED, "varint length prefix longer than 10 bytes")
+    raise RemoteProtocolError(RejectCode.MALFORMED, "varint length prefix longer than 10 bytes")
 
 
 def encode_frame(payload: bytes, max_size: int) -> bytes:
     """Prefix ``payload`` with its length; refuse payloads above ``max_size``."""
     if len(payload) > max_size:
-        raise ProtocolError(
+        raise LocalProtocolError(
             RejectCode.TOO_LARGE, f"frame of {len(payload)} bytes exceeds {max_size}"
         )
     return encode_uvarint(len(payload)) + payload
@@ -75,7 +77,7 @@ class FrameDecoder:
     def next_frame(self) -> bytes | None:
         """The next whole frame, or None until more bytes arrive.
 
-        Raises ProtocolError on a bad or oversized length prefix, before any of
+        Raises RemoteProtocolError on a bad or oversized length prefix, before any of
         that frame's payload is buffered beyond what was already received.
         """
         head = decode_uvarint(self._buf)
@@ -83,7 +85,7 @@ class FrameDecoder:
             return None
         length, start = head
         if length > self.max_size:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.TOO_LARGE, f"frame of {length} bytes exceeds {self.max_size}"
             )
         end = start + length

@@ -44,7 +44,7 @@ from .effects import (
     StoreShard,
     WipeShard,
 )
-from .errors import LocalProtocolError, ProtocolError, RejectCode
+from .errors import LocalProtocolError, ProtocolError, RejectCode, RemoteProtocolError
 from .framing import encode_frame
 from .limits import (
     DATA_IDLE_TIMEOUT,
@@ -69,6 +69,7 @@ from .messages import (
 )
 from .objects import CustodyLink, CustodyRecord, Signed
 from .objects import Receipt as ReceiptBody
+from .objects import time_ms as _time_ms
 from .session import FramedSession, next_state
 from .signing import Signer
 
@@ -112,10 +113,6 @@ RECEIVER_TERMINAL = frozenset({ReceiverState.CLOSED, ReceiverState.REJECTED})
 
 def _send(msg: Message) -> Send:
     return Send(msg, encode_frame(encode_message(msg), MAX_FRAME_SIZE))
-
-
-def _time_ms(now: float) -> int:
-    return max(0, int(now * 1000))
 
 
 class ReceiverPolicy(Protocol):
@@ -174,7 +171,9 @@ class SenderSession(_Session):
             return self._end(ProtocolError(msg.code, msg.detail), notify=False, by_peer=True)
         if isinstance(msg, Accept):
             if msg.record_hash != self.record.hash:
-                raise ProtocolError(RejectCode.PROTOCOL_VIOLATION, "accept names another record")
+                raise RemoteProtocolError(
+                    RejectCode.PROTOCOL_VIOLATION, "accept names another record"
+                )
             self.state = nxt
             size = len(self.shard)
             self._deadline = now + RECEIPT_TIMEOUT + size / MIN_TRANSFER_RATE
@@ -199,11 +198,11 @@ class SenderSession(_Session):
         rec: CustodyRecord = self.record.value
         r = receipt.value
         if r.receiver != rec.to_peer or r.record_hash != self.record.hash:
-            raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt acknowledges another record")
+            raise RemoteProtocolError(RejectCode.BAD_RECEIPT, "receipt acknowledges another record")
         if r.shard_hash != rec.shard_hash:
-            raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt names another shard hash")
+            raise RemoteProtocolError(RejectCode.BAD_RECEIPT, "receipt names another shard hash")
         if not receipt.verify(rec.to_peer):
-            raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt signature is invalid")
+            raise RemoteProtocolError(RejectCode.BAD_RECEIPT, "receipt signature is invalid")
 
     def _on_timeout(self, now: float) -> list[Effect]:
         what = "accept" if self.state is SenderState.OFFERED else "receipt"
@@ -262,7 +261,7 @@ class ReceiverSession(_Session):
             return self._on_data(msg, now)
         assert isinstance(msg, Done) and self.offer is not None
         if msg.record_hash != self.offer.record.hash:
-            raise ProtocolError(RejectCode.PROTOCOL_VIOLATION, "done names another record")
+            raise RemoteProtocolError(RejectCode.PROTOCOL_VIOLATION, "done names another record")
         self.state = nxt
         self._deadline = None
         return [Close()]
@@ -289,19 +288,19 @@ class ReceiverSession(_Session):
         assert self.offer is not None and self.key is not None
         size = self.offer.manifest.value.shard_size
         if data.offset != len(self._buf):
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.PROTOCOL_VIOLATION,
                 f"data at offset {data.offset}, expected {len(self._buf)}",
             )
         if len(self._buf) + len(data.chunk) > size:
-            raise ProtocolError(RejectCode.TOO_LARGE, f"data runs past the shard size {size}")
+            raise RemoteProtocolError(RejectCode.TOO_LARGE, f"data runs past the shard size {size}")
         self._buf += data.chunk
         self._hasher.update(data.chunk)
         self._deadline = now + DATA_IDLE_TIMEOUT
         if len(self._buf) < size:
             return []
         if self._hasher.digest() != self.offer.record.value.shard_hash:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.SHARD_HASH_MISMATCH, "the data does not hash to the shard hash"
             )
         self.state = ReceiverState.STORING

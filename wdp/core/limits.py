@@ -12,7 +12,7 @@ KEY_SIZE = 32  # Ed25519 public keys and seeds
 SIGNATURE_SIZE = 64
 HASH_SIZE = 32  # SHA-256
 NONCE_SIZE = 12  # ChaCha20-Poly1305
-TAG_SIZE = 16
+TAG_SIZE = 16  # Poly1305 tag appended to every AEAD ciphertext (payload and sealed box)
 
 MAX_FRAME_SIZE = 1024 * 1024 + 64 * 1024  # one migrate message, varint prefix excluded
 MAX_CHUNK_SIZE = 1024 * 1024  # Data.chunk

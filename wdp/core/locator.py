@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 
 from . import crypto
-from .errors import ProtocolError, RejectCode
+from .errors import ProtocolError, RejectCode, RemoteProtocolError
 from .limits import (
     DHT_NAMESPACE,
     LOCATOR_LIFETIME_EPOCHS,
@@ -75,31 +75,33 @@ def locator_expiry_ms(now_ms: int, epoch_seconds: int) -> int:
 
 
 def validate_locator(key: str, value: bytes, now_ms: int) -> Signed[Locator]:
-    """The ``/wdp/`` namespace validator: raise ProtocolError unless the record is acceptable."""
+    """The ``/wdp/`` namespace validator: RemoteProtocolError unless the record is acceptable."""
     match = _KEY_RE.fullmatch(key)
     if match is None:
-        raise ProtocolError(RejectCode.MALFORMED, "locator key must be /wdp/ + 43 base64url chars")
+        raise RemoteProtocolError(
+            RejectCode.MALFORMED, "locator key must be /wdp/ + 43 base64url chars"
+        )
     locator_key = base64.urlsafe_b64decode(match.group(1) + "=")
     if locator_dht_key(locator_key) != key:
-        raise ProtocolError(RejectCode.MALFORMED, "locator key is not canonical base64url")
+        raise RemoteProtocolError(RejectCode.MALFORMED, "locator key is not canonical base64url")
     if len(value) > MAX_LOCATOR_VALUE:
-        raise ProtocolError(
+        raise RemoteProtocolError(
             RejectCode.TOO_LARGE, f"locator value exceeds {MAX_LOCATOR_VALUE} bytes"
         )
     signed = Signed.from_bytes(value, Locator)
     if not signed.verify(locator_key):
-        raise ProtocolError(RejectCode.BAD_SIGNATURE, "locator is not signed by its key")
+        raise RemoteProtocolError(RejectCode.BAD_SIGNATURE, "locator is not signed by its key")
     expires = signed.value.expires_at_ms
     if expires <= now_ms:
-        raise ProtocolError(RejectCode.STALE_HOP, "locator has expired")
+        raise RemoteProtocolError(RejectCode.STALE_HOP, "locator has expired")
     if expires > now_ms + MAX_LOCATOR_TTL_MS + MAX_CLOCK_SKEW_MS:
-        raise ProtocolError(RejectCode.MALFORMED, "locator expires too far in the future")
+        raise RemoteProtocolError(RejectCode.MALFORMED, "locator expires too far in the future")
     return signed
 
 
 def select_locator(key: str, values: Sequence[bytes], now_ms: int) -> int:
     """Index of the best value: valid, then highest (generation, hop), then latest expiry,
-    then the smallest value bytes. Raises ProtocolError if none is valid."""
+    then the smallest value bytes. Raises RemoteProtocolError if none is valid."""
     best: tuple[tuple[int, int, int], bytes, int] | None = None
     for i, value in enumerate(values):
         try:
@@ -110,7 +112,7 @@ def select_locator(key: str, values: Sequence[bytes], now_ms: int) -> int:
         if best is None or rank > best[0] or (rank == best[0] and value < best[1]):
             best = (rank, value, i)
     if best is None:
-        raise ProtocolError(RejectCode.MALFORMED, "no valid locator among the values")
+        raise RemoteProtocolError(RejectCode.MALFORMED, "no valid locator among the values")
     return best[2]
 
 
@@ -119,5 +121,5 @@ def open_locator(owner_seed: bytes, locator: Locator) -> HolderInfo:
     try:
         plain = crypto.open_as_owner(owner_seed, locator.sealed_holder)
     except crypto.CryptoError as exc:
-        raise ProtocolError(RejectCode.MALFORMED, f"locator does not open: {exc}") from None
+        raise RemoteProtocolError(RejectCode.MALFORMED, f"locator does not open: {exc}") from None
     return HolderInfo.decode(plain)

@@ -4,14 +4,14 @@
 enforces the size limits, parses the protobuf (a known field with the wrong
 wire type fails; of several oneof members the last one wins, spec section 1),
 parses every signed body it carries and checks each field's shape. Whatever the input, it returns a
-message or raises :class:`ProtocolError`; nothing else escapes.
+message or raises :class:`RemoteProtocolError`; nothing else escapes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode
+from .errors import MIGRATE_REJECT_CODES, ProtocolError, RejectCode, RemoteProtocolError
 from .limits import (
     HASH_SIZE,
     KEY_SIZE,
@@ -77,26 +77,26 @@ Message = Offer | Accept | Reject | Data | Receipt | Done
 
 def _hash_field(value: bytes, what: str) -> bytes:
     if len(value) != HASH_SIZE:
-        raise ProtocolError(RejectCode.MALFORMED, f"{what} must be {HASH_SIZE} bytes")
+        raise RemoteProtocolError(RejectCode.MALFORMED, f"{what} must be {HASH_SIZE} bytes")
     return bytes(value)
 
 
 def _decode_offer(m: pb.Offer) -> Offer:
     if not m.HasField("manifest") or not m.HasField("record"):
-        raise ProtocolError(RejectCode.MALFORMED, "offer lacks its manifest or record")
+        raise RemoteProtocolError(RejectCode.MALFORMED, "offer lacks its manifest or record")
     if len(m.chain) > MAX_CHAIN_LINKS:
-        raise ProtocolError(
+        raise RemoteProtocolError(
             RejectCode.TOO_LARGE, f"offer carries {len(m.chain)} links, limit {MAX_CHAIN_LINKS}"
         )
     if len(m.locator_secret) != KEY_SIZE:
-        raise ProtocolError(RejectCode.MALFORMED, f"locator_secret must be {KEY_SIZE} bytes")
+        raise RemoteProtocolError(RejectCode.MALFORMED, f"locator_secret must be {KEY_SIZE} bytes")
     manifest = Signed.from_pb(m.manifest, Manifest)
     record = Signed.from_pb(m.record, CustodyRecord)
     try:
         chain = tuple(CustodyLink.from_pb(link) for link in m.chain)
     except ProtocolError as exc:
         if exc.code is RejectCode.BAD_RECEIPT:  # a chain receipt is just malformed input here
-            raise ProtocolError(RejectCode.MALFORMED, exc.detail) from None
+            raise RemoteProtocolError(RejectCode.MALFORMED, exc.detail) from None
         raise
     return Offer(manifest, chain, record, bytes(m.locator_secret))
 
@@ -105,17 +105,19 @@ def decode_reject(m: pb.Reject, allowed: frozenset[RejectCode]) -> Reject:
     """A Reject's checks: a code this protocol uses (else MALFORMED), detail <= 256 bytes."""
     code = int(m.code)
     if code not in allowed:
-        raise ProtocolError(RejectCode.MALFORMED, f"unknown reject code {code}")
+        raise RemoteProtocolError(RejectCode.MALFORMED, f"unknown reject code {code}")
     detail = m.detail
     if len(detail.encode()) > MAX_DETAIL_BYTES:
-        raise ProtocolError(RejectCode.TOO_LARGE, "reject detail exceeds 256 bytes")
+        raise RemoteProtocolError(RejectCode.TOO_LARGE, "reject detail exceeds 256 bytes")
     return Reject(RejectCode(code), detail)
 
 
 def decode_message(frame: bytes) -> Message:
     """Decode one frame payload of ``/wdp/migrate/1.0``."""
     if len(frame) > MAX_FRAME_SIZE:
-        raise ProtocolError(RejectCode.TOO_LARGE, f"message of {len(frame)} bytes exceeds limit")
+        raise RemoteProtocolError(
+            RejectCode.TOO_LARGE, f"message of {len(frame)} bytes exceeds limit"
+        )
     m = parse_pb(pb.MigrateMessage, frame, RejectCode.MALFORMED, "migrate message")
     kind = m.WhichOneof("kind")
     if kind == "offer":
@@ -126,15 +128,15 @@ def decode_message(frame: bytes) -> Message:
         return decode_reject(m.reject, MIGRATE_REJECT_CODES)
     if kind == "data":
         if not 0 < len(m.data.chunk) <= MAX_CHUNK_SIZE:
-            raise ProtocolError(RejectCode.MALFORMED, "data chunk must be 1 byte to 1 MiB")
+            raise RemoteProtocolError(RejectCode.MALFORMED, "data chunk must be 1 byte to 1 MiB")
         return Data(m.data.offset, bytes(m.data.chunk))
     if kind == "receipt":
         if not m.receipt.HasField("receipt"):
-            raise ProtocolError(RejectCode.BAD_RECEIPT, "receipt message carries no receipt")
+            raise RemoteProtocolError(RejectCode.BAD_RECEIPT, "receipt message carries no receipt")
         return Receipt(Signed.from_pb(m.receipt.receipt, ReceiptBody))
     if kind == "done":
         return Done(_hash_field(m.done.record_hash, "done record_hash"))
-    raise ProtocolError(RejectCode.MALFORMED, "migrate message has no known kind")
+    raise RemoteProtocolError(RejectCode.MALFORMED, "migrate message has no known kind")
 
 
 def encode_message(msg: Message) -> bytes:

@@ -2,9 +2,9 @@
 
 Each object is a frozen dataclass with ``encode()`` (the body bytes that get
 signed) and ``decode(body)`` (parse and validate every field, raising
-:class:`ProtocolError` with the object's reject code). :class:`Signed` keeps
-the exact received body next to the parsed value, so signatures and hashes
-are always computed over the bytes that travelled.
+:class:`RemoteProtocolError` with the object's reject code). :class:`Signed`
+keeps the exact received body next to the parsed value, so signatures and
+hashes are always computed over the bytes that travelled.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from .crypto import wanderer_id as derive_wanderer_id
-from .errors import ProtocolError, RejectCode
+from .errors import RejectCode, RemoteProtocolError
 from .limits import (
     HASH_SIZE,
     KEY_SIZE,
@@ -118,7 +118,7 @@ def misplaced_field(msg: Message) -> str | None:
 
 
 def parse_pb(cls: type[M], data: bytes, code: RejectCode, what: str) -> M:
-    """Parse protobuf bytes, turning every parser failure into a ProtocolError.
+    """Parse protobuf bytes, turning every parser failure into a RemoteProtocolError.
 
     A known field number with the wrong wire type, at any depth, is a failure
     too (spec section 1), whatever the parser made of it.
@@ -126,24 +126,29 @@ def parse_pb(cls: type[M], data: bytes, code: RejectCode, what: str) -> M:
     try:
         msg = cls.FromString(data)
     except (DecodeError, ValueError, TypeError, RecursionError) as exc:
-        raise ProtocolError(code, f"{what} is not a valid protobuf message: {exc}") from None
+        raise RemoteProtocolError(code, f"{what} is not a valid protobuf message: {exc}") from None
     wrong = misplaced_field(msg)
     if wrong is not None:
-        raise ProtocolError(code, f"{what}: field {wrong} has the wrong wire type")
+        raise RemoteProtocolError(code, f"{what}: field {wrong} has the wrong wire type")
     return msg
 
 
 def _check_len(value: bytes, size: int, name: str, code: RejectCode) -> None:
     if len(value) != size:
-        raise ProtocolError(code, f"{name} must be {size} bytes, got {len(value)}")
+        raise RemoteProtocolError(code, f"{name} must be {size} bytes, got {len(value)}")
 
 
 def _check_version(version: int, what: str) -> None:
     if version != PROTOCOL_VERSION:
-        raise ProtocolError(
+        raise RemoteProtocolError(
             RejectCode.UNSUPPORTED_VERSION,
             f"{what} version {version} is not supported (this node speaks {PROTOCOL_VERSION})",
         )
+
+
+def time_ms(now: float) -> int:
+    """A time in seconds as the wire carries it (``time_ms`` fields): whole ms, never negative."""
+    return max(0, int(now * 1000))
 
 
 def shard_size_for(payload_size: int, k: int) -> int:
@@ -188,12 +193,12 @@ class Signed(Generic[T]):
     def from_pb(cls, msg: pb.Signed, kind: type[T]) -> Signed[T]:
         """Parse a ``Signed`` message's body as ``kind`` (signature NOT yet checked)."""
         if len(msg.body) > kind.MAX_BODY:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.TOO_LARGE,
                 f"{kind.WHAT} body of {len(msg.body)} bytes exceeds {kind.MAX_BODY}",
             )
         if len(msg.signature) != SIGNATURE_SIZE:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 kind.INVALID, f"{kind.WHAT} signature must be {SIGNATURE_SIZE} bytes"
             )
         return cls(bytes(msg.body), bytes(msg.signature), kind.decode(bytes(msg.body)))
@@ -260,26 +265,28 @@ class Manifest:
         _check_len(m.owner_key, KEY_SIZE, "manifest owner_key", bad)
         _check_len(m.wanderer_id, HASH_SIZE, "manifest wanderer_id", bad)
         if m.wanderer_id != derive_wanderer_id(m.owner_key):
-            raise ProtocolError(bad, "manifest wanderer_id does not derive from owner_key")
+            raise RemoteProtocolError(bad, "manifest wanderer_id does not derive from owner_key")
         if int(m.cipher) != Cipher.CHACHA20_POLY1305:
-            raise ProtocolError(bad, f"manifest cipher {m.cipher} is not supported")
+            raise RemoteProtocolError(bad, f"manifest cipher {m.cipher} is not supported")
         _check_len(m.nonce, NONCE_SIZE, "manifest nonce", bad)
         if not 1 <= m.k <= m.n <= MAX_SHARDS:
-            raise ProtocolError(bad, f"manifest needs 1 <= k <= n <= {MAX_SHARDS}")
+            raise RemoteProtocolError(bad, f"manifest needs 1 <= k <= n <= {MAX_SHARDS}")
         if m.payload_size > MAX_PAYLOAD_SIZE:
-            raise ProtocolError(bad, f"manifest payload_size exceeds {MAX_PAYLOAD_SIZE}")
+            raise RemoteProtocolError(bad, f"manifest payload_size exceeds {MAX_PAYLOAD_SIZE}")
         if m.shard_size != shard_size_for(m.payload_size, m.k):
-            raise ProtocolError(bad, "manifest shard_size does not match payload_size and k")
+            raise RemoteProtocolError(bad, "manifest shard_size does not match payload_size and k")
         if m.shard_size > MAX_SHARD_SIZE:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 RejectCode.TOO_LARGE, f"shard_size {m.shard_size} exceeds {MAX_SHARD_SIZE}"
             )
         if len(m.shard_hashes) != m.n:
-            raise ProtocolError(bad, f"manifest lists {len(m.shard_hashes)} hashes for n={m.n}")
+            raise RemoteProtocolError(
+                bad, f"manifest lists {len(m.shard_hashes)} hashes for n={m.n}"
+            )
         for h in m.shard_hashes:
             _check_len(h, HASH_SIZE, "manifest shard hash", bad)
         if not MIN_EPOCH_SECONDS <= m.epoch_seconds <= MAX_EPOCH_SECONDS:
-            raise ProtocolError(bad, f"manifest epoch_seconds {m.epoch_seconds} out of range")
+            raise RemoteProtocolError(bad, f"manifest epoch_seconds {m.epoch_seconds} out of range")
         return cls(
             wanderer_id=bytes(m.wanderer_id),
             owner_key=bytes(m.owner_key),
@@ -351,21 +358,21 @@ class CustodyRecord:
         ):
             _check_len(getattr(r, name), size, f"custody record {name}", bad)
         if r.reason not in Reason._value2member_map_:
-            raise ProtocolError(bad, f"custody record reason {r.reason} is unknown")
+            raise RemoteProtocolError(bad, f"custody record reason {r.reason} is unknown")
         reason = Reason(r.reason)
         if r.hop == 0:
             if reason not in HOP_ZERO_REASONS:
-                raise ProtocolError(bad, "hop 0 must be GENESIS or REPAIR")
+                raise RemoteProtocolError(bad, "hop 0 must be GENESIS or REPAIR")
             if (reason is Reason.GENESIS) != (r.generation == 0):
-                raise ProtocolError(bad, "GENESIS is generation 0 and REPAIR a later one")
+                raise RemoteProtocolError(bad, "GENESIS is generation 0 and REPAIR a later one")
             if r.prev_record_hash:
-                raise ProtocolError(bad, "hop 0 has no previous record")
+                raise RemoteProtocolError(bad, "hop 0 has no previous record")
         else:
             if reason not in MOVE_REASONS:
-                raise ProtocolError(bad, f"hop {r.hop} must be TTL, THREAT or DRAIN")
+                raise RemoteProtocolError(bad, f"hop {r.hop} must be TTL, THREAT or DRAIN")
             _check_len(r.prev_record_hash, HASH_SIZE, "custody record prev_record_hash", bad)
         if r.from_peer == r.to_peer:
-            raise ProtocolError(bad, "custody record hands a shard to its own sender")
+            raise RemoteProtocolError(bad, "custody record hands a shard to its own sender")
         return cls(
             wanderer_id=bytes(r.wanderer_id),
             shard_index=r.shard_index,
@@ -452,7 +459,7 @@ class Locator:
         loc = parse_pb(pb.LocatorBody, body, cls.INVALID, cls.WHAT)
         _check_version(loc.version, cls.WHAT)
         if not MIN_SEALED_HOLDER <= len(loc.sealed_holder) <= MAX_SEALED_HOLDER:
-            raise ProtocolError(
+            raise RemoteProtocolError(
                 cls.INVALID,
                 f"locator sealed_holder must be {MIN_SEALED_HOLDER}..{MAX_SEALED_HOLDER} bytes",
             )
@@ -485,7 +492,7 @@ class HolderInfo:
         _check_len(h.holder, KEY_SIZE, "holder info holder", bad)
         _check_len(h.record_hash, HASH_SIZE, "holder info record_hash", bad)
         if len(h.addrs) > MAX_HOLDER_ADDRS or any(len(a) > MAX_ADDR_BYTES for a in h.addrs):
-            raise ProtocolError(bad, "holder info lists too many or too long addresses")
+            raise RemoteProtocolError(bad, "holder info lists too many or too long addresses")
         return cls(bytes(h.holder), tuple(bytes(a) for a in h.addrs), bytes(h.record_hash))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Generic, TypeVar
 
-from .errors import ProtocolError, RejectCode
+from .errors import ProtocolError, RejectCode, RemoteProtocolError
 from .framing import FrameDecoder
 from .limits import MAX_FRAME_SIZE
 
@@ -24,7 +24,7 @@ def next_state(table: Mapping[tuple[S, type[M]], S], state: S, msg: M) -> S:
     """The state ``msg`` leads to from ``state``; anything not in ``table`` is a violation."""
     nxt = table.get((state, type(msg)))
     if nxt is None:
-        raise ProtocolError(
+        raise RemoteProtocolError(
             RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {state.value}"
         )
     return nxt

@@ -24,6 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .crypto import wanderer_id
+from .errors import WdpError
 from .signing import public_key_of
 
 PREFIX = "wdp1"
@@ -31,8 +32,11 @@ VERSION = 1
 _SIZE = 71
 
 
-class TicketError(ValueError):
-    """Not a usable ticket; the message says what is wrong with it."""
+class TicketError(WdpError, ValueError):
+    """Not a usable ticket; the message says what is wrong with it.
+
+    Still a ValueError: the local API answers a ValueError as a bad request.
+    """
 
 
 @dataclass(frozen=True, slots=True)

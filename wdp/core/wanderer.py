@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from . import crypto, erasure
 from .errors import ProtocolError, RejectCode
-from .limits import MAX_SHARD_SIZE
+from .limits import MAX_SHARD_SIZE, TAG_SIZE
 from .messages import Offer
-from .objects import CustodyRecord, Manifest, Reason, Signed, shard_size_for
+from .objects import CustodyRecord, Manifest, Reason, Signed, shard_size_for, time_ms
 from .signing import Signer, public_key_of
 
 
@@ -61,7 +61,7 @@ def create_wanderer(
         shard_size=len(shards[0]),
         shard_hashes=tuple(erasure.shard_hash(s) for s in shards),
         epoch_seconds=epoch_seconds,
-        created_at_ms=int(now * 1000),
+        created_at_ms=time_ms(now),
     )
     Manifest.decode(manifest.encode())  # the owner never signs what a carrier would refuse
     return Wanderer(Signed.create(manifest, owner), tuple(shards))
@@ -98,7 +98,7 @@ def launch_offer(
         manifest_hash=manifest.hash,
         locator_key=public_key_of(loc_seed),
         reason=Reason.GENESIS if generation == 0 else Reason.REPAIR,
-        time_ms=int(now * 1000),
+        time_ms=time_ms(now),
     )
     return Offer(manifest, (), Signed.create(record, owner), loc_seed)
 
@@ -122,7 +122,7 @@ def rebuild(manifest: Manifest, shards: Mapping[int, bytes], owner_seed: bytes) 
             RejectCode.SHARD_HASH_MISMATCH if bad else RejectCode.MALFORMED,
             f"cannot rebuild: {len(good)} of the {manifest.k} needed shards found{extra}",
         )
-    ciphertext = erasure.decode(good, manifest.k, manifest.n, manifest.payload_size + 16)
+    ciphertext = erasure.decode(good, manifest.k, manifest.n, manifest.payload_size + TAG_SIZE)
     try:
         return crypto.decrypt_payload(
             crypto.derive_data_key(owner_seed), manifest.nonce, ciphertext, manifest.wanderer_id

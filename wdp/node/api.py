@@ -56,7 +56,7 @@ MIN_TOKEN_LENGTH = 16
 INTERNAL_ERROR = "internal error in the node (see its log)"
 
 
-class ApiError(RuntimeError):
+class ApiError(WdpError):
     """The API cannot start (another node owns the socket, or it cannot be created)."""
 
 

@@ -11,6 +11,7 @@ import multiaddr
 import trio
 
 from wdp.core.carrier import CarrierParams
+from wdp.core.errors import WdpError
 
 from .api import API_SOCKET, ApiError, LocalApi, tcp_token
 from .errors import leaf_exceptions
@@ -25,7 +26,7 @@ from .store import DiskStore, MemoryStore, Store
 log = logging.getLogger("wdp.node")
 
 
-class DaemonError(RuntimeError):
+class DaemonError(WdpError):
     """The node cannot start; the message says why and what to do."""
 
 

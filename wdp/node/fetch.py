@@ -27,11 +27,10 @@ from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from wdp.core.carrier import Carrier
+from wdp.core.carrier import Carrier, HeldShard
 from wdp.core.effects import ShardKey
 from wdp.core.errors import LocalProtocolError, RejectCode, WdpError
 from wdp.core.fetch import (
-    CarriedShard,
     FetchClientSession,
     FetchLookup,
     FetchRequest,
@@ -89,11 +88,8 @@ class FetchError(WdpError):
 def carrier_lookup(carrier: Carrier) -> FetchLookup:
     """What a carrier core holds, as the fetch checks ask for it (committed custody only)."""
 
-    def lookup(key: ShardKey) -> CarriedShard | None:
-        held = carrier.held.get(key)
-        if held is None:
-            return None
-        return CarriedShard(held.manifest, held.last.record)
+    def lookup(key: ShardKey) -> HeldShard | None:
+        return carrier.held.get(key)
 
     return lookup
 

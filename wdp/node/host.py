@@ -40,6 +40,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
+from wdp.core.errors import WdpError
 from wdp.core.limits import DHT_NAMESPACE, KEY_SIZE, MIGRATE_PROTOCOL_ID
 from wdp.core.locator import select_locator, validate_locator
 
@@ -74,7 +75,7 @@ Clock = Callable[[], float]
 _IDENTITY_MULTIHASH = 0x00
 
 
-class NotEd25519PeerError(ValueError):
+class NotEd25519PeerError(WdpError):
     """A PeerId that does not inline an Ed25519 public key (RSA, secp256k1, hashed ids)."""
 
 

@@ -11,10 +11,12 @@ import os
 import stat
 from pathlib import Path
 
+from wdp.core.errors import WdpError
+
 IDENTITY_FILE = "identity.key"
 
 
-class IdentityError(RuntimeError):
+class IdentityError(WdpError):
     """The identity file cannot be used; the message says what to do."""
 
 

@@ -23,6 +23,7 @@ import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 
+from wdp.core.errors import WdpError
 from wdp.core.threat import Observation, PeerLost, PingFailed, PingOk
 
 from .host import PING_PROTOCOL, Clock, NotEd25519PeerError, peer_key_of
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 PING_SIZE = 32
 
 
-class PingError(Exception):
+class PingError(WdpError):
     """A ping failed (no stream, a broken stream, a wrong echo or a timeout)."""
 
 

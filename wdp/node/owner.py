@@ -29,7 +29,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from wdp.core import erasure
 from wdp.core.effects import ShardKey
-from wdp.core.errors import ProtocolError, RejectCode
+from wdp.core.errors import ProtocolError, RejectCode, WdpError
 from wdp.core.limits import TAG_SIZE
 from wdp.core.locator import open_locator
 from wdp.core.objects import HolderInfo, Manifest, Signed
@@ -59,7 +59,7 @@ def _no_progress(what: str, done: int, total: int) -> None:
     pass
 
 
-class OwnerError(RuntimeError):
+class OwnerError(WdpError):
     """A put or get that cannot be done; the message is meant for the user."""
 
 

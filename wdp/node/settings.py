@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from wdp.core.errors import WdpError
+
 from .addrs import parse_announce
 from .hostport import parse_hostport
 
@@ -24,7 +26,7 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 1 << 10, "m": 10**6, "m
           "mib": 1 << 20, "g": 10**9, "gb": 10**9, "gib": 1 << 30}  # fmt: skip
 
 
-class SettingsError(ValueError):
+class SettingsError(WdpError):
     """A setting is wrong; the message says which and how to fix it."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from wdp.core.effects import ShardKey, StoreShard
+from wdp.core.errors import WdpError
 from wdp.core.objects import CustodyLink, CustodyRecord, Manifest, Receipt, Signed
 from wdp.core.signing import sha256
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 META_VERSION = 1
 
 
-class StoreError(Exception):
+class StoreError(WdpError):
     """The store could not do what was asked (missing shard, I/O failure, bad metadata)."""
 
 

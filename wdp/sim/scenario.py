@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from wdp.core.errors import WdpError
 from wdp.core.limits import MAX_EPOCH_SECONDS
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(WdpError):
     """A scenario or policy file that cannot be used; the message says why."""
 
 

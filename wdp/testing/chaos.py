@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from wdp.client.api import ApiClient, ClientError
+from wdp.core.errors import WdpError
 
 API_SERVICE = "bootstrap"
 API_PORT = 5080
@@ -46,7 +47,7 @@ POLL = 2.0
 SIZES = (1_000, 48_000, 700_000, 2_500_000, 150_000, 5_000)
 
 
-class ChaosError(RuntimeError):
+class ChaosError(WdpError):
     """The chaos run cannot proceed (no cluster, a docker command failed, a deadline)."""
 
 

@@ -1,0 +1,175 @@
+"""The carrier's checks of a fetch request, its nonce cache, and the client's checks.
+
+Server checks, in order; the first failure decides the code (protocols/README.md
+section 15):
+
+====  ===============================================================  ===================
+step  check                                                            code
+====  ===============================================================  ===================
+F1    frame, message and request body decode                           TOO_LARGE, MALFORMED,
+                                                                       UNSUPPORTED_VERSION
+F2    ``wanderer_id`` = H("wdp/v1/wanderer-id" || ``owner_key``)        UNAUTHORIZED
+F3    the signature verifies with ``owner_key`` (wdp/v1/fetch-request)  UNAUTHORIZED
+F4    ``carrier`` = this node's peer key                               WRONG_RECIPIENT
+F5    ``time_ms`` within +-5 min of this node's clock                  STALE_HOP
+F6    ``nonce`` not seen in a request that passed F1-F6 before         STALE_HOP
+F7    this node carries shard (``wanderer_id``, ``shard_index``)       NOT_HELD
+====  ===============================================================  ===================
+
+F1 is :func:`~.request.decode_fetch_message`; F2-F7 are :func:`check_fetch_request`.
+The client's checks C1-C6 of the carrier's Header are :func:`check_fetch_header`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..crypto import wanderer_id as derive_wanderer_id
+from ..effects import ShardKey
+from ..errors import RejectCode, RemoteProtocolError
+from ..limits import FETCH_NONCE_MEMORY
+from ..locator import MAX_CLOCK_SKEW_MS
+from ..objects import Signed, time_ms
+from .request import FetchRequest, Header
+
+if TYPE_CHECKING:
+    from ..carrier import HeldShard
+
+# ---- the carrier's checks ------------------------------------------------------------
+
+
+class NonceCache:
+    """Nonces of accepted requests, each kept until its request could no longer be fresh.
+
+    A request with ``time_ms`` t passes the freshness check (F5) only while the
+    carrier's clock is at most t + ``window_ms``, so its nonce is remembered
+    until then. At most ``capacity`` nonces are kept; when full, the ones
+    closest to expiry are forgotten first. (A request names its carrier, F4,
+    so a forgotten nonce could only be replayed to the same carrier by someone
+    who read the request off its Noise channel.)
+    """
+
+    def __init__(
+        self, capacity: int = FETCH_NONCE_MEMORY, window_ms: int = MAX_CLOCK_SKEW_MS
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("a nonce cache needs room for at least one nonce")
+        self.capacity = capacity
+        self.window_ms = window_ms
+        self._expiry: dict[bytes, int] = {}
+        self._heap: list[tuple[int, bytes]] = []
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def _purge(self, now_ms: int) -> None:
+        while self._heap and self._heap[0][0] < now_ms:
+            expiry, nonce = heapq.heappop(self._heap)
+            if self._expiry.get(nonce) == expiry:
+                del self._expiry[nonce]
+
+    def seen(self, nonce: bytes, now_ms: int) -> bool:
+        """True if ``nonce`` was accepted before and is still remembered."""
+        self._purge(now_ms)
+        return nonce in self._expiry
+
+    def add(self, nonce: bytes, time_ms: int, now_ms: int) -> None:
+        """Remember the nonce of an accepted request with ``time_ms``."""
+        self._purge(now_ms)
+        expiry = time_ms + self.window_ms
+        old = self._expiry.get(nonce)
+        if old is not None and old >= expiry:
+            return
+        while len(self._expiry) >= self.capacity and old is None:
+            gone_expiry, gone = heapq.heappop(self._heap)
+            if self._expiry.get(gone) == gone_expiry:
+                del self._expiry[gone]
+        self._expiry[nonce] = expiry
+        heapq.heappush(self._heap, (expiry, nonce))
+
+
+FetchLookup = Callable[[ShardKey], "HeldShard | None"]
+"""The shard this node carries under a key (committed custody only), or None.
+
+The server reads the manifest and the hop that brought the shard
+(``held.manifest``, ``held.last.record``).
+"""
+
+
+def check_fetch_request(
+    request: Signed[FetchRequest],
+    *,
+    local_peer: bytes,
+    lookup: FetchLookup,
+    now: float,
+    nonces: NonceCache,
+) -> HeldShard:
+    """Checks F2-F7 of a decoded request (F1 is decoding); raise RemoteProtocolError or serve.
+
+    A request that passes F2-F6 uses up its nonce, whether or not this node
+    carries the shard.
+    """
+    req = request.value
+    if req.wanderer_id != derive_wanderer_id(req.owner_key):
+        raise RemoteProtocolError(
+            RejectCode.UNAUTHORIZED, "the request's owner key does not own that wanderer"
+        )
+    if not request.verify(req.owner_key):
+        raise RemoteProtocolError(
+            RejectCode.UNAUTHORIZED, "the request is not signed by the wanderer's owner key"
+        )
+    if req.carrier != local_peer:
+        raise RemoteProtocolError(
+            RejectCode.WRONG_RECIPIENT, "the request is addressed to another node"
+        )
+    now_ms = time_ms(now)
+    skew = req.time_ms - now_ms
+    if abs(skew) > MAX_CLOCK_SKEW_MS:
+        raise RemoteProtocolError(
+            RejectCode.STALE_HOP,
+            f"request time is {skew / 1000:+.0f} s from this node's clock "
+            f"(limit +-{MAX_CLOCK_SKEW_MS // 1000} s)",
+        )
+    if nonces.seen(req.nonce, now_ms):
+        raise RemoteProtocolError(RejectCode.STALE_HOP, "the request's nonce was used before")
+    nonces.add(req.nonce, req.time_ms, now_ms)
+    held = lookup(req.key)
+    if held is None or held.manifest.value.owner_key != req.owner_key:
+        raise RemoteProtocolError(RejectCode.NOT_HELD, "this node does not carry that shard")
+    return held
+
+
+# ---- the client's checks ---------------------------------------------------------------
+
+
+def check_fetch_header(
+    header: Header, request: FetchRequest, expected_manifest_hash: bytes | None = None
+) -> None:
+    """The client's checks C1-C6 of a decoded Header; raise RemoteProtocolError if one fails."""
+    manifest, record = header.manifest, header.record
+    m, rec = manifest.value, record.value
+    if expected_manifest_hash is not None and manifest.hash != expected_manifest_hash:
+        raise RemoteProtocolError(RejectCode.BAD_MANIFEST, "the manifest is not the expected one")
+    if m.owner_key != request.owner_key:
+        raise RemoteProtocolError(RejectCode.BAD_MANIFEST, "the manifest belongs to another owner")
+    if not manifest.verify(m.owner_key):
+        raise RemoteProtocolError(RejectCode.BAD_MANIFEST, "the manifest signature is invalid")
+    if not record.verify(rec.from_peer):
+        raise RemoteProtocolError(
+            RejectCode.BAD_SIGNATURE, "the custody record signature is invalid"
+        )
+    bad = RejectCode.BAD_CHAIN
+    if rec.wanderer_id != request.wanderer_id or rec.shard_index != request.shard_index:
+        raise RemoteProtocolError(bad, "the custody record is for another shard")
+    if rec.shard_index >= m.n:
+        raise RemoteProtocolError(bad, f"shard index {rec.shard_index} is not below n={m.n}")
+    if rec.shard_hash != m.shard_hashes[rec.shard_index]:
+        raise RemoteProtocolError(bad, "the record's shard hash is not the manifest's")
+    if rec.manifest_hash != manifest.hash:
+        raise RemoteProtocolError(bad, "the record names another manifest")
+    if rec.hop == 0 and rec.from_peer != m.owner_key:
+        raise RemoteProtocolError(bad, "hop 0 was not signed by the owner")
+    if rec.to_peer != request.carrier:
+        raise RemoteProtocolError(RejectCode.WRONG_SENDER, "the record names another carrier")
