@@ -12,9 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from wdp.node.hostport import format_hostport, parse_hostport
-
 from wdp.core.errors import WdpError
+from wdp.node.hostport import format_hostport, parse_hostport
 
 CHUNK = 1 << 20
 CONNECT_TIMEOUT = 10.0
