@@ -60,7 +60,7 @@ class ApiError(WdpError):
     """The API cannot start (another node owns the socket, or it cannot be created)."""
 
 
-class BadRequest(ValueError):
+class BadRequest(WdpError, ValueError):
     """The request is malformed; the message says what is wrong with it."""
 
 
