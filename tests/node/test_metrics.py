@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 import trio
 
-from wdp.node.metrics import parse_hostport, serve_metrics
+from wdp.node.metrics import serve_metrics
 
 from .helpers import OWNER_SEED, MovableClock, make_wanderer, nodes
 
@@ -41,9 +41,3 @@ async def test_metrics_report_shards_hops_rejects_and_peers() -> None:
         assert m['wdp_rejects_total{by="this_node",code="SIBLING_HELD"}'] == 1
         assert m["wdp_threat_level"] == 0
         assert m["wdp_peers"] >= 1
-
-
-def test_metrics_address_must_be_host_port() -> None:
-    assert parse_hostport("127.0.0.1:9464") == ("127.0.0.1", 9464)
-    with pytest.raises(ValueError, match="HOST:PORT"):
-        parse_hostport("9464x")

@@ -10,9 +10,10 @@ import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from wdp.core.errors import WdpError
+from wdp.node.hostport import format_hostport, parse_hostport
 
 CHUNK = 1 << 20
 CONNECT_TIMEOUT = 10.0
@@ -24,11 +25,10 @@ class ClientError(WdpError):
 
 def parse_address(value: str) -> tuple[str, int]:
     """``"127.0.0.1:5080"`` -> ``("127.0.0.1", 5080)``, or a ClientError saying the form."""
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise ClientError(f"--api {value!r} must be HOST:PORT, e.g. 127.0.0.1:5080")
-    return host, int(port)
+    try:
+        return parse_hostport(value, listening=False)
+    except ValueError as exc:
+        raise ClientError(f"--api {exc}") from None
 
 
 class ApiClient:
@@ -81,12 +81,12 @@ class ApiClient:
         return sock
 
     def _connect_tcp(self, address: tuple[str, int]) -> socket.socket:
-        host, port = address
+        where = format_hostport(*address)
         try:
             sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise ClientError(
-                f"cannot reach the node's API at {host}:{port} ({exc.strerror or exc}): is the "
+                f"cannot reach the node's API at {where} ({exc.strerror or exc}): is the "
                 "node running with --api-listen, and is the port right?"
             ) from None
         sock.settimeout(self.timeout)  # None: a get may take a while; the node bounds it
@@ -100,13 +100,40 @@ class ApiClient:
         sent: Callable[[int], None] | None = None,
         received: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """Send one request; returns the final answer and any bytes that follow it."""
+        """Send one request; returns the final answer and any bytes that follow it.
+
+        Every failure is a ClientError with one line saying what happened.
+        """
         try:
             return self._call(request, payload, on_progress, sent, received)
         except TimeoutError:
             raise ClientError(
                 f"the node did not answer within {self.timeout} s; see its log"
             ) from None
+        except OSError as exc:  # the connection broke after it was made
+            raise ClientError(
+                f"lost the connection to the node ({exc.strerror or type(exc).__name__}); "
+                "see its log"
+            ) from None
+
+    def _where(self) -> str:
+        return format_hostport(*self.address) if self.address is not None else str(self.path)
+
+    def _answer(self, reader: BinaryIO) -> dict[str, Any] | None:
+        """The next JSON line the node sent, or None if it closed the connection."""
+        line = reader.readline()
+        if not line:
+            return None
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ClientError(
+                f"what answers at {self._where()} is not a wdp-node API (it sent "
+                f"{len(line)} bytes that are not a JSON object): check --api or --data-dir"
+            )
+        return answer
 
     def _call(
         self,
@@ -119,19 +146,27 @@ class ApiClient:
         if self.address is not None:
             request = {**request, "token": self.token}
         with self._connect() as sock:
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            if payload is not None:
-                view = memoryview(payload)
-                for off in range(0, len(payload), CHUNK):
-                    sock.sendall(view[off : off + CHUNK])
-                    if sent:
-                        sent(min(len(payload), off + CHUNK))
             reader = sock.makefile("rb")
+            try:
+                sock.sendall(json.dumps(request).encode() + b"\n")
+                if payload is not None:
+                    view = memoryview(payload)
+                    for off in range(0, len(payload), CHUNK):
+                        sock.sendall(view[off : off + CHUNK])
+                        if sent:
+                            sent(min(len(payload), off + CHUNK))
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The node stopped reading: it may have said why (a refused put) first.
+                refusal = self._refusal(reader)
+                raise ClientError(
+                    refusal
+                    or f"the node closed the connection before the request was sent "
+                    f"({exc.strerror}); see its log"
+                ) from None
             while True:
-                line = reader.readline()
-                if not line:
+                answer = self._answer(reader)
+                if answer is None:
                     raise ClientError("the node closed the connection without answering")
-                answer = json.loads(line)
                 if answer.get("event") == "progress":
                     if on_progress:
                         on_progress(answer)
@@ -149,3 +184,13 @@ class ApiClient:
                 if received:
                     received(len(data))
             return answer, bytes(data)
+
+    def _refusal(self, reader: BinaryIO) -> str | None:
+        """The error the node answered before it closed the connection, if it can be read."""
+        try:
+            while (answer := self._answer(reader)) is not None:
+                if not answer.get("ok") and "error" in answer:
+                    return str(answer["error"])
+        except (OSError, ClientError):
+            pass
+        return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from wdp.core.limits import MAX_PAYLOAD_SIZE
 from wdp.core.ticket import Ticket, TicketError
 
 from .api import ApiClient, ClientError
@@ -27,66 +28,140 @@ app = typer.Typer(
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
-DataDir = Annotated[
+DEFAULT_DIR = Path.home() / ".wdp"
+_AFTER = " Also accepted after the command, where it wins."
+_HERE = "See wdp --help; given here, it wins over the same option before the command."
+
+# The connection options, given before the command (`wdp --api HOST:PORT status`,
+# as in `ipfs --api`) and read from the environment there.
+RootDataDir = Annotated[
     Path,
     typer.Option(
         "--data-dir",
         envvar="WDP_DATA_DIR",
         metavar="DIR",
-        help="The local node's data directory (its API socket is DIR/api.sock).",
+        help="The local node's data directory (its API socket is DIR/api.sock)." + _AFTER,
     ),
 ]
-Api = Annotated[
+RootApi = Annotated[
     str | None,
     typer.Option(
         "--api",
         envvar="WDP_API",
         metavar="HOST:PORT",
         help="Talk to a node's TCP API (wdp-node --api-listen) instead of its socket, "
-        "e.g. a container's API published on 127.0.0.1:5080.",
+        "e.g. a container's API published on 127.0.0.1:5080." + _AFTER,
         show_default=False,
     ),
 ]
-Token = Annotated[
+RootToken = Annotated[
     str | None,
     typer.Option(
         "--token",
         envvar="WDP_API_TOKEN",
         metavar="TOKEN",
-        help="The token of the node's TCP API (prefer the WDP_API_TOKEN variable).",
+        help="The token of the node's TCP API (prefer the WDP_API_TOKEN variable)." + _AFTER,
         show_default=False,
     ),
 ]
-TokenFile = Annotated[
+RootTokenFile = Annotated[
     Path | None,
     typer.Option(
         "--token-file",
         envvar="WDP_API_TOKEN_FILE",
         metavar="FILE",
-        help="Read the TCP API token from FILE (the node's DATA_DIR/api.token).",
+        help="Read the TCP API token from FILE (default: DATA_DIR/api.token)." + _AFTER,
         show_default=False,
     ),
 ]
-DEFAULT_DIR = Path.home() / ".wdp"
+
+# The same options after the command (`wdp status --api HOST:PORT`): no
+# environment variables here, so that a flag before the command is not
+# overridden by the environment.
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", metavar="DIR", help=_HERE, show_default=False),
+]
+Api = Annotated[
+    str | None,
+    typer.Option("--api", metavar="HOST:PORT", help=_HERE, show_default=False),
+]
+Token = Annotated[
+    str | None,
+    typer.Option("--token", metavar="TOKEN", help=_HERE, show_default=False),
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option("--token-file", metavar="FILE", help=_HERE, show_default=False),
+]
+
+
+@dataclass
+class Connection:
+    """How to reach the node: its data directory, or its TCP API and that API's token."""
+
+    data_dir: Path = DEFAULT_DIR
+    api: str | None = None
+    token: str | None = None
+    token_file: Path | None = None
+
+    def overridden(
+        self,
+        data_dir: Path | None = None,
+        api: str | None = None,
+        token: str | None = None,
+        token_file: Path | None = None,
+    ) -> Connection:
+        """These options given after the command win over the ones before it.
+
+        The token and the token file are one choice: either given after the
+        command replaces both from before it (and from the environment).
+        """
+        given_token = token is not None or token_file is not None
+        return Connection(
+            data_dir=data_dir if data_dir is not None else self.data_dir,
+            api=api if api is not None else self.api,
+            token=token if given_token else self.token,
+            token_file=token_file if given_token else self.token_file,
+        )
+
+
+@app.callback()
+def connection_options(
+    ctx: typer.Context,
+    data_dir: RootDataDir = DEFAULT_DIR,
+    api: RootApi = None,
+    token: RootToken = None,
+    token_file: RootTokenFile = None,
+) -> None:
+    """The connection options before the command, for every command to use."""
+    ctx.obj = Connection(data_dir, api, token, token_file)
 
 
 def client(
-    data_dir: Path, api: str | None = None, token: str | None = None, token_file: Path | None = None
+    ctx: typer.Context,
+    data_dir: Path | None = None,
+    api: str | None = None,
+    token: str | None = None,
+    token_file: Path | None = None,
 ) -> ApiClient:
     """The node's API: its Unix socket, or ``--api`` over TCP with the token."""
-    if api is None:
-        return ApiClient(data_dir.expanduser() / "api.sock")
+    base = ctx.find_object(Connection) or Connection()
+    conn = base.overridden(data_dir, api, token, token_file)
+    if conn.api is None:
+        return ApiClient(conn.data_dir.expanduser() / "api.sock")
+    token = conn.token
     if token is None:
-        path = token_file or data_dir.expanduser() / "api.token"
+        path = conn.token_file or conn.data_dir.expanduser() / "api.token"
         try:
             token = path.expanduser().read_text().strip()
         except FileNotFoundError:
-            if token_file is not None:
-                fail(f"token file {token_file} does not exist")
+            if conn.token_file is not None:
+                fail(f"token file {conn.token_file} does not exist")
         except OSError as exc:
             fail(f"cannot read the token file {path}: {exc.strerror}")
     try:
-        return ApiClient(tcp=api, token=token)
+        return ApiClient(tcp=conn.api, token=token)
     except ClientError as exc:
         fail(str(exc))
         raise  # not reached: fail() exits
@@ -110,6 +185,7 @@ def _bar() -> Progress:
 
 @app.command()
 def put(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to store.")],
     k: Annotated[
         int | None, typer.Option(help="Shards needed to rebuild (node default: 3).")
@@ -120,7 +196,7 @@ def put(
     epoch: Annotated[
         int | None, typer.Option(metavar="SECONDS", help="How long a shard stays on a peer.")
     ] = None,
-    data_dir: DataDir = DEFAULT_DIR,
+    data_dir: DataDir = None,
     api: Api = None,
     token: Token = None,
     token_file: TokenFile = None,
@@ -130,6 +206,8 @@ def put(
     Keep the ticket secret: it finds and decrypts the data. Lose it and nobody can read the data.
     """
     try:
+        if file.stat().st_size > MAX_PAYLOAD_SIZE:
+            fail(f"{file} is larger than the {MAX_PAYLOAD_SIZE} bytes one put can store")
         payload = file.read_bytes()
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}")
@@ -142,7 +220,7 @@ def put(
             bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
 
         try:
-            answer, _ = client(data_dir, api, token, token_file).call(
+            answer, _ = client(ctx, data_dir, api, token, token_file).call(
                 request, payload, progress, sent=lambda s: bar.update(task, completed=s)
             )
         except ClientError as exc:
@@ -157,9 +235,10 @@ def put(
 
 @app.command()
 def get(
+    ctx: typer.Context,
     ticket: Annotated[str, typer.Argument(metavar="TICKET", help="The ticket 'wdp put' printed.")],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to write.")],
-    data_dir: DataDir = DEFAULT_DIR,
+    data_dir: DataDir = None,
     api: Api = None,
     token: Token = None,
     token_file: TokenFile = None,
@@ -169,7 +248,9 @@ def get(
         parsed = Ticket.decode(ticket)
     except TicketError as exc:
         fail(f"bad ticket: {exc}")
-    node = client(data_dir, api, token, token_file)
+    if output.is_dir() or not output.name:
+        fail(f"{output} is a directory: give -o the name of the file to write")
+    node = client(ctx, data_dir, api, token, token_file)
     with _bar() as bar:
         task = bar.add_task("locating shards", total=parsed.k)
 
@@ -191,15 +272,18 @@ def get(
 
 @app.command(name="ls")
 def list_wanderers(
+    ctx: typer.Context,
     tickets: Annotated[bool, typer.Option(help="Also print each ticket (secret!).")] = False,
-    data_dir: DataDir = DEFAULT_DIR,
+    data_dir: DataDir = None,
     api: Api = None,
     token: Token = None,
     token_file: TokenFile = None,
 ) -> None:
     """List what was stored through this node."""
     try:
-        answer, _ = client(data_dir, api, token, token_file).call({"op": "ls", "tickets": tickets})
+        answer, _ = client(ctx, data_dir, api, token, token_file).call(
+            {"op": "ls", "tickets": tickets}
+        )
     except ClientError as exc:
         fail(str(exc))
     table = Table("id", "name", "bytes", "k/n", "repairs")
@@ -214,17 +298,18 @@ def list_wanderers(
 
 @app.command()
 def status(
+    ctx: typer.Context,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the node's answer as JSON, for scripts.")
     ] = False,
-    data_dir: DataDir = DEFAULT_DIR,
+    data_dir: DataDir = None,
     api: Api = None,
     token: Token = None,
     token_file: TokenFile = None,
 ) -> None:
     """Peers with their RTTs, shards held, threat level, recent hops."""
     try:
-        s, _ = client(data_dir, api, token, token_file).call({"op": "status"})
+        s, _ = client(ctx, data_dir, api, token, token_file).call({"op": "status"})
     except ClientError as exc:
         fail(str(exc))
     if as_json:
@@ -251,8 +336,9 @@ def status(
 
 @app.command()
 def panic(
+    ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    data_dir: DataDir = DEFAULT_DIR,
+    data_dir: DataDir = None,
     api: Api = None,
     token: Token = None,
     token_file: TokenFile = None,
@@ -261,7 +347,7 @@ def panic(
     if not yes and not typer.confirm("Evacuate and wipe everything this node carries?"):
         raise typer.Exit(1)
     try:
-        answer, _ = client(data_dir, api, token, token_file).call({"op": "panic"})
+        answer, _ = client(ctx, data_dir, api, token, token_file).call({"op": "panic"})
     except ClientError as exc:
         fail(str(exc))
     err.print(f"panic: evacuating {answer['held']} shard(s); the node stops when done")
@@ -281,4 +367,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -6,6 +6,11 @@ One request per connection: a JSON line, for ``put`` followed by exactly
 ``{"ok": false, "error": "..."}``; a successful ``get`` is followed by exactly
 ``size`` raw bytes. Only the user who runs the node can open the socket.
 
+An error is one plain line for the user: the message of an expected failure
+(a bad request, an ``OwnerError``, a ``TicketError``, a fetch or protocol
+error), found inside the exception groups trio nurseries wrap them in; a bug
+is logged with its traceback and answered with :data:`INTERNAL_ERROR`.
+
 Optionally the same API also listens on TCP (``api_listen``), for a node in a
 container whose port is published on the host's loopback. A TCP socket has no
 owner to check, so every TCP request line carries ``"token"``: the secret in
@@ -29,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from wdp.core.errors import WdpError
-from wdp.core.limits import MAX_PAYLOAD_SIZE
+from wdp.core.limits import MAX_EPOCH_SECONDS, MAX_PAYLOAD_SIZE, MAX_SHARDS, MIN_EPOCH_SECONDS
 from wdp.core.ticket import Ticket, TicketError
 
+from .errors import leaf_exceptions
+from .hostport import parse_hostport
 from .owner import OwnerError
 
 if TYPE_CHECKING:
@@ -46,10 +53,66 @@ MAX_REQUEST_LINE = 64 * 1024
 CHUNK = 1 << 20
 TCP_REQUEST_TIMEOUT = 10.0  # a TCP client must send its request line this fast
 MIN_TOKEN_LENGTH = 16
+INTERNAL_ERROR = "internal error in the node (see its log)"
 
 
 class ApiError(WdpError):
     """The API cannot start (another node owns the socket, or it cannot be created)."""
+
+
+class BadRequest(WdpError, ValueError):
+    """The request is malformed; the message says what is wrong with it."""
+
+
+_GONE = (EOFError, trio.BrokenResourceError, trio.ClosedResourceError)
+"""The client went away: nobody is left to tell."""
+
+
+def user_message(failure: BaseException) -> str | None:
+    """The one line a client gets for ``failure`` (exception groups unwrapped).
+
+    None if nothing in it is a failure the API expects: a bug, which the
+    caller logs with its traceback and reports as :data:`INTERNAL_ERROR`.
+    """
+    for leaf in leaf_exceptions(failure):
+        if isinstance(leaf, BadRequest):
+            return f"bad request: {leaf}"
+        if isinstance(leaf, OwnerError | TicketError | WdpError):
+            return str(leaf)  # OwnerError, FetchError, ProtocolError: written for the user
+        if isinstance(leaf, trio.TooSlowError):
+            return "the node timed out waiting for the swarm; try again (its log has details)"
+        if isinstance(leaf, OSError) and not isinstance(leaf, _GONE):
+            what = leaf.strerror or type(leaf).__name__
+            return f"the node hit a system error ({what}); see its log"
+    return None
+
+
+def _expected(leaf: BaseException) -> bool:
+    """True for a failure that is no bug (no traceback needed in the log)."""
+    return isinstance(leaf, (BadRequest, OwnerError, TicketError, WdpError, *_GONE))
+
+
+def _int_field(
+    request: dict[str, Any], name: str, low: int, high: int, default: int | None = None
+) -> int:
+    """``request[name]`` as an int in ``low..high``; absent, null or 0: ``default``."""
+    value = request.get(name)
+    if not value and default is not None:
+        return default
+    if value is None:
+        raise BadRequest(f"{name!r} is missing")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{name!r} must be a whole number")
+    if not low <= value <= high:
+        raise BadRequest(f"{name!r} must be {low}..{high}")
+    return value
+
+
+def _str_field(request: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = request.get(name, default)
+    if not isinstance(value, str):
+        raise BadRequest(f"{name!r} is missing" if value is None else f"{name!r} must be text")
+    return value
 
 
 def load_or_create_token(data_dir: Path) -> str:
@@ -90,15 +153,6 @@ def _read_token(path: Path) -> str:
     return token
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """``"127.0.0.1:5080"`` -> ``("127.0.0.1", 5080)``; ``[::1]:5080`` for IPv6."""
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{value!r} must be HOST:PORT, e.g. 127.0.0.1:5080")
-    return host, int(port)
-
-
 def _in_use(path: Path) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
@@ -111,7 +165,7 @@ def _in_use(path: Path) -> bool:
 async def _read_line(stream: trio.SocketStream, buf: bytearray) -> bytes:
     while b"\n" not in buf:
         if len(buf) > MAX_REQUEST_LINE:
-            raise ValueError("request line too long")
+            raise BadRequest(f"the request line is longer than {MAX_REQUEST_LINE} bytes")
         data = await stream.receive_some(65536)
         if not data:
             raise EOFError
@@ -130,6 +184,20 @@ async def _read_exactly(stream: trio.SocketStream, buf: bytearray, size: int) ->
             raise EOFError
         out += data
     return bytes(out)
+
+
+def _parse_request(line: bytes) -> dict[str, Any]:
+    try:
+        request = json.loads(line)
+    except ValueError:  # not UTF-8, or not JSON
+        raise BadRequest("the request line is not JSON") from None
+    if not isinstance(request, dict):
+        raise BadRequest("the request must be a JSON object")
+    return request
+
+
+def _names(leaves: list[BaseException]) -> str:
+    return ", ".join(type(leaf).__name__ for leaf in leaves)
 
 
 class LocalApi:
@@ -158,7 +226,7 @@ class LocalApi:
     async def _tcp_listeners(self) -> list[trio.SocketListener]:
         assert self.tcp is not None
         try:
-            host, port = parse_listen(self.tcp)
+            host, port = parse_hostport(self.tcp)
         except ValueError as exc:
             raise ApiError(f"api_listen {exc}") from None
         try:
@@ -216,6 +284,7 @@ class LocalApi:
 
     async def _handle(self, stream: trio.SocketStream, *, tcp: bool) -> None:
         buf = bytearray()
+        op: object = None
 
         async def send(obj: dict[str, Any]) -> None:
             await stream.send_all(json.dumps(obj).encode() + b"\n")
@@ -227,7 +296,7 @@ class LocalApi:
                 if waited.cancelled_caught:
                     await send({"ok": False, "error": "no request line in time"})
                     return
-                request = json.loads(line)
+                request = _parse_request(line)
                 if not self._authorised(request):
                     log.warning("api: TCP request without the right token refused")
                     await send({"ok": False, "error": "unauthorised: wrong or missing API "
@@ -235,39 +304,51 @@ class LocalApi:
                                 "api.token) with --token or WDP_API_TOKEN"})  # fmt: skip
                     return
             else:
-                request = json.loads(await _read_line(stream, buf))
-            if not isinstance(request, dict):
-                raise ValueError("the request must be a JSON object")
+                request = _parse_request(await _read_line(stream, buf))
             op = request.get("op")
             handler = getattr(self, f"op_{op}", None) if isinstance(op, str) else None
             if handler is None:
-                await send({"ok": False, "error": f"unknown operation {op!r}"})
+                known = ", ".join(n[3:] for n in dir(self) if n.startswith("op_"))
+                await send({"ok": False, "error": f"unknown operation {op!r} (known: {known})"})
                 return
             await handler(request, stream, buf, send)
-        except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            log.info("api: connection ended early: %r", exc)
-            return
-        except (ValueError, KeyError, TypeError) as exc:
-            await send({"ok": False, "error": f"bad request: {exc}"})
-        except (OwnerError, TicketError) as exc:
-            await send({"ok": False, "error": str(exc)})
-        except Exception as exc:
-            log.exception("api request failed")
-            await send({"ok": False, "error": f"internal error: {exc!r}"})
-        except BaseException:
-            log.exception("api request cancelled")
-            raise
+        except BaseException as exc:
+            try:
+                await self._failed(exc, op, send)
+            except Exception:  # never let one request take the API down
+                log.exception("api: cannot answer a failed %s request", op)
         finally:
             await stream.aclose()
+
+    async def _failed(self, exc: BaseException, op: object, send: Any) -> None:
+        """Answer a failed request with one plain line; log what is not the client's fault."""
+        leaves = leaf_exceptions(exc)
+        if not all(isinstance(leaf, Exception) for leaf in leaves):
+            log.debug("api: %s request cancelled", op)
+            raise exc  # the node is stopping (trio.Cancelled) or was interrupted
+        if all(isinstance(leaf, _GONE) for leaf in leaves):
+            log.info("api: %s request: the client went away (%s)", op, _names(leaves))
+            return
+        message = user_message(exc)
+        if message is None or not all(_expected(leaf) for leaf in leaves):
+            log.error("api: %s request failed", op, exc_info=exc)
+        try:
+            await send({"ok": False, "error": message or INTERNAL_ERROR})
+        except _GONE:
+            log.info("api: %s request: the client went away before the error was sent", op)
 
     # ---- operations ------------------------------------------------------------
 
     async def op_put(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
-        size = int(req["size"])
-        if not 0 <= size <= MAX_PAYLOAD_SIZE:
-            raise ValueError(f"size must be 0..{MAX_PAYLOAD_SIZE}")
+        size = _int_field(req, "size", 0, MAX_PAYLOAD_SIZE)
+        k = _int_field(req, "k", 1, MAX_SHARDS, default=self.defaults["k"])
+        n = _int_field(req, "n", 1, MAX_SHARDS, default=self.defaults["n"])
+        epoch = _int_field(
+            req, "epoch", MIN_EPOCH_SECONDS, MAX_EPOCH_SECONDS, default=self.defaults["epoch"]
+        )
+        name = _str_field(req, "name", "")
         payload = await _read_exactly(stream, buf, size)
         events: list[tuple[str, int, int]] = []
         wake = trio.Event()
@@ -275,15 +356,12 @@ class LocalApi:
         def progress(what: str, done: int, total: int) -> None:
             events.append((what, done, total))
 
-        k = int(req.get("k") or self.defaults["k"])
-        n = int(req.get("n") or self.defaults["n"])
-        epoch = int(req.get("epoch") or self.defaults["epoch"])
         async with trio.open_nursery() as nursery:
             result: dict[str, Any] = {}
 
             async def work() -> None:
                 ticket = await self.owner.put(
-                    payload, name=str(req.get("name", "")), k=k, n=n, epoch=epoch, progress=progress
+                    payload, name=name, k=k, n=n, epoch=epoch, progress=progress
                 )
                 result["ticket"] = ticket.encode()
                 wake.set()
@@ -310,7 +388,7 @@ class LocalApi:
     async def op_get(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
-        ticket = Ticket.decode(str(req["ticket"]))
+        ticket = Ticket.decode(_str_field(req, "ticket"))
         data = await self.owner.get(ticket)
         await send({"ok": True, "size": len(data)})
         view = memoryview(data)

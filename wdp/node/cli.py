@@ -185,13 +185,16 @@ def main(
         code = run_daemon(settings, seed)
     except DaemonError as exc:
         fail(str(exc))
+    except Exception as exc:  # a bug: the traceback goes to the log, one line to the operator
+        log.critical("wdp-node stopped on an unexpected error", exc_info=exc)
+        fail("stopped on an unexpected error; its traceback is in the log above", 1)
     raise typer.Exit(code)
 
 
-def fail(message: str) -> None:
-    """One clear line on stderr, exit status 2."""
+def fail(message: str, code: int = 2) -> None:
+    """One clear line on stderr, exit status 2 (a mistake to fix) unless told otherwise."""
     typer.echo(f"wdp-node: error: {message}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def run() -> None:

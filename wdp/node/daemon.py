@@ -14,9 +14,10 @@ from wdp.core.carrier import CarrierParams
 from wdp.core.errors import WdpError
 
 from .api import API_SOCKET, ApiError, LocalApi, tcp_token
+from .errors import leaf_exceptions
 from .fetch import register_fetch
 from .host import ensure_ports_free
-from .metrics import parse_hostport, serve_metrics
+from .hostport import format_hostport, parse_hostport
 from .node import Node, NodeConfig
 from .owner import Owner, OwnerRegistry
 from .settings import Settings
@@ -48,14 +49,13 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
     for addr in bootstrap:
         if "p2p" not in [p.name for p in addr.protocols()]:
             raise DaemonError(f"--bootstrap {addr} must end in /p2p/<peer id>")
-    if settings.metrics:
-        try:
-            parse_hostport(settings.metrics)
-        except ValueError as exc:
-            raise DaemonError(str(exc)) from None
     store: Store
     if settings.store == "disk":
-        store = DiskStore(settings.data_dir.expanduser() / "shards")
+        shards = settings.data_dir.expanduser() / "shards"
+        try:
+            store = DiskStore(shards)
+        except OSError as exc:
+            raise DaemonError(f"cannot use {shards} for --store disk: {exc.strerror}") from None
     else:
         store = MemoryStore()
     return NodeConfig(
@@ -87,6 +87,8 @@ async def _serve(node: Node, settings: Settings) -> int:
                 nursery.cancel_scope.cancel()
                 return 2
             if settings.metrics:
+                from .metrics import serve_metrics  # imports prometheus_client: only if asked
+
                 try:
                     port = serve_metrics(node, settings.metrics)
                 except OSError as exc:
@@ -94,9 +96,8 @@ async def _serve(node: Node, settings: Settings) -> int:
                           file=sys.stderr)  # fmt: skip
                     nursery.cancel_scope.cancel()
                     return 2
-                log.info(
-                    "metrics at http://%s:%d/metrics", parse_hostport(settings.metrics)[0], port
-                )
+                host = parse_hostport(settings.metrics)[0]
+                log.info("metrics at http://%s/metrics", format_hostport(host, port))
             data_dir = settings.data_dir.expanduser()
             registry = OwnerRegistry(data_dir / "owned.json" if settings.store == "disk" else None)
             owner = Owner(node, registry)
@@ -109,7 +110,9 @@ async def _serve(node: Node, settings: Settings) -> int:
                 )  # fmt: skip
                 await nursery.start(api.serve)
             except (ApiError, OSError) as exc:
-                print(f"wdp-node: error: local API: {exc}", file=sys.stderr)
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                print(f"wdp-node: error: local API at {data_dir / API_SOCKET}: {why}",
+                      file=sys.stderr)  # fmt: skip
                 nursery.cancel_scope.cancel()
                 return 2
             nursery.start_soon(
@@ -158,21 +161,39 @@ async def _cancel_on_signal(
 
 
 def run_daemon(settings: Settings, seed: bytes) -> int:
-    """Run until drained or panicked; returns the exit status."""
+    """Run until drained or panicked; returns the exit status.
+
+    Raises DaemonError (one line for the user) for what the operator can fix;
+    anything else is a bug, left for the caller to log with its traceback.
+    """
     config = build_config(settings, seed)
     try:
         ensure_ports_free(config.listen_addrs)  # SO_REUSEPORT would hide a clash
         node = Node(config)
         register_fetch(node)  # carriers serve the owner's signed fetch requests
-        return trio.run(_serve, node, settings)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise DaemonError(
-                f"a --listen address is already in use ({exc.strerror}); pick another port"
-            ) from None
-        raise DaemonError(f"cannot start: {exc}") from None
-    except KeyboardInterrupt:
-        return 130
+        raise _system_error("cannot start", exc) from None
+    try:
+        return trio.run(_serve, node, settings)
+    except BaseException as exc:  # trio wraps what its tasks raise in exception groups
+        leaves = leaf_exceptions(exc)
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+            return 130
+        for leaf in leaves:
+            if isinstance(leaf, DaemonError):
+                raise leaf from None
+            if isinstance(leaf, OSError):
+                raise _system_error("stopped", leaf) from exc
+        raise
+
+
+def _system_error(what: str, exc: OSError) -> DaemonError:
+    if exc.errno == errno.EADDRINUSE:
+        return DaemonError(
+            f"a --listen address is already in use ({exc.strerror}); pick another port"
+        )
+    where = f": {exc.filename}" if exc.filename else ""
+    return DaemonError(f"{what}: {exc.strerror or exc}{where}")
 
 
 if __name__ == "__main__":  # pragma: no cover

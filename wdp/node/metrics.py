@@ -1,35 +1,27 @@
 """Prometheus metrics of a node, read from its state at scrape time.
 
 Opt-in (``--metrics HOST:PORT``); serve it on loopback: the RTT map and the
-number of shards held are exactly what an observer would like to know.
+number of shards held are exactly what an observer would like to know. The
+only module of the project that imports ``prometheus_client``; the daemon
+imports it only when ``--metrics`` is given. The counters themselves are
+:class:`wdp.node.stats.NodeStats`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .hostport import parse_hostport
+
 if TYPE_CHECKING:
     from .node import Node
 
-
-@dataclass
-class NodeStats:
-    """Counters a node keeps for metrics and status."""
-
-    hops_in: int = 0
-    hops_out: int = 0
-    rejects_sent: dict[str, int] = field(default_factory=dict)  # we refused an offer
-    rejects_received: dict[str, int] = field(default_factory=dict)  # our offer was refused
-
-    def count_reject(self, code: str, *, sent: bool) -> None:
-        table = self.rejects_sent if sent else self.rejects_received
-        table[code] = table.get(code, 0) + 1
+METRICS_EXAMPLE = "127.0.0.1:9464"
 
 
 class NodeCollector(Collector):
@@ -75,16 +67,9 @@ class NodeCollector(Collector):
         yield loss
 
 
-def parse_hostport(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--metrics {value!r} must be HOST:PORT, e.g. 127.0.0.1:9464")
-    return host or "127.0.0.1", int(port)
-
-
 def serve_metrics(node: Node, hostport: str) -> int:
     """Start the HTTP endpoint in a background thread; returns the bound port."""
-    host, port = parse_hostport(hostport)
+    host, port = parse_hostport(hostport, example=METRICS_EXAMPLE)
     registry = CollectorRegistry()
     registry.register(NodeCollector(node))
     server, _thread = start_http_server(port, addr=host, registry=registry)

@@ -83,8 +83,8 @@ from .host import (
     peer_key_of,
     remote_ipv4,
 )
-from .metrics import NodeStats
 from .ping import Pinger
+from .stats import NodeStats
 from .store import MemoryStore, Store
 from .streams import StreamPump, reset_quietly
 

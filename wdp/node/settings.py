@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wdp.core.errors import WdpError
 
 from .addrs import parse_announce
+from .hostport import parse_hostport
 
 DEFAULT_LISTEN = ["/ip4/0.0.0.0/tcp/4001"]
 DEFAULT_DATA_DIR = Path.home() / ".wdp"
@@ -76,12 +77,10 @@ class Settings(BaseModel):
     def _api_on_loopback(self) -> Settings:
         if self.api_listen is None:
             return self
-        host, sep, port = self.api_listen.rpartition(":")
-        host = host.strip("[]")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ValueError(
-                f"api_listen {self.api_listen!r} must be HOST:PORT, e.g. 127.0.0.1:5080"
-            )
+        try:
+            host, _port = parse_hostport(self.api_listen)
+        except ValueError as exc:
+            raise ValueError(f"api_listen {exc}") from None
         if not self.api_allow_remote and not _is_loopback(host):
             raise ValueError(
                 f"api_listen {self.api_listen} is not a loopback address: anyone who reaches "
@@ -90,6 +89,13 @@ class Settings(BaseModel):
                 "on the host's 127.0.0.1 only)"
             )
         return self
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_hostport(value, example="127.0.0.1:9464")  # ValueError says what to write
+        return value
 
     @field_validator("capacity", mode="before")
     @classmethod
@@ -162,7 +168,12 @@ def load_settings(
         return Settings(**merged)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {_plain(err['msg'])}"
             for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _plain(message: str) -> str:
+    """A validator's own message without pydantic's ``Value error, `` in front."""
+    return message.removeprefix("Value error, ")

@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from wdp.ops.localswarm import LocalSwarm
 NODES = 10
 K, N = 3, 8
 EPOCH = 4
-console = Console()
+console = Console(soft_wrap=True)  # a verdict line stays one line in a file or a pipe
 
 
 def status(swarm: LocalSwarm, i: int) -> dict[str, Any] | None:
@@ -55,7 +56,7 @@ def placement(swarm: LocalSwarm, wid_prefix: str) -> dict[int, tuple[int, int, s
 
 
 def table(title: str, where: dict[int, tuple[int, int, str]], dead: set[int]) -> Table:
-    t = Table(title=title)
+    t = Table(title=title, min_width=len(title))  # a title wider than the table would wrap
     t.add_column("shard")
     t.add_column("carrier")
     t.add_column("hop")
@@ -71,22 +72,62 @@ def table(title: str, where: dict[int, tuple[int, int, str]], dead: set[int]) ->
     return t
 
 
-def watch(swarm: LocalSwarm, wid: str, seconds: float, title: str, dead: set[int],
-          until: Any = None) -> dict[int, tuple[int, int, str]]:  # fmt: skip
+def watch(
+    swarm: LocalSwarm,
+    wid: str,
+    seconds: float,
+    title: str,
+    dead: set[int],
+    until: Callable[[dict[int, tuple[int, int, str]]], bool] | None = None,
+) -> dict[int, tuple[int, int, str]]:
+    """Show where the shards are for up to ``seconds``; returns the last placement seen.
+
+    On a terminal the table is redrawn live. On a file or a pipe (``make demo
+    > out``, CI) only the last table is printed: rich's Live would print that
+    last frame without the newline after it, running it into the next line.
+    """
     deadline = time.monotonic() + seconds
-    where = placement(swarm, wid)
-    with Live(table(title, where, dead), console=console, refresh_per_second=2) as live:
+    first = placement(swarm, wid)
+
+    def poll(show: Callable[[dict[int, tuple[int, int, str]]], None]) -> dict[int, Any]:
+        where = first
         while time.monotonic() < deadline:
             where = placement(swarm, wid)
-            live.update(table(title, where, dead))
+            show(where)
             if until is not None and until(where):
                 break
             time.sleep(0.5)
-    return where
+        return where
+
+    if not console.is_terminal:
+        where = poll(lambda _where: None)
+        console.print(table(title, where, dead))
+        return where
+    with Live(table(title, first, dead), console=console, refresh_per_second=2) as live:
+        return poll(lambda where: live.update(table(title, where, dead)))
 
 
 def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="wdp-demo-"))
+    try:
+        return run(base)
+    except ClientError as exc:  # a node refused or failed a request: its message says why
+        error(f"{exc} (the nodes' logs are in {base})")
+    except (RuntimeError, TimeoutError, OSError) as exc:  # a node did not start
+        first_line = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+        error(f"{first_line} (the nodes' logs are in {base})")
+    except KeyboardInterrupt:
+        error("interrupted; the nodes were stopped")
+        return 130
+    return 1
+
+
+def error(message: str) -> None:
+    """One plain line (no markup: a message may hold brackets, e.g. [::1])."""
+    console.print(f"demo: error: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def run(base: Path) -> int:
     env = {"WDP_PING_INTERVAL": "0.5", "WDP_PING_TIMEOUT": "1", "WDP_DISCOVERY_INTERVAL": "2",
            "WDP_REPAIR_INTERVAL": "2", "WDP_EPOCH": str(EPOCH)}  # fmt: skip
     console.print(f"[bold]Starting {NODES} wdp-node processes on 127.0.0.1[/bold] (logs in {base})")

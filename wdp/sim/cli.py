@@ -29,14 +29,31 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _coerce(value: str, current: Any) -> Any:
+def _coerce(key: str, value: str, current: Any) -> Any:
     if isinstance(current, bool):
         return value.lower() in ("1", "true", "yes", "on")
-    if isinstance(current, int):
-        return int(value)
-    if isinstance(current, float):
-        return float(value)
+    kind = "a whole number" if isinstance(current, int) else "a number"
+    try:
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+    except ValueError:
+        raise ValueError(f"--set {key}={value}: {key} takes {kind} (now {current})") from None
     return value
+
+
+def _writable(path: Path | None, option: str) -> None:
+    """Refuse an output file that cannot be written before a long run, not after it."""
+    if path is not None and not path.parent.is_dir():
+        _fail(f"{option} {path}: the directory {path.parent} does not exist")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror}")
 
 
 @app.command("list")
@@ -76,18 +93,20 @@ def run(
             if not sep or not hasattr(sc.swarm, key):
                 fields = ", ".join(f.name for f in dataclasses.fields(sc.swarm))
                 _fail(f"--set needs KEY=VALUE with a [swarm] key ({fields}); got {item!r}")
-            overrides[key] = _coerce(value, getattr(sc.swarm, key))
+            overrides[key] = _coerce(key, value, getattr(sc.swarm, key))
         sc = sc.with_swarm(**overrides)
         sc.check()
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     if policy not in POLICIES:
         _fail(f"unknown policy {policy!r}; one of {', '.join(POLICIES)}")
+    _writable(trace, "--trace")
+    _writable(json_out, "--json")
     result = simulate(sc, POLICIES[policy], seed, keep_trace=trace is not None)
     if trace is not None:
-        trace.write_text(result.trace)
+        _write(trace, result.trace)
     if json_out is not None:
-        json_out.write_text(json.dumps(result.as_json(), indent=1, sort_keys=True) + "\n")
+        _write(json_out, json.dumps(result.as_json(), indent=1, sort_keys=True) + "\n")
     c = result.counters
     typer.echo(f"{sc.name} / {policy} / seed {seed}: {sc.description}")
     typer.echo(
@@ -135,6 +154,9 @@ def study(
         out = run_study(config=config, docs=docs, quick=quick, workers=jobs, progress=progress)
     except ScenarioError as exc:
         _fail(str(exc))
+    except OSError as exc:  # writing the results, plots or the doc
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(f"cannot write the study's output{where}: {exc.strerror or exc}")
     typer.echo(
         f"{out['runs']} runs; results and plots in {out['out']}, numbers in {docs}/durability.md"
     )

@@ -360,4 +360,7 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise ScenarioError(f"cannot read the scenario file {path}: {why}") from None
     return scenario_from_dict(data)

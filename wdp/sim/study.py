@@ -47,20 +47,33 @@ def study_dir() -> Path:
 
 def load_study(path: str | Path | None = None) -> StudyConfig:
     p = Path(path) if path is not None else study_dir() / "durability.toml"
-    data = tomllib.loads(p.read_text())
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"no study file {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read {p}: {getattr(exc, 'strerror', None) or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p} is not valid TOML: {exc}") from None
     known = {f.name for f in dataclasses.fields(StudyConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(f"{p}: unknown key(s) {', '.join(unknown)}")
-    cfg = StudyConfig(
-        scenarios=tuple(data["scenarios"]),
-        policies=tuple(data["policies"]),
-        seeds=tuple(int(s) for s in data["seeds"]),
-        swarm=dict(data.get("swarm", {})),
-        sybil_fractions=tuple(float(f) for f in data.get("sybil_fractions", (0.1, 0.2, 0.33))),
-        sybil_seeds=tuple(int(s) for s in data.get("sybil_seeds", (1,))),
-        sybil_policies=tuple(data.get("sybil_policies", ("wdp", "static-repair"))),
-    )
+    missing = [key for key in ("scenarios", "policies", "seeds") if key not in data]
+    if missing:
+        raise ScenarioError(f"{p}: missing key(s) {', '.join(missing)}")
+    try:
+        cfg = StudyConfig(
+            scenarios=tuple(data["scenarios"]),
+            policies=tuple(data["policies"]),
+            seeds=tuple(int(s) for s in data["seeds"]),
+            swarm=dict(data.get("swarm", {})),
+            sybil_fractions=tuple(float(f) for f in data.get("sybil_fractions", (0.1, 0.2, 0.33))),
+            sybil_seeds=tuple(int(s) for s in data.get("sybil_seeds", (1,))),
+            sybil_policies=tuple(data.get("sybil_policies", ("wdp", "static-repair"))),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{p}: {exc}") from None
     for name in (*cfg.policies, *cfg.sybil_policies):
         if name not in POLICIES:
             raise ScenarioError(f"{p}: unknown policy {name} (known: {', '.join(POLICIES)})")
