@@ -28,8 +28,9 @@ lint: install
 	$(BIN)/ruff check wdp tests
 	$(BIN)/ruff format --check wdp tests
 
+## Types: the core strictly (pyproject.toml), the drivers and tools too.
 typecheck: install
-	$(BIN)/mypy wdp/core
+	$(BIN)/mypy wdp
 
 ## Regenerate protocols/vectors/ from fixed seeds (byte-identical every run).
 vectors: install

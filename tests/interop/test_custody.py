@@ -34,7 +34,7 @@ async def launch_to_rust(rust, transport: str, w) -> None:
     """The owner's node (in process, Python) hands shard 0 to the Rust peer, then leaves."""
     async with py_node(dht=False) as owner:
         await owner.connect(rust.addr(transport))
-        result = await owner.launch(w, 0, ID.from_base58(rust.peer_id), owner_seed=OWNER_SEED)
+        result = await owner.launch_shard(w, 0, ID.from_base58(rust.peer_id), owner_seed=OWNER_SEED)
         assert result.ok, result
     accepted = await rust.event("accepted", hop=0)
     assert accepted["to_key"] == key_of_peer(rust.peer_id).hex()
@@ -145,7 +145,7 @@ async def test_python_carrier_picks_rust_as_next_hop(py_swarm, rust_peer, transp
     w = make_wanderer(epoch=2)  # P passes the shard on after about 2 s
     async with py_node(dht=False) as owner:
         await owner.connect(addr_for(p.addrs, transport))
-        result = await owner.launch(w, 0, ID.from_base58(p.peer_id), owner_seed=OWNER_SEED)
+        result = await owner.launch_shard(w, 0, ID.from_base58(p.peer_id), owner_seed=OWNER_SEED)
         assert result.ok, result
 
     accepted = await rust.event("accepted", timeout=60)

@@ -27,7 +27,7 @@ async def test_owner_fetches_shard_from_rust(rust_peer, transport):
     wid = w.manifest.value.wanderer_id
     async with py_node(dht=False) as owner:
         await owner.connect(rust.addr(transport))
-        launched = await owner.launch(w, 0, rust_id, owner_seed=OWNER_SEED)
+        launched = await owner.launch_shard(w, 0, rust_id, owner_seed=OWNER_SEED)
         assert launched.ok, launched
         assert launched.link is not None
 

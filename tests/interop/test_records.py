@@ -79,7 +79,7 @@ async def test_python_validates_rust_records(rust_peer, transport):
         await q.connect(rust.addr(transport))
         await rust.event("identified", peer=str(q.peer_id))
         w = make_wanderer()
-        result = await q.launch(w, 0, ID.from_base58(rust.peer_id), owner_seed=OWNER_SEED)
+        result = await q.launch_shard(w, 0, ID.from_base58(rust.peer_id), owner_seed=OWNER_SEED)
         assert result.ok, result
         assert result.link is not None
 

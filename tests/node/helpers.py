@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from wdp.core.wanderer import Wanderer, create_wanderer
 from wdp.node.host import listen_addrs_for
 from wdp.node.node import Node, NodeConfig, open_node
+from wdp.testing.clock import MovableClock
+
+__all__ = ["DEADLINE", "OWNER_SEED", "MovableClock", "make_wanderer", "nodes", "seed"]
 
 OWNER_SEED = bytes(range(32))
 DEADLINE = 20.0  # seconds any single wait in these tests may take before failing
@@ -17,22 +19,6 @@ DEADLINE = 20.0  # seconds any single wait in these tests may take before failin
 
 def seed(n: int) -> bytes:
     return bytes([n]) * 32
-
-
-class MovableClock:
-    """Wall time plus an offset the test moves forward; nodes are woken when it moves."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.nodes: list[Node] = []
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-        for node in self.nodes:
-            node.wake()
 
 
 def make_wanderer(clock: MovableClock, *, k: int = 2, n: int = 3, epoch: int = 60) -> Wanderer:
@@ -71,6 +57,6 @@ async def nodes(
             for k, v in overrides.items():
                 setattr(cfg, k, v)
             node = await stack.enter_async_context(open_node(cfg))
-            clock.nodes.append(node)
+            clock.on_move(node.wake)
             started.append(node)
         yield started

@@ -46,7 +46,8 @@ async def test_wildcard_listener_publishes_dialable_holder_addresses() -> None:
         b = await stack.enter_async_context(
             open_node(config(clock, 41, [Multiaddr("/ip4/0.0.0.0/tcp/0")], bootstrap=[a.addrs[0]]))
         )
-        clock.nodes += [a, b]
+        clock.on_move(a.wake)
+        clock.on_move(b.wake)
         port = b.host.get_transport_addrs()[0].value_for_protocol("tcp")
         ips = [ip for ip in local_ips() if ":" not in ip]
         expected = [f"/ip4/{ip}/tcp/{port}/p2p/{b.peer_id}" for ip in ips]
@@ -55,7 +56,7 @@ async def test_wildcard_listener_publishes_dialable_holder_addresses() -> None:
 
         w = make_wanderer(clock, epoch=3600)
         key = ShardKey(w.manifest.value.wanderer_id, 0)
-        assert (await a.launch(w, 0, b.peer_id, owner_seed=OWNER_SEED)).ok
+        assert (await a.launch_shard(w, 0, b.peer_id, owner_seed=OWNER_SEED)).ok
         with trio.fail_after(DEADLINE):
             await b.wait_until(lambda: key in b.locators)
         _, value = b.locators[key]
@@ -87,7 +88,7 @@ async def test_announce_is_what_peers_and_locators_get() -> None:
         )
     )
     assert [str(a) for a in node.addrs] == [f"{ANNOUNCED}/p2p/{node.peer_id}"]
-    assert node._holder_addrs() == (node.addrs[0].to_bytes(),)
+    assert node.core.addrs == (node.addrs[0].to_bytes(),)  # what its locators give
     assert node.carrier.self_ipv4 == "203.0.113.5"
 
 

@@ -25,7 +25,7 @@ from wdp.client.cli import app as wdp_app
 from wdp.core.errors import RejectCode
 from wdp.node.api import API_SOCKET, INTERNAL_ERROR, LocalApi, user_message
 from wdp.node.errors import leaf_exceptions
-from wdp.node.fetch import FetchError
+from wdp.node.node import FetchError
 from wdp.node.owner import OwnerError
 
 from .helpers import DEADLINE

@@ -100,7 +100,7 @@ async def test_wrong_or_missing_token_gets_one_error_and_nothing_else(tmp_path: 
         request = {"op": "put", "size": len(payload), "name": "x", "token": "y" * 20}
         lines = await in_thread(raw_exchange, port, json.dumps(request).encode() + b"\n", payload)
         assert len(lines) == 1 and "unauthorised" in json.loads(lines[0])["error"]
-        assert api.owner.registry.items == {}
+        assert api.owner.items == {}
         assert not (tmp_path / "owned.json").exists()
 
 

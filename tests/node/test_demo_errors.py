@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from wdp.client.api import ClientError
-from wdp.testing import demo
+from wdp.ops import demo
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from libp2p.records.utils import InvalidRecordType
 
 from wdp.core.effects import ShardKey
 from wdp.core.errors import ProtocolError, RejectCode
-from wdp.core.locator import make_locator, open_locator
+from wdp.core.locator import locator_dht_key, make_locator, open_locator, validate_locator
 from wdp.core.objects import HolderInfo, Locator, Signed
 from wdp.core.signing import Signer
 from wdp.core.wanderer import locator_seed
@@ -59,7 +59,7 @@ async def test_locator_put_by_the_carrier_is_found_and_forgeries_are_refused() -
     async with nodes(clock, 20, 21, 22) as (a, b, c):
         w = make_wanderer(clock, epoch=3600)
         key = ShardKey(w.manifest.value.wanderer_id, 0)
-        assert (await a.launch(w, 0, b.peer_id, owner_seed=OWNER_SEED)).ok
+        assert (await a.launch_shard(w, 0, b.peer_id, owner_seed=OWNER_SEED)).ok
         with trio.fail_after(DEADLINE):
             await b.wait_until(lambda: key in b.locators)
         dht_key, genuine = b.locators[key]
@@ -69,9 +69,12 @@ async def test_locator_put_by_the_carrier_is_found_and_forgeries_are_refused() -
         assert a.dht.value_store.get(raw_key).value == genuine
         c.dht.value_store.store.pop(raw_key, None)  # make C look it up on the network
         with trio.fail_after(DEADLINE):
-            found = await c.get_locator(b.carrier.held[key].record.locator_key)
-        assert found is not None and found.to_bytes() == genuine
-        holder = open_locator(OWNER_SEED, found.value)
+            found = await c.lookup_locator(dht_key)
+        assert found == genuine
+        assert dht_key == locator_dht_key(b.carrier.held[key].record.locator_key)
+        holder = open_locator(
+            OWNER_SEED, validate_locator(dht_key, found, int(clock() * 1000)).value
+        )
         assert holder.holder == b.peer_key
         assert holder.record_hash == b.carrier.held[key].last.record.hash
 
@@ -102,8 +105,8 @@ async def test_locator_put_by_the_carrier_is_found_and_forgeries_are_refused() -
         # B still has its own (older) copy locally; a lookup asks the network anyway.
         assert b.dht.value_store.get(raw_key).value == genuine
         with trio.fail_after(DEADLINE):
-            latest = await b.get_locator(dht_key)
-        assert latest is not None and latest.to_bytes() == newer
+            latest = await b.lookup_locator(dht_key)
+        assert latest == newer
 
         # Strict validation: nothing outside the /wdp/ namespace is stored.
         for other in ("/pk/anything", "/ipns/anything", "plain-key"):

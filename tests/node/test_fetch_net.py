@@ -9,21 +9,14 @@ import pytest
 import trio
 
 from wdp.core.effects import ShardKey
-from wdp.core.errors import RejectCode
-from wdp.core.fetch import FetchServerState, NonceCache, make_fetch_request
-from wdp.core.limits import MAX_CHUNK_SIZE
+from wdp.core.errors import LocalProtocolError, RejectCode
+from wdp.core.fetch import FetchResult, make_fetch_request
+from wdp.core.limits import FETCH_PROTOCOL_ID, MAX_CHUNK_SIZE
+from wdp.core.node import FetchServed, NodeEffect
 from wdp.core.objects import Signed
 from wdp.core.signing import Signer
 from wdp.core.wanderer import create_wanderer
-from wdp.node.fetch import (
-    FETCH_PROTOCOL,
-    FetchError,
-    fetch_shard,
-    register_fetch,
-    run_fetch_client,
-    serve_fetch,
-)
-from wdp.node.node import Node
+from wdp.node.node import FetchError, Node
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes
 
@@ -31,16 +24,42 @@ OTHER_SEED = bytes([77]) * 32
 
 
 async def launched(clock: MovableClock, owner: Node, carrier: Node, w=None):
-    """The owner's node launches shard 0 to ``carrier``; both serve fetches."""
+    """The owner's node launches shard 0 to ``carrier``."""
     w = w or make_wanderer(clock)
-    for node in (owner, carrier):
-        register_fetch(node)
     with trio.fail_after(DEADLINE):
-        result = await owner.launch(w, 0, carrier.peer_id, owner_seed=OWNER_SEED)
+        result = await owner.launch_shard(w, 0, carrier.peer_id, owner_seed=OWNER_SEED)
     assert result.ok, result
     key = ShardKey(w.manifest.value.wanderer_id, 0)
     assert key in carrier.carrier.held
     return w, key
+
+
+def request_to(carrier: Node, key: ShardKey, index: int, when: float, seed: bytes = OWNER_SEED):
+    return make_fetch_request(
+        seed, key.wanderer_id, index, when, os.urandom(16), carrier=carrier.peer_key
+    )
+
+
+async def fetch(
+    a: Node, b: Node, key: ShardKey, index: int = 0, expected: bytes | None = None
+) -> FetchResult:
+    with trio.fail_after(DEADLINE):
+        return await a.fetch_result(
+            request_to(b, key, index, a.clock()), expected_manifest=expected
+        )
+
+
+def watch(node: Node) -> list[NodeEffect]:
+    """Record every effect the node's core asks its driver to perform."""
+    seen: list[NodeEffect] = []
+    perform = node.perform
+
+    def recording(effects: list[NodeEffect]) -> None:
+        seen.extend(effects)
+        perform(effects)
+
+    node.perform = recording  # type: ignore[method-assign]
+    return seen
 
 
 @pytest.mark.trio
@@ -48,16 +67,7 @@ async def test_the_owner_fetches_a_shard_its_carrier_holds() -> None:
     clock = MovableClock()
     async with nodes(clock, 1, 2) as (a, b):
         w, key = await launched(clock, a, b)
-        with trio.fail_after(DEADLINE):
-            result = await fetch_shard(
-                a.host,
-                b.peer_id,
-                owner_seed=OWNER_SEED,
-                wanderer_id=key.wanderer_id,
-                shard_index=0,
-                clock=clock,
-                expected_manifest_hash=w.manifest.hash,
-            )
+        result = await fetch(a, b, key, expected=w.manifest.hash)
         assert result.shard == w.shards[0]
         assert result.manifest.hash == w.manifest.hash
         rec = result.record.value
@@ -71,24 +81,11 @@ async def test_a_multi_chunk_shard_over_a_real_stream() -> None:
     clock = MovableClock()
     async with nodes(clock, 1, 2) as (a, b):
         w = create_wanderer(
-            os.urandom(3 * MAX_CHUNK_SIZE),
-            owner_seed=OWNER_SEED,
-            nonce=b"\x07" * 12,
-            k=1,
-            n=2,
-            epoch_seconds=600,
-            now=clock(),
-        )
+            os.urandom(3 * MAX_CHUNK_SIZE), owner_seed=OWNER_SEED, nonce=b"\x07" * 12,
+            k=1, n=2, epoch_seconds=600, now=clock(),
+        )  # fmt: skip
         _, key = await launched(clock, a, b, w)
-        with trio.fail_after(DEADLINE):
-            result = await fetch_shard(
-                a.host,
-                b.peer_id,
-                owner_seed=OWNER_SEED,
-                wanderer_id=key.wanderer_id,
-                shard_index=0,
-                clock=clock,
-            )
+        result = await fetch(a, b, key)
         assert result.shard == w.shards[0] and len(result.shard) > 3 * MAX_CHUNK_SIZE
 
 
@@ -97,9 +94,8 @@ async def test_a_fetch_signed_by_another_key_is_refused_and_the_shard_stays() ->
     clock = MovableClock()
     async with nodes(clock, 1, 2) as (a, b):
         w, key = await launched(clock, a, b)
-        good = make_fetch_request(
-            OWNER_SEED, key.wanderer_id, 0, clock(), os.urandom(16), carrier=b.peer_key
-        )
+        served = watch(b)
+        good = request_to(b, key, 0, clock())
         forged = Signed.create(good.value, Signer(OTHER_SEED))
         own_key = Signed.create(
             dataclasses.replace(good.value, owner_key=Signer(OTHER_SEED).public_key),
@@ -107,24 +103,14 @@ async def test_a_fetch_signed_by_another_key_is_refused_and_the_shard_stays() ->
         )
         for request in (forged, own_key):
             with trio.fail_after(DEADLINE):
-                stream = await a.host.new_stream(b.peer_id, [FETCH_PROTOCOL])
-                session = await run_fetch_client(stream, request, clock=clock)
-            assert session.result is None and session.failure is not None
-            assert session.failure.code is RejectCode.UNAUTHORIZED and session.failed_by_peer
-            assert session.header is None  # not a byte of the manifest or shard went out
+                ended = await a.fetch(request)
+            assert ended.result is None and ended.code is RejectCode.UNAUTHORIZED and ended.by_peer
+        refusals = [e for e in served if isinstance(e, FetchServed)]
+        assert [(e.ok, e.code) for e in refusals] == [(False, RejectCode.UNAUTHORIZED)] * 2
 
         # The carrier still holds the shard, intact, and the owner can still read it.
         assert key in b.carrier.held and b.store.get(key)[0] == w.shards[0]
-        with trio.fail_after(DEADLINE):
-            result = await fetch_shard(
-                a.host,
-                b.peer_id,
-                owner_seed=OWNER_SEED,
-                wanderer_id=key.wanderer_id,
-                shard_index=0,
-                clock=clock,
-            )
-        assert result.shard == w.shards[0]
+        assert (await fetch(a, b, key)).shard == w.shards[0]
 
 
 @pytest.mark.trio
@@ -134,49 +120,26 @@ async def test_refusals_over_the_network_carry_their_codes() -> None:
         _, key = await launched(clock, a, b)
 
         # A shard this node does not carry.
-        with trio.fail_after(DEADLINE), pytest.raises(FetchError) as err:
-            await fetch_shard(
-                a.host,
-                b.peer_id,
-                owner_seed=OWNER_SEED,
-                wanderer_id=key.wanderer_id,
-                shard_index=1,
-                clock=clock,
-            )
+        with pytest.raises(FetchError) as err:
+            await fetch(a, b, key, index=1)
         assert err.value.code is RejectCode.NOT_HELD and err.value.by_peer
 
         # The same signed request twice: the replay is refused.
-        request = make_fetch_request(
-            OWNER_SEED, key.wanderer_id, 0, clock(), os.urandom(16), carrier=b.peer_key
-        )
+        request = request_to(b, key, 0, clock())
         codes = []
         for _ in range(2):
             with trio.fail_after(DEADLINE):
-                stream = await a.host.new_stream(b.peer_id, [FETCH_PROTOCOL])
-                session = await run_fetch_client(stream, request, clock=clock)
-            codes.append(None if session.failure is None else session.failure.code)
+                codes.append((await a.fetch(request)).code)
         assert codes == [None, RejectCode.STALE_HOP]
 
         # The owner's clock five minutes and a second ahead of the carrier's.
-        ahead = make_fetch_request(
-            OWNER_SEED, key.wanderer_id, 0, clock() + 301, os.urandom(16), carrier=b.peer_key
-        )
         with trio.fail_after(DEADLINE):
-            stream = await a.host.new_stream(b.peer_id, [FETCH_PROTOCOL])
-            session = await run_fetch_client(stream, ahead, clock=clock)
-        assert session.failure is not None and session.failure.code is RejectCode.STALE_HOP
+            ahead = await a.fetch(request_to(b, key, 0, clock() + 301))
+        assert ahead.code is RejectCode.STALE_HOP
 
         # A manifest other than the ticket's is refused by the owner's side.
-        with trio.fail_after(DEADLINE), pytest.raises(FetchError) as err:
-            await fetch_shard(
-                a.host,
-                b.peer_id,
-                owner_seed=OWNER_SEED,
-                wanderer_id=key.wanderer_id,
-                shard_index=0,
-                clock=clock,
-                expected_manifest_hash=bytes(32),
-            )
+        with pytest.raises(FetchError) as err:
+            await fetch(a, b, key, expected=bytes(32))
         assert err.value.code is RejectCode.BAD_MANIFEST and not err.value.by_peer
 
 
@@ -184,29 +147,15 @@ async def test_refusals_over_the_network_carry_their_codes() -> None:
 async def test_a_peer_without_the_fetch_protocol_fails_cleanly() -> None:
     clock = MovableClock()
     async with nodes(clock, 1, 2) as (a, b):
-        register_fetch(b)  # a does not serve fetches
-        wid = make_wanderer(clock).manifest.value.wanderer_id
-        with trio.fail_after(DEADLINE), pytest.raises(FetchError) as err:
-            await fetch_shard(
-                b.host,
-                a.peer_id,
-                owner_seed=OWNER_SEED,
-                wanderer_id=wid,
-                shard_index=0,
-                clock=clock,
-            )
-        assert err.value.code is RejectCode.TIMEOUT
-        # A seed that does not own the wanderer never leaves this node.
+        a.host.remove_stream_handler(FETCH_PROTOCOL_ID)  # a serves no fetches
+        key = ShardKey(make_wanderer(clock).manifest.value.wanderer_id, 0)
         with pytest.raises(FetchError) as err:
-            await fetch_shard(
-                b.host,
-                a.peer_id,
-                owner_seed=OTHER_SEED,
-                wanderer_id=wid,
-                shard_index=0,
-                clock=clock,
-            )
-        assert err.value.code is RejectCode.UNAUTHORIZED
+            await fetch(b, a, key)
+        assert err.value.code is RejectCode.TIMEOUT
+        # A seed that does not own the wanderer never signs a request.
+        with pytest.raises(LocalProtocolError) as refused:
+            request_to(a, key, 0, clock(), seed=OTHER_SEED)
+        assert refused.value.code is RejectCode.UNAUTHORIZED
 
 
 @pytest.mark.trio
@@ -214,41 +163,17 @@ async def test_a_client_that_refuses_mid_transfer_frees_the_carrier_at_once() ->
     clock = MovableClock()
     async with nodes(clock, 1, 2) as (a, b):
         w = create_wanderer(
-            os.urandom(8 * MAX_CHUNK_SIZE),
-            owner_seed=OWNER_SEED,
-            nonce=b"\x07" * 12,
-            k=1,
-            n=2,
-            epoch_seconds=600,
-            now=clock(),
-        )
+            os.urandom(8 * MAX_CHUNK_SIZE), owner_seed=OWNER_SEED, nonce=b"\x07" * 12,
+            k=1, n=2, epoch_seconds=600, now=clock(),
+        )  # fmt: skip
         _, key = await launched(clock, a, b, w)
-        served = []
-        done = trio.Event()
-        nonces = NonceCache()
-
-        async def handler(stream) -> None:
-            session = await serve_fetch(
-                stream, carrier=b.carrier, store=b.store, clock=clock, nonces=nonces
-            )
-            served.append(session)
-            done.set()
-
-        b.host.set_stream_handler(FETCH_PROTOCOL, handler)
-        with trio.fail_after(DEADLINE), pytest.raises(FetchError) as err:
-            await fetch_shard(
-                a.host,
-                b.peer_id,
-                owner_seed=OWNER_SEED,
-                wanderer_id=key.wanderer_id,
-                shard_index=0,
-                clock=clock,
-                expected_manifest_hash=bytes(32),
-            )
+        with trio.fail_after(DEADLINE):
+            await b.wait_until(lambda: b.open_streams == 0)
+        with pytest.raises(FetchError) as err:
+            await fetch(a, b, key, expected=bytes(32))
         assert err.value.code is RejectCode.BAD_MANIFEST
         # The client reset the stream: the carrier stops writing the 8 MiB at once,
-        # not after its 30 s idle timeout.
+        # not after its 30 s write timeout.
         with trio.fail_after(2.0):
-            await done.wait()
-        assert served[0].state is FetchServerState.DONE
+            await b.wait_until(lambda: b.open_streams == 0)
         assert key in b.carrier.held

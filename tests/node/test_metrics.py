@@ -29,9 +29,9 @@ async def test_metrics_report_shards_hops_rejects_and_peers() -> None:
     async with nodes(clock, 31, 32) as (a, b):
         port = serve_metrics(a, "127.0.0.1:0")
         w = make_wanderer(clock, epoch=3600)
-        assert (await b.launch(w, 0, a.peer_id, owner_seed=OWNER_SEED)).ok
+        assert (await b.launch_shard(w, 0, a.peer_id, owner_seed=OWNER_SEED)).ok
         # A second shard of the same wanderer is refused (SIBLING_HELD).
-        assert not (await b.launch(w, 1, a.peer_id, owner_seed=OWNER_SEED)).ok
+        assert not (await b.launch_shard(w, 1, a.peer_id, owner_seed=OWNER_SEED)).ok
         with trio.fail_after(10):
             await a.wait_until(lambda: a.stats.hops_in == 1 and a.stats.rejects_sent)
         m = await trio.to_thread.run_sync(scrape, port)

@@ -39,7 +39,6 @@ def serving(failure: BaseException):
 @pytest.fixture
 def no_node(monkeypatch) -> None:
     monkeypatch.setattr(daemon, "Node", lambda config: object())
-    monkeypatch.setattr(daemon, "register_fetch", lambda node: None)
 
 
 @pytest.mark.parametrize(

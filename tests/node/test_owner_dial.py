@@ -5,9 +5,6 @@ from __future__ import annotations
 import pytest
 import trio
 
-from wdp.core.objects import HolderInfo
-from wdp.node.owner import Owner, OwnerRegistry
-
 from .helpers import DEADLINE, MovableClock, nodes
 
 
@@ -19,9 +16,7 @@ async def test_a_fresh_locator_overrides_the_dial_backoff() -> None:
         # What py-libp2p records after a dial that failed on every address:
         # for 60 s it refuses to dial that peer again.
         owner_node.host.get_network()._negative_peer_cache.mark_failed(str(carrier.host.get_id()))
-        holder = HolderInfo(carrier.peer_key, tuple(a.to_bytes() for a in carrier.addrs), bytes(32))
-        owner = Owner(owner_node, OwnerRegistry(None))
+        addrs = tuple(a.to_bytes() for a in carrier.addrs)  # as a verified locator gives them
         with trio.fail_after(DEADLINE):
-            peer_id = await owner._connect(holder)
-        assert peer_id == carrier.host.get_id()
-        assert owner_node.host.get_network().connections.get(peer_id)
+            assert await owner_node.probe(carrier.peer_key, addrs)
+        assert owner_node.host.get_network().connections.get(carrier.host.get_id())

@@ -35,7 +35,7 @@ from wdp.node.host import (
     peer_id_of_key,
     peer_key_of,
 )
-from wdp.node.migrate import STREAM_ERRORS
+from wdp.node.streams import STREAM_ERRORS
 from wdp.node.node import Node, NodeConfig
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes, seed
@@ -184,7 +184,7 @@ async def test_bad_input_gets_the_right_reject_and_the_node_stays_up() -> None:
     clock = MovableClock()
     async with nodes(clock, 2, 3) as (victim, owner_node):
         w = make_wanderer(clock, epoch=3600)
-        assert (await owner_node.launch(w, 0, victim.peer_id, owner_seed=OWNER_SEED)).ok
+        assert (await owner_node.launch_shard(w, 0, victim.peer_id, owner_seed=OWNER_SEED)).ok
         held_before = dict(victim.carrier.held)
         stored_before = victim.store.keys()
 
@@ -207,7 +207,7 @@ async def test_bad_input_gets_the_right_reject_and_the_node_stays_up() -> None:
             epoch_seconds=60,
             now=clock(),
         )
-        result = await owner_node.launch(w2, 1, victim.peer_id, owner_seed=OTHER_OWNER)
+        result = await owner_node.launch_shard(w2, 1, victim.peer_id, owner_seed=OTHER_OWNER)
         assert result.ok
         assert len(victim.carrier.held) == 2
 
@@ -231,7 +231,7 @@ async def test_a_replayed_hop_number_gets_stale_hop_and_harms_nothing() -> None:
     clock = MovableClock()
     async with nodes(clock, 4, 5) as (victim, owner_node):
         w = make_wanderer(clock, epoch=3600)
-        assert (await owner_node.launch(w, 0, victim.peer_id, owner_seed=OWNER_SEED)).ok
+        assert (await owner_node.launch_shard(w, 0, victim.peer_id, owner_seed=OWNER_SEED)).ok
         key = next(iter(victim.carrier.held))
         shard_before = victim.store.get(key)
         # The same hop again, freshly signed (a new time): not a retry of the hop

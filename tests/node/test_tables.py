@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import wdp.client.cli as wdp_cli
-from wdp.testing import demo
+from wdp.ops import demo
 
 WHERE = {0: (3, 2, "TTL"), 1: (4, 1, "REPAIR"), 5: (7, 0, "THREAT")}
 

@@ -83,7 +83,7 @@ async def seed_shards(owner: Node, swarm: LocalSwarm, w: Wanderer, targets: list
 
     for index, target in enumerate(targets):
         peer = ID.from_base58(swarm.nodes[target].peer_id)
-        result = await owner.launch(w, index, peer, owner_seed=OWNER_SEED)
+        result = await owner.launch_shard(w, index, peer, owner_seed=OWNER_SEED)
         assert result.ok, result
 
 

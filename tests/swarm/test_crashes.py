@@ -51,7 +51,7 @@ async def test_receiver_killed_mid_transfer_leaves_the_shard_with_the_sender(
         open_node(in_process_config(tmp_path, "sender")) as sender,
     ):
         await owner.connect(sender.addrs[0])
-        assert (await owner.launch(w, 0, sender.peer_id, owner_seed=OWNER_SEED)).ok
+        assert (await owner.launch_shard(w, 0, sender.peer_id, owner_seed=OWNER_SEED)).ok
         assert key in sender.carrier.held
         await owner.stop()  # leaves the receiver as the sender's only candidate
 
@@ -113,7 +113,7 @@ async def test_sender_killed_right_after_the_receipt_leaves_the_shard_with_the_r
         # Hop 0 to the daemon; its epoch (2 s) then sends the shard back to us,
         # the only other peer it knows.
         assert (
-            await receiver.launch(w, 0, ID.from_base58(sender.peer_id), owner_seed=OWNER_SEED)
+            await receiver.launch_shard(w, 0, ID.from_base58(sender.peer_id), owner_seed=OWNER_SEED)
         ).ok
         with trio.fail_after(60):
             await receiver.wait_until(lambda: key in receiver.carrier.held)

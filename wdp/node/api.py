@@ -37,6 +37,9 @@ from wdp.core.errors import WdpError
 from wdp.core.limits import MAX_EPOCH_SECONDS, MAX_PAYLOAD_SIZE, MAX_SHARDS, MIN_EPOCH_SECONDS
 from wdp.core.ticket import Ticket, TicketError
 
+if TYPE_CHECKING:  # trio_typing (a libp2p dependency) ships the trio stubs mypy sees
+    from trio_typing import TaskStatus
+
 from .errors import leaf_exceptions
 from .hostport import parse_hostport
 from .owner import OwnerError
@@ -238,7 +241,7 @@ class LocalApi:
         self.tcp_port = int(listeners[0].socket.getsockname()[1])
         return list(listeners)
 
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self.path.exists():
             if _in_use(self.path):
                 raise ApiError(
@@ -399,7 +402,7 @@ class LocalApi:
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
         items = []
-        for wid, item in sorted(self.owner.registry.items.items(), key=lambda kv: kv[1].created_at):
+        for wid, item in sorted(self.owner.items.items(), key=lambda kv: kv[1].created_at):
             t = Ticket.decode(item.ticket)
             entry = {"id": wid[:16], "name": item.name, "size": item.size, "k": t.k, "n": t.n,
                      "created_at": item.created_at, "generations": item.generations}  # fmt: skip

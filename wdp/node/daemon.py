@@ -12,10 +12,10 @@ import trio
 
 from wdp.core.carrier import CarrierParams
 from wdp.core.errors import WdpError
+from wdp.core.owner import OwnerParams
 
 from .api import API_SOCKET, ApiError, LocalApi, tcp_token
 from .errors import leaf_exceptions
-from .fetch import register_fetch
 from .host import ensure_ports_free
 from .hostport import format_hostport, parse_hostport
 from .node import Node, NodeConfig
@@ -100,7 +100,7 @@ async def _serve(node: Node, settings: Settings) -> int:
                 log.info("metrics at http://%s/metrics", format_hostport(host, port))
             data_dir = settings.data_dir.expanduser()
             registry = OwnerRegistry(data_dir / "owned.json" if settings.store == "disk" else None)
-            owner = Owner(node, registry)
+            owner = Owner(node, registry, OwnerParams(repair_interval=settings.repair_interval))
             try:
                 api = LocalApi(
                     node, owner, data_dir / API_SOCKET,
@@ -115,9 +115,7 @@ async def _serve(node: Node, settings: Settings) -> int:
                       file=sys.stderr)  # fmt: skip
                 nursery.cancel_scope.cancel()
                 return 2
-            nursery.start_soon(
-                owner.repair_loop, lambda: min(owner.repair_interval(), settings.repair_interval)
-            )
+            nursery.start_soon(owner.run)  # the owner core's timer: retries and repair
             for addr in node.host.get_transport_addrs():
                 log.info("listening on %s", addr)
             for addr in node.addrs:
@@ -170,7 +168,6 @@ def run_daemon(settings: Settings, seed: bytes) -> int:
     try:
         ensure_ports_free(config.listen_addrs)  # SO_REUSEPORT would hide a clash
         node = Node(config)
-        register_fetch(node)  # carriers serve the owner's signed fetch requests
     except OSError as exc:
         raise _system_error("cannot start", exc) from None
     try:

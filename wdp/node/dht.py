@@ -58,9 +58,7 @@ async def lookup_locator(dht: KadDHT, dht_key: str, now_ms: int, timeout: float)
         return None
 
 
-async def discover(
-    host: IHost, dht: KadDHT, *, max_peers: int, dial_timeout: float
-) -> int:
+async def discover(host: IHost, dht: KadDHT, *, max_peers: int, dial_timeout: float) -> int:
     """Find peers beyond the bootstrap nodes: a Kademlia lookup of our own id.
 
     Connects to the closest peers it returns (up to ``max_peers``

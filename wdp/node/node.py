@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, assert_never
+from typing import TYPE_CHECKING, Protocol, TypeVar, assert_never
 
 import multiaddr
 import trio
@@ -37,6 +37,9 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.tools.anyio_service import background_trio_service
+
+if TYPE_CHECKING:  # trio_typing (a libp2p dependency) ships the trio stubs mypy sees
+    from trio_typing import TaskStatus
 
 from wdp.core.carrier import Carrier, CarrierParams
 from wdp.core.effects import ShardKey
@@ -68,6 +71,7 @@ from wdp.core.node import (
 from wdp.core.objects import Signed
 from wdp.core.rng import Rng
 from wdp.core.signing import Signer
+from wdp.core.wanderer import Wanderer, launch_offer
 
 from .addrs import LocalIps, advertised_addrs, local_ips, self_ipv4
 from .dht import add_dht_peers, discover, lookup_locator
@@ -85,7 +89,7 @@ from .host import (
 )
 from .ping import Pinger
 from .stats import NodeStats
-from .store import MemoryStore, Store
+from .store import MemoryStore, ShardMeta, Store
 from .streams import StreamPump, reset_quietly
 
 __all__ = ["FetchError", "HandoffResult", "Node", "NodeConfig", "open_node", "store_call"]
@@ -219,6 +223,7 @@ class Node:
                 advertised_addrs(config.listen_addrs, config.announce_addrs, config.local_ips)
             ),
         )
+        self.core.set_addrs([a.to_bytes() for a in self.host.get_addrs()])  # again once listening
         self.pinger = Pinger(self.host, self._ping_result, timeout=config.ping_timeout)
         self.owner: OwnerSide | None = None
         self.locators: dict[ShardKey, tuple[str, bytes]] = {}  # last locator put per shard
@@ -245,7 +250,7 @@ class Node:
 
     # ---- life cycle ---------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: TaskStatus[Node] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen, join the DHT, restore stored shards, then serve until stopped.
 
         Stops on :meth:`stop` or when cancelled; either way the connections
@@ -268,7 +273,7 @@ class Node:
             with trio.CancelScope(shield=True):
                 await self.stop()
 
-    async def _run(self, task_status: trio.TaskStatus[Node]) -> None:
+    async def _run(self, task_status: TaskStatus[Node]) -> None:
         with self._run_scope:
             async with AsyncExitStack() as stack:
                 await stack.enter_async_context(self.host.run(self.config.listen_addrs))
@@ -302,6 +307,11 @@ class Node:
         self._run_scope.cancel()
 
     @property
+    def open_streams(self) -> int:
+        """Streams being pumped right now (migrate and fetch)."""
+        return len(self._pumps)
+
+    @property
     def addrs(self) -> list[multiaddr.Multiaddr]:
         """Advertised addresses (wildcards expanded, or announce), each ending in /p2p/<id>."""
         return list(self.host.get_addrs())
@@ -323,7 +333,7 @@ class Node:
             raise ConnectionError(f"cannot connect to {addr}")
         return ids[0]
 
-    def _spawn(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+    def spawn(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run an effect in the background; a failing effect is logged, never fatal."""
         name = getattr(fn, "__name__", repr(fn))
         if self._nursery is None:
@@ -347,7 +357,7 @@ class Node:
         for eff in effects:
             match eff:
                 case OpenStream():
-                    self._spawn(self._open, eff)
+                    self.spawn(self._open, eff)
                 case SendData():
                     pump = self._pumps.get(eff.sid)
                     if pump is not None:
@@ -361,16 +371,15 @@ class Node:
                     if pump is not None:
                         pump.reset()
                 case StoreShard():
-                    self._spawn(self._store, eff)
+                    self._store(eff)
                 case PersistReceipt():
-                    self._spawn(self._persist, eff)
+                    self._persist(eff)
                 case LoadShard():
-                    self._spawn(self._load, eff)
+                    self._load(eff)
                 case WipeShard():
-                    self._pending_wipes += 1
-                    self._spawn(self._wipe, eff)
+                    self._wipe(eff)
                 case PublishLocator():
-                    self._spawn(self._publish, eff)
+                    self.spawn(self._publish, eff)
                 case ThreatChanged():
                     self.threat_events.append(eff)
                     log.warning("threat level %d: %s", eff.level, "; ".join(eff.reasons) or "calm")
@@ -392,6 +401,30 @@ class Node:
                 case _:
                     assert_never(eff)
         self.wake()
+
+    def _storage(
+        self, op: Callable[[], T], then: Callable[[T | Exception], list[NodeEffect]]
+    ) -> None:
+        """Run a store operation, then give its outcome to ``then`` (which answers the core).
+
+        A memory store answers at once; the disk store runs in a worker thread.
+        """
+        if not self.store.blocking:
+            try:
+                result: T | Exception = op()
+            except Exception as exc:
+                result = exc
+            self.perform(then(result))
+            return
+
+        async def in_thread() -> None:
+            try:
+                result: T | Exception = await trio.to_thread.run_sync(op)
+            except Exception as exc:
+                result = exc
+            self.perform(then(result))
+
+        self.spawn(in_thread)
 
     def _handoff_ended(self, eff: HandoffEnded) -> None:
         peer = eff.peer.hex()[:12]
@@ -491,44 +524,53 @@ class Node:
 
     # ---- the store ---------------------------------------------------------------------
 
-    async def _store(self, eff: StoreShard) -> None:
-        ok, detail = True, ""
-        try:
-            await store_call(self.store, self.store.put, eff.key, eff.shard, eff.meta)
-        except Exception as exc:
-            log.warning("cannot store %s: %s", eff.key, exc)
-            ok, detail = False, "the shard could not be stored"
-        self.perform(self.core.shard_stored(eff.sid, ok, self.clock(), detail))
+    def _store(self, eff: StoreShard) -> None:
+        def then(result: Exception | None) -> list[NodeEffect]:
+            if isinstance(result, Exception):
+                log.warning("cannot store %s: %s", eff.key, result)
+                return self.core.shard_stored(
+                    eff.sid, False, self.clock(), "the shard could not be stored"
+                )
+            return self.core.shard_stored(eff.sid, True, self.clock())
 
-    async def _persist(self, eff: PersistReceipt) -> None:
-        ok = True
-        try:
-            await store_call(self.store, self.store.commit, eff.key, eff.receipt)
-        except Exception as exc:
-            log.error("cannot record the receipt for %s: %s", eff.key, exc)
-            ok = False
-        self.perform(self.core.receipt_persisted(eff.sid, ok, self.clock()))
+        self._storage(lambda: self.store.put(eff.key, eff.shard, eff.meta), then)
 
-    async def _load(self, eff: LoadShard) -> None:
-        try:
-            got = await store_call(self.store, self.store.get, eff.key)
-        except Exception as exc:
-            log.warning("cannot read %s from the store: %s", eff.key, exc)
-            self.perform(self.core.load_failed(eff.sid, self.clock(), str(exc)))
-            return
-        self.perform(self.core.shard_loaded(eff.sid, None if got is None else got[0], self.clock()))
+    def _persist(self, eff: PersistReceipt) -> None:
+        def then(result: Exception | None) -> list[NodeEffect]:
+            if isinstance(result, Exception):
+                log.error("cannot record the receipt for %s: %s", eff.key, result)
+            return self.core.receipt_persisted(eff.sid, result is None, self.clock())
+
+        self._storage(lambda: self.store.commit(eff.key, eff.receipt), then)
+
+    def _load(self, eff: LoadShard) -> None:
+        def then(result: tuple[bytes, ShardMeta] | Exception | None) -> list[NodeEffect]:
+            if isinstance(result, Exception):
+                log.warning("cannot read %s from the store: %s", eff.key, result)
+                return self.core.load_failed(eff.sid, self.clock(), str(result))
+            return self.core.shard_loaded(
+                eff.sid, None if result is None else result[0], self.clock()
+            )
+
+        self._storage(lambda: self.store.get(eff.key), then)
+
+    def _wipe(self, eff: WipeShard) -> None:
+        self._pending_wipes += 1
+
+        def then(result: Exception | None) -> list[NodeEffect]:
+            self._pending_wipes -= 1
+            if isinstance(result, Exception):
+                log.error("cannot wipe %s: %s", eff.key, result)
+            else:
+                log.info("wiped %s: %s", eff.key, eff.reason)
+            return []
+
+        self._storage(lambda: self.store.wipe(eff.key), then)
 
     async def read_shard(self, key: ShardKey) -> bytes | None:
         """This node's stored bytes of ``key`` (for the owner's side)."""
         got = await store_call(self.store, self.store.get, key)
         return None if got is None else got[0]
-
-    async def _wipe(self, eff: WipeShard) -> None:
-        try:
-            await store_call(self.store, self.store.wipe, eff.key)
-            log.info("wiped %s: %s", eff.key, eff.reason)
-        finally:
-            self._pending_wipes -= 1
 
     async def _restore(self) -> None:
         """Take back the committed shards a previous run left in the store."""
@@ -653,6 +695,29 @@ class Node:
         report = await self._report(lambda tag: self.core.launch(offer, shard, tag, self.clock()))
         assert isinstance(report, LaunchEnded)
         return report
+
+    async def launch_shard(
+        self,
+        wanderer: Wanderer,
+        index: int,
+        to_peer: ID | PeerInfo,
+        *,
+        owner_seed: bytes,
+        generation: int = 0,
+    ) -> LaunchEnded:
+        """Hand shard ``index`` of ``wanderer`` to ``to_peer`` as its hop 0 (tools, tests)."""
+        if isinstance(to_peer, PeerInfo):
+            await self.host.connect(to_peer)
+            to_peer = to_peer.peer_id
+        offer = launch_offer(
+            wanderer.manifest,
+            index,
+            owner_seed=owner_seed,
+            to_peer=peer_key_of(to_peer),
+            now=self.clock(),
+            generation=generation,
+        )
+        return await self.launch(offer, wanderer.shards[index])
 
     async def fetch(
         self,

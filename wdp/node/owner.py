@@ -42,8 +42,8 @@ from wdp.core.owner import (
     Progress,
     PutDone,
     ReadLocal,
-    RepairImpossible,
     Repaired,
+    RepairImpossible,
     SaveOwned,
 )
 from wdp.core.ticket import Ticket

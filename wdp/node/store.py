@@ -37,6 +37,7 @@ __all__ = ["DiskStore", "MemoryStore", "ShardMeta", "Store", "StoreError"]
 
 log = logging.getLogger(__name__)
 
+
 class Store(Protocol):
     """Shard storage as the node drives it.
 

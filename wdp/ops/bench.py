@@ -54,15 +54,15 @@ from libp2p.peer.id import ID
 
 from wdp.client.api import ApiClient, ClientError
 from wdp.core.carrier import Carrier, CarrierParams
-from wdp.core.effects import Send, StoreShard
+from wdp.core.effects import PersistReceipt, Send, StoreShard
 from wdp.core.handoff import ReceiverSession, SenderSession
 from wdp.core.limits import TAG_SIZE
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, create_wanderer, launch_offer
 from wdp.node.host import listen_addrs_for
-from wdp.node.migrate import READ_SIZE
 from wdp.node.node import Node, NodeConfig, open_node
 from wdp.node.store import MemoryStore, ShardMeta
+from wdp.node.streams import READ_SIZE
 from wdp.ops.bench_peer import RAW_ACK, RAW_PROTOCOL, read_exactly
 from wdp.ops.localswarm import LocalSwarm, NodeProcess
 
@@ -380,7 +380,7 @@ def measured(peer_pid: int, into: list[Sample]) -> Iterator[None]:
 
 async def handoff(node: Node, peer: ID, w: Wanderer, seed: bytes) -> None:
     with trio.fail_after(OP_TIMEOUT):
-        result = await node.launch(w, 0, peer, owner_seed=seed)
+        result = await node.launch_shard(w, 0, peer, owner_seed=seed)
     if not result.ok:
         raise RuntimeError(f"handoff failed: {result.code} {result.detail}")
 
@@ -520,7 +520,11 @@ def core_cost(size: int) -> tuple[float, float]:
         for eff in session.receive_data(piece, now):
             if isinstance(eff, StoreShard):
                 store.put(eff.key, eff.shard, ShardMeta.from_store(eff))
-                receipts += sum(isinstance(x, Send) for x in session.store_done(True, now))
+                for persist in session.store_done(True, now):
+                    assert isinstance(persist, PersistReceipt)
+                    store.commit(persist.key, persist.receipt.to_bytes())
+                    answer_effects = session.receipt_persisted(True, now)
+                    receipts += sum(isinstance(x, Send) for x in answer_effects)
     recv_s = time.perf_counter() - t0
     if receipts != 1:
         raise RuntimeError("the in-memory handoff did not end in a receipt")
@@ -688,7 +692,7 @@ async def launch_all(plan: Plan, target: NodeProcess) -> tuple[float, int]:
             nonlocal failures
             async with limiter:
                 for _attempt in range(3):
-                    result = await node.launch(w, 0, peer, owner_seed=seed)
+                    result = await node.launch_shard(w, 0, peer, owner_seed=seed)
                     if result.ok:
                         return
                     await trio.sleep(0.2)

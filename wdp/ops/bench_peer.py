@@ -26,11 +26,10 @@ from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 
 from wdp.core.carrier import CarrierParams
-from wdp.node.fetch import register_fetch
 from wdp.node.host import listen_addrs_for
-from wdp.node.migrate import STREAM_ERRORS, reset_quietly
 from wdp.node.node import Node, NodeConfig
 from wdp.node.store import MemoryStore
+from wdp.node.streams import STREAM_ERRORS, reset_quietly
 
 RAW_PROTOCOL = TProtocol("/wdp-bench/raw/1.0")
 RAW_ACK = b"ok"
@@ -67,7 +66,7 @@ async def raw_sink(stream: INetStream) -> None:
                 left -= len(chunk)
             await stream.write(RAW_ACK)
             await stream.close()
-    except (*STREAM_ERRORS, ValueError, trio.TooSlowError) as exc:
+    except (*STREAM_ERRORS, ValueError, trio.TooSlowError) as exc:  # type: ignore[misc]
         log.info("raw sink: %r", exc)
         await reset_quietly(stream)
 
@@ -81,7 +80,6 @@ def make_node(capacity: int) -> Node:
         carrier_params=CarrierParams(capacity=capacity),
     )
     node = Node(config)
-    register_fetch(node)
     node.host.set_stream_handler(RAW_PROTOCOL, raw_sink)
     return node
 

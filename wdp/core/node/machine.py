@@ -201,6 +201,11 @@ class NodeCore:
         stats = self.carrier.latency.stats(peer)
         return stats is not None and stats.lost
 
+    @property
+    def addrs(self) -> tuple[bytes, ...]:
+        """The addresses this node's locators give."""
+        return self._addrs
+
     def set_addrs(self, addrs: Sequence[bytes]) -> None:
         """The addresses this node's locators give (advertised multiaddrs, loopback last)."""
         fit = tuple(a for a in addrs if len(a) <= MAX_ADDR_BYTES)

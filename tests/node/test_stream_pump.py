@@ -1,0 +1,199 @@
+"""The stream pump and the node core on in-memory streams: short reads, EOF, timers, receipts.
+
+The pump is the daemon's only piece of stream plumbing; the core decides. These
+tests drive two real ``NodeCore``s through two pumps over fake streams that
+deliver 1-7 bytes per read, as py-libp2p may.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+
+from wdp.core.effects import ShardKey
+from wdp.core.errors import RejectCode
+from wdp.core.framing import FrameDecoder
+from wdp.core.limits import MAX_FRAME_SIZE, MIGRATE_PROTOCOL_ID, OFFER_TIMEOUT
+from wdp.core.messages import Offer, Receipt, Reject, decode_message
+from wdp.core.node import (
+    CloseStream,
+    LaunchEnded,
+    LoadShard,
+    NodeCore,
+    NodeEffect,
+    OpenStream,
+    PersistReceipt,
+    ResetStream,
+    SendData,
+    StoreShard,
+)
+from wdp.core.signing import Signer
+from wdp.core.wanderer import launch_offer
+from wdp.node.store import MemoryStore
+from wdp.node.streams import StreamPump
+from wdp.testing.clock import MovableClock
+from wdp.testing.streams import FakeStream, Pipe, stream_pair
+
+from .helpers import DEADLINE, OWNER_SEED, make_wanderer, seed
+
+
+def messages(chunks: list[bytes]) -> list:
+    dec = FrameDecoder(MAX_FRAME_SIZE)
+    return [decode_message(f) for c in chunks for f in dec.feed(c)]
+
+
+class Side:
+    """A node core with a memory store, performing its effects on pumped fake streams."""
+
+    def __init__(self, n: int, clock: MovableClock) -> None:
+        self.clock = clock
+        self.core = NodeCore(Signer(seed(n)), random.Random(n), clock())
+        self.store = MemoryStore()
+        self.pumps: dict[int, StreamPump] = {}
+        self.reports: list[NodeEffect] = []
+        self.committed_when_sent: list[bool] = []
+        self.stored: ShardKey | None = None
+
+    def pump(self, sid: int, stream: FakeStream) -> StreamPump:
+        pump = StreamPump(
+            stream,
+            lambda data: self.perform(self.core.data_received(sid, data, self.clock())),
+            lambda: self.perform(self.core.stream_lost(sid, self.clock())),
+        )
+        self.pumps[sid] = pump
+        return pump
+
+    def perform(self, effects: list[NodeEffect]) -> None:
+        now = self.clock()
+        for eff in effects:
+            match eff:
+                case SendData():
+                    if isinstance(eff.message, Receipt) and self.stored is not None:
+                        got = self.store.get(self.stored)
+                        self.committed_when_sent.append(got is not None and got[1].committed)
+                    self.pumps[eff.sid].send(eff.data)
+                case CloseStream():
+                    self.pumps[eff.sid].close()
+                case ResetStream():
+                    self.pumps[eff.sid].reset()
+                case StoreShard():
+                    self.stored = eff.key
+                    self.store.put(eff.key, eff.shard, eff.meta)
+                    self.perform(self.core.shard_stored(eff.sid, True, now))
+                case PersistReceipt():
+                    self.store.commit(eff.key, eff.receipt)
+                    self.perform(self.core.receipt_persisted(eff.sid, True, now))
+                case LoadShard():
+                    got = self.store.get(eff.key)
+                    self.perform(self.core.shard_loaded(eff.sid, got and got[0], now))
+                case _:
+                    self.reports.append(eff)
+
+
+async def launch_over(stream_rng: int, a: Side, b: Side, w, clock: MovableClock) -> LaunchEnded:
+    """A launches shard 0 of ``w`` to B over a pumped fake stream pair."""
+    offer = launch_offer(w.manifest, 0, owner_seed=OWNER_SEED, to_peer=b.core.peer, now=clock())
+    (open_eff,) = a.core.launch(offer, w.shards[0], tag=1, now=clock())
+    assert isinstance(open_eff, OpenStream) and open_eff.protocol == MIGRATE_PROTOCOL_ID
+    a_end, b_end = stream_pair(random.Random(stream_rng))
+    rsid, first = b.core.accept_stream(MIGRATE_PROTOCOL_ID, a.core.peer, clock())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(b.pump(rsid, b_end).run)
+        pump = a.pump(open_eff.sid, a_end)
+        nursery.start_soon(pump.run)
+        b.perform(first)
+        a.perform(a.core.stream_opened(open_eff.sid, clock()))
+    (ended,) = [r for r in a.reports if isinstance(r, LaunchEnded)]
+    return ended
+
+
+@pytest.mark.trio
+async def test_handoff_survives_reads_of_a_few_bytes() -> None:
+    clock = MovableClock()
+    w = make_wanderer(clock)
+    a, b = Side(60, clock), Side(61, clock)
+    with trio.fail_after(DEADLINE):
+        ended = await launch_over(7, a, b, w, clock)
+    assert ended.ok
+    key = ShardKey(w.manifest.value.wanderer_id, 0)
+    assert key in b.core.held
+    shard, meta = b.store.get(key)
+    assert shard == w.shards[0] and meta.committed
+    assert meta.receipt == b.core.held[key].last.receipt.to_bytes()
+
+
+@pytest.mark.trio
+async def test_receipt_is_durable_before_it_is_sent() -> None:
+    clock = MovableClock()
+    w = make_wanderer(clock)
+    a, b = Side(62, clock), Side(63, clock)
+    with trio.fail_after(DEADLINE):
+        assert (await launch_over(8, a, b, w, clock)).ok
+    assert b.committed_when_sent == [True]
+
+
+@pytest.mark.trio
+async def test_silent_receiver_times_out_and_the_sender_keeps_its_copy() -> None:
+    clock = MovableClock()
+    w = make_wanderer(clock)
+    a = Side(64, clock)
+    offer: Offer = launch_offer(w.manifest, 0, owner_seed=OWNER_SEED, to_peer=seed(65), now=clock())
+    (open_eff,) = a.core.launch(offer, w.shards[0], tag=1, now=clock())
+    silent, sent = Pipe(random.Random(9)), Pipe(random.Random(10))
+    stream = FakeStream(silent, sent)
+
+    async def time_runs_out() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        clock.advance(OFFER_TIMEOUT + 1)
+        a.perform(a.core.handle_timer(clock()))
+
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(a.pump(open_eff.sid, stream).run)
+            a.perform(a.core.stream_opened(open_eff.sid, clock()))
+            nursery.start_soon(time_runs_out)
+    (ended,) = [r for r in a.reports if isinstance(r, LaunchEnded)]
+    assert not ended.ok and ended.code is RejectCode.TIMEOUT
+    sent_messages = messages(stream.written)
+    assert isinstance(sent_messages[0], Offer)
+    assert sent_messages[-1] == Reject(RejectCode.TIMEOUT, sent_messages[-1].detail)
+    assert sent.closed
+
+
+@pytest.mark.trio
+async def test_stream_closed_mid_offer_is_stream_lost() -> None:
+    clock = MovableClock()
+    b = Side(66, clock)
+    inbound, outbound = Pipe(random.Random(11)), Pipe(random.Random(12))
+    inbound.push(b"\x80")  # half a varint, then EOF
+    inbound.close()
+    sid, first = b.core.accept_stream(MIGRATE_PROTOCOL_ID, seed(67), clock())
+    with trio.fail_after(DEADLINE):
+        b.perform(first)
+        await b.pump(sid, FakeStream(inbound, outbound)).run()
+    assert outbound.buf == b"" and outbound.closed  # nothing to say to a closed stream
+    assert b.core.open_streams == 0
+
+
+@pytest.mark.trio
+async def test_reset_cuts_a_write_blocked_on_a_stalled_peer() -> None:
+    clock = MovableClock()
+    blocked = trio.Event()
+
+    class Stalled(FakeStream):
+        async def write(self, data: bytes) -> None:
+            blocked.set()
+            await trio.sleep_forever()
+
+    lost: list[bool] = []
+    stream = Stalled(Pipe(random.Random(1)), Pipe(random.Random(2)))
+    pump = StreamPump(stream, lambda data: None, lambda: lost.append(True))
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.run)
+            pump.send(b"x" * 10)
+            await blocked.wait()
+            pump.reset()
+    assert stream.was_reset and lost == [True]
