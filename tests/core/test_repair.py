@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from wdp.core.repair import STALE_CHECKS, RepairTracker, pick_carriers
 
 from wdp.core.placement import Candidate
-from wdp.core.repair import STALE_CHECKS, RepairTracker, pick_carriers
 
 
 def test_a_shard_is_lost_after_stale_checks_in_a_row() -> None:

@@ -16,11 +16,11 @@ from libp2p.peer.id import ID
 
 from wdp.core.custody import check_chain, check_link
 from wdp.core.messages import Offer
+from wdp.core.node import LaunchEnded
 from wdp.core.objects import CustodyLink, CustodyRecord, Reason, Receipt, Signed
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, create_wanderer, launch_offer
-from wdp.node.host import MIGRATE_PROTOCOL, listen_addrs_for, peer_key_of
-from wdp.node.migrate import HandoffResult, run_sender
+from wdp.node.host import listen_addrs_for, peer_key_of
 from wdp.node.node import Node, NodeConfig, open_node
 from wdp.node.store import ShardMeta
 
@@ -56,11 +56,15 @@ def key_of_peer(peer_id: str) -> bytes:
     return peer_key_of(ID.from_base58(peer_id))
 
 
-async def send_offer(node: Node, peer_id: str, offer: Offer, shard: bytes) -> HandoffResult:
-    """One handoff from ``node`` over a fresh ``/wdp/migrate/1.0`` stream (bounded)."""
+async def send_offer(node: Node, peer_id: str, offer: Offer, shard: bytes) -> LaunchEnded:
+    """One handoff of ``offer`` from ``node`` over a fresh ``/wdp/migrate/1.0`` stream (bounded).
+
+    The node's core runs it as it runs an owner's hop 0: the offer goes to the
+    peer it names, and this node keeps no custody either way.
+    """
+    assert offer.record.value.to_peer == key_of_peer(peer_id)
     with trio.fail_after(60):
-        stream = await node.host.new_stream(ID.from_base58(peer_id), [MIGRATE_PROTOCOL])
-        return await run_sender(stream, offer, shard, clock=time.time)
+        return await node.launch(offer, shard)
 
 
 def tampered_offer(

@@ -8,7 +8,7 @@ import pytest
 import trio
 from libp2p.peer.id import ID
 
-from wdp.node.latency import Pinger
+from wdp.node.ping import Pinger
 
 from .conftest import addr_for
 from .pyside import py_node
@@ -32,7 +32,7 @@ async def test_connect_and_ping(py_swarm, rust_peer, transport):
     # Python pings Rust: the node's own pinger over a connection it dials.
     async with py_node(dht=False) as node:
         await node.connect(rust.addr(transport))
-        rtt = await Pinger(node.host, lambda obs: None, timeout=5.0).rtt(
+        rtt = await Pinger(node.host, lambda peer, rtt: None, timeout=5.0).rtt(
             ID.from_base58(rust.peer_id)
         )
         assert 0 < rtt < 5

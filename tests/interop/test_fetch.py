@@ -10,14 +10,26 @@ import trio
 from libp2p.peer.id import ID
 
 from wdp.core.errors import RejectCode
-from wdp.core.fetch import FetchRequest
+from wdp.core.fetch import FetchRequest, FetchResult, make_fetch_request
 from wdp.core.objects import Signed
 from wdp.core.signing import Signer
-from wdp.node.fetch import FETCH_PROTOCOL, FetchError, fetch_shard, run_fetch_client
+from wdp.node.node import FetchError, Node
 
 from .pyside import OWNER_SEED, key_of_peer, make_wanderer, py_node
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.trio]
+
+
+async def fetch_shard(
+    owner: Node, carrier: ID, wid: bytes, index: int, expected: bytes | None = None
+) -> FetchResult:
+    """Fetch shard ``index`` of wanderer ``wid`` from ``carrier``, as its owner (bounded)."""
+    request = make_fetch_request(
+        OWNER_SEED, wid, index, time.time(), os.urandom(16),
+        carrier=key_of_peer(carrier.to_base58()),
+    )  # fmt: skip
+    with trio.fail_after(30):
+        return await owner.fetch_result(request, expected_manifest=expected)
 
 
 async def test_owner_fetches_shard_from_rust(rust_peer, transport):
@@ -31,10 +43,7 @@ async def test_owner_fetches_shard_from_rust(rust_peer, transport):
         assert launched.ok, launched
         assert launched.link is not None
 
-        got = await fetch_shard(
-            owner.host, rust_id, owner_seed=OWNER_SEED, wanderer_id=wid, shard_index=0,
-            clock=time.time, expected_manifest_hash=w.manifest.hash, timeout=30,
-        )  # fmt: skip
+        got = await fetch_shard(owner, rust_id, wid, 0, expected=w.manifest.hash)
         assert got.shard == w.shards[0]
         assert got.record.hash == launched.link.record.hash
         assert got.record.value.to_peer == key_of_peer(rust.peer_id)
@@ -51,17 +60,12 @@ async def test_owner_fetches_shard_from_rust(rust_peer, transport):
         encoded = body.encode()
         forged = Signed(encoded, Signer(os.urandom(32)).sign(FetchRequest.DOMAIN, encoded), body)
         with trio.fail_after(30):
-            stream = await owner.host.new_stream(rust_id, [FETCH_PROTOCOL])
-            session = await run_fetch_client(stream, forged, clock=time.time)
-        assert session.result is None
-        assert session.failure is not None and session.failed_by_peer
-        assert session.failure.code == RejectCode.UNAUTHORIZED
+            refused = await owner.fetch(forged)
+        assert refused.result is None and refused.by_peer
+        assert refused.code == RejectCode.UNAUTHORIZED
         assert (await rust.event("fetch_refused"))["code"] == "UNAUTHORIZED"
 
         # A shard it does not carry: NOT_HELD.
         with pytest.raises(FetchError) as missing:
-            await fetch_shard(
-                owner.host, rust_id, owner_seed=OWNER_SEED, wanderer_id=wid, shard_index=1,
-                clock=time.time, timeout=30,
-            )  # fmt: skip
+            await fetch_shard(owner, rust_id, wid, 1)
         assert missing.value.code == RejectCode.NOT_HELD

@@ -35,8 +35,8 @@ from wdp.node.host import (
     peer_id_of_key,
     peer_key_of,
 )
-from wdp.node.streams import STREAM_ERRORS
 from wdp.node.node import Node, NodeConfig
+from wdp.node.streams import STREAM_ERRORS
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes, seed
 

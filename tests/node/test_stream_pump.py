@@ -179,7 +179,6 @@ async def test_stream_closed_mid_offer_is_stream_lost() -> None:
 
 @pytest.mark.trio
 async def test_reset_cuts_a_write_blocked_on_a_stalled_peer() -> None:
-    clock = MovableClock()
     blocked = trio.Event()
 
     class Stalled(FakeStream):

@@ -181,6 +181,7 @@ class LaunchEnded:
     ok: bool
     code: RejectCode | None = None
     detail: str = ""
+    link: CustodyLink | None = None  # the record and the carrier's receipt, when ok
 
 
 @dataclass(frozen=True, slots=True)

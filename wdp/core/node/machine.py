@@ -508,7 +508,7 @@ class NodeCore:
         rec = eff.link.record.value
         if stream.role is Role.LAUNCH:
             assert stream.tag is not None
-            return [LaunchEnded(stream.tag, eff.key, stream.peer, True)]
+            return [LaunchEnded(stream.tag, eff.key, stream.peer, True, link=eff.link)]
         report = HandoffEnded(
             eff.key, stream.peer, inbound=stream.role is Role.RECEIVE, ok=True,
             reason=rec.reason, hop=rec.hop, link=eff.link,
