@@ -72,7 +72,9 @@ class Locate:
             key = public_key_of(locator_seed(self.ticket.owner_seed, self.index, generation))
             dht_key = locator_dht_key(key)
             out.append(
-                self.owner.request(partial(Lookup, dht_key=dht_key), self._answer(generation, dht_key))
+                self.owner.request(
+                    partial(Lookup, dht_key=dht_key), self._answer(generation, dht_key)
+                )
             )
         return out
 
@@ -246,9 +248,7 @@ class Gather:
                 return []
         return self._failed(shard, f"{who} {report.code.name}: {report.detail}", now)
 
-    def _got(
-        self, shard: _Shard, manifest: Signed[Manifest], data: bytes, now: float
-    ) -> Effects:
+    def _got(self, shard: _Shard, manifest: Signed[Manifest], data: bytes, now: float) -> Effects:
         self.result.shards[shard.index] = data
         if self.result.manifest is None:
             self.result.manifest = manifest
