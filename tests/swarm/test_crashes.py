@@ -17,8 +17,9 @@ import trio
 from libp2p.peer.id import ID
 
 from wdp.core.effects import ShardKey
-from wdp.core.messages import Receipt
-from wdp.node import migrate
+from wdp.core.framing import FrameDecoder
+from wdp.core.limits import MAX_FRAME_SIZE
+from wdp.core.messages import Receipt, decode_message
 from wdp.node.host import listen_addrs_for
 from wdp.node.node import Node, NodeConfig, open_node
 from wdp.node.store import DiskStore
@@ -56,10 +57,9 @@ async def test_receiver_killed_mid_transfer_leaves_the_shard_with_the_sender(
         await owner.stop()  # leaves the receiver as the sender's only candidate
 
         written = 0
-        original = Node._open_migrate
+        original = Node._pump
 
-        async def open_and_watch(self: Node, peer_id: ID):
-            stream = await original(self, peer_id)
+        async def pump_and_watch(self: Node, sid, stream, first):
             write = stream.write
 
             async def counted(data: bytes) -> None:
@@ -70,10 +70,11 @@ async def test_receiver_killed_mid_transfer_leaves_the_shard_with_the_sender(
                     await trio.to_thread.run_sync(receiver.proc.wait)
                 await write(data)
 
-            stream.write = counted
-            return stream
+            if self is sender:
+                stream.write = counted
+            await original(self, sid, stream, first)
 
-        monkeypatch.setattr(Node, "_open_migrate", open_and_watch)
+        monkeypatch.setattr(Node, "_pump", pump_and_watch)
         await sender.connect(multiaddr.Multiaddr(receiver.addrs[0]))
         sender.carrier.held[key].next_hop_at = 0.0  # the TTL hop is due now
         sender.wake()
@@ -99,15 +100,21 @@ async def test_sender_killed_right_after_the_receipt_leaves_the_shard_with_the_r
     w = make_wanderer(b"kill the sender " * 4000, k=1, n=1, epoch=2)
     key = ShardKey(w.manifest.value.wanderer_id, 0)
 
-    original_write = migrate._ReceiverDriver.write
+    original = Node._pump
 
-    async def write_then_kill(self, eff):
-        follow = await original_write(self, eff)
-        if isinstance(eff.message, Receipt) and sender.alive:
-            sender.proc.send_signal(signal.SIGKILL)  # right after the receipt left
-        return follow
+    async def pump_then_kill(self: Node, sid, stream, first):
+        write, frames = stream.write, FrameDecoder(MAX_FRAME_SIZE)
 
-    monkeypatch.setattr(migrate._ReceiverDriver, "write", write_then_kill)
+        async def write_then_kill(data: bytes) -> None:
+            await write(data)
+            sent = [decode_message(f) for f in frames.feed(data)]
+            if any(isinstance(m, Receipt) for m in sent) and sender.alive:
+                sender.proc.send_signal(signal.SIGKILL)  # right after the receipt left
+
+        stream.write = write_then_kill
+        await original(self, sid, stream, first)
+
+    monkeypatch.setattr(Node, "_pump", pump_then_kill)
     async with open_node(in_process_config(tmp_path, "receiver")) as receiver:
         await receiver.connect(multiaddr.Multiaddr(sender.addrs[0]))
         # Hop 0 to the daemon; its epoch (2 s) then sends the shard back to us,
