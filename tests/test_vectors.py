@@ -50,11 +50,11 @@ from wdp.core.fetch import (
     encode_fetch_message,
 )
 from wdp.core.framing import FrameDecoder, decode_uvarint, encode_frame, encode_uvarint
-from wdp.core.handoff import ReceiverSession, SenderSession
 from wdp.core.limits import MAX_FRAME_SIZE
 from wdp.core.locator import open_locator, select_locator, validate_locator
 from wdp.core.messages import Accept, Offer, Reject, decode_message, encode_message
 from wdp.core.messages import Receipt as ReceiptMessage
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.objects import (
     CustodyLink,
     CustodyRecord,

@@ -19,8 +19,8 @@ from wdp.core.effects import (
     WipeShard,
 )
 from wdp.core.errors import RejectCode
-from wdp.core.handoff import ReceiverSession, SenderSession
 from wdp.core.messages import Offer
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, create_wanderer, launch_offer
 

@@ -15,7 +15,6 @@ import pytest
 
 from wdp.core.errors import RejectCode, RemoteProtocolError
 from wdp.core.framing import FrameDecoder, encode_frame
-from wdp.core.handoff import ReceiverSession, SenderSession
 from wdp.core.limits import MAX_FRAME_SIZE
 from wdp.core.locator import validate_locator
 from wdp.core.messages import (
@@ -28,6 +27,7 @@ from wdp.core.messages import (
     decode_message,
     encode_message,
 )
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.objects import CustodyRecord, HolderInfo, Locator, Manifest, Reason, Signed
 from wdp.core.objects import Receipt as ReceiptBody
 

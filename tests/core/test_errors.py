@@ -31,10 +31,10 @@ from wdp.core.fetch import (
     make_fetch_request,
 )
 from wdp.core.framing import encode_frame, encode_uvarint
-from wdp.core.handoff import ReceiverSession, SenderSession
 from wdp.core.limits import MAX_FRAME_SIZE
 from wdp.core.locator import validate_locator
 from wdp.core.messages import Data, Message, Receipt, Reject, encode_message
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.objects import CustodyRecord, Manifest, Signed
 from wdp.core.objects import Receipt as ReceiptBody
 from wdp.core.signing import Signer

@@ -1,12 +1,12 @@
-"""The owner's repair rules (wdp.core.repair)."""
+"""The owner's repair rules (wdp.core.owner.repair)."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-from wdp.core.repair import STALE_CHECKS, RepairTracker, pick_carriers
 
+from wdp.core.owner.repair import STALE_CHECKS, RepairTracker, pick_carriers
 from wdp.core.placement import Candidate
 
 

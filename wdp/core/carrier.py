@@ -9,7 +9,7 @@ simulator). It decides; the driver moves bytes:
   every shard flees to the furthest healthy peer, at PANIC too, and whatever
   is still here after ``panic_grace`` is wiped;
 * ``drain(now)`` -> every shard leaves (DRAIN); ``drained`` says when done;
-* as a :class:`~wdp.core.handoff.ReceiverPolicy`, it admits or refuses offers.
+* as a :class:`~wdp.core.migrate.ReceiverPolicy`, it admits or refuses offers.
 
 A shard stays in ``held`` until a handoff for it succeeds; a failed handoff
 only schedules another attempt.

@@ -125,6 +125,8 @@ class Owner:
         self.perform(self.core.launch_ended(report, self.node.clock()))
 
     def fetch_ended(self, report: FetchEnded) -> None:
+        if report.result is None:
+            log.info("fetch failed: %s %s", report.code and report.code.name, report.detail)
         self.perform(self.core.fetch_ended(report, self.node.clock()))
 
     # ---- performing the core's effects ----------------------------------------------------
@@ -176,7 +178,10 @@ class Owner:
         self._wake()
 
     async def _lookup(self, eff: Lookup) -> None:
+        started = self.node.clock()
         value = await self.node.lookup_locator(eff.dht_key)
+        log.debug("lookup of %s: %s in %.2f s", eff.dht_key, "found" if value else "none",
+                  self.node.clock() - started)  # fmt: skip
         self.perform(self.core.locator_found(eff.tag, value, self.node.clock()))
 
     async def _probe(self, eff: Probe) -> None:

@@ -55,7 +55,7 @@ from libp2p.peer.id import ID
 from wdp.client.api import ApiClient, ClientError
 from wdp.core.carrier import Carrier, CarrierParams
 from wdp.core.effects import PersistReceipt, Send, StoreShard
-from wdp.core.handoff import ReceiverSession, SenderSession
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.limits import TAG_SIZE
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, create_wanderer, launch_offer

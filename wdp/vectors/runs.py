@@ -27,7 +27,7 @@ from wdp.core.fetch import (
     LoadShard,
     NonceCache,
 )
-from wdp.core.handoff import ReceiverSession, SenderSession
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.messages import Data, Offer
 from wdp.core.objects import CustodyLink, Signed
 from wdp.core.signing import Signer

@@ -5,7 +5,7 @@ One stream carries one fetch. The owner's node (the *client*) sends a
 answers with a Reject, or with a Header (the manifest and the custody record
 that made it the carrier), the shard as in-order Data, and Done.
 
-Everything here is sans-IO, in the style of :mod:`wdp.core.handoff`: bytes go
+Everything here is sans-IO, in the style of :mod:`wdp.core.migrate`: bytes go
 into ``receive_data(data, now)``, effects come out (:class:`~.effects.Send`,
 :class:`~.effects.Close`, :class:`LoadShard`), time only enters through
 ``now`` and ``get_timer()`` / ``handle_timer(now)``, and the request's nonce

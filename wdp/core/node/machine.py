@@ -64,7 +64,7 @@ from ..fetch import (
     NonceCache,
 )
 from ..fetch import LoadShard as SessionLoadShard
-from ..handoff import ReceiverPolicy, ReceiverSession, SenderSession
+from ..migrate import ReceiverPolicy, ReceiverSession, SenderSession
 from ..latency import PeerStats
 from ..limits import (
     FETCH_PROTOCOL_ID,

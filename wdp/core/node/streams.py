@@ -14,7 +14,7 @@ from enum import Enum
 
 from ..effects import ShardKey, StoreShard
 from ..fetch import FetchClientSession, FetchRequest, FetchServerSession
-from ..handoff import ReceiverSession, SenderSession
+from ..migrate import ReceiverSession, SenderSession
 from ..messages import Offer
 from ..objects import Signed
 

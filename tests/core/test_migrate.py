@@ -8,9 +8,9 @@ from wdp.core.carrier import CarrierParams
 from wdp.core.effects import HandoffFailed, HandoffSucceeded, WipeShard
 from wdp.core.errors import MIGRATE_REJECT_CODES, RejectCode
 from wdp.core.framing import FrameDecoder, encode_frame, encode_uvarint
-from wdp.core.handoff import ReceiverSession, ReceiverState, SenderSession, SenderState
 from wdp.core.limits import DATA_IDLE_TIMEOUT, MAX_CHAIN_LINKS, MAX_FRAME_SIZE
 from wdp.core.messages import Accept, Data, Offer, Receipt, decode_message, encode_message
+from wdp.core.migrate import ReceiverSession, ReceiverState, SenderSession, SenderState
 from wdp.core.objects import Reason, Signed
 from wdp.core.signing import Signer, verify
 from wdp.core.threat import PingFailed, PingOk
