@@ -221,8 +221,7 @@ class Owner:
         op_id, effects = start
         op = self._ops[op_id] = _Operation(progress)
         self.perform(effects)
-        if op_id in self._ops or not op.done.is_set():
-            await op.done.wait()
+        await op.done.wait()
         if isinstance(op.outcome, OpFailed):
             raise OwnerError(op.outcome.message)
         return op.outcome
