@@ -5,7 +5,7 @@ Every figure is printed next to a baseline measured in the same run:
 (a) handoff throughput for 1, 16 and 64 MiB shards from this process's
     in-process :class:`~wdp.node.node.Node` (the owner's hop 0 of a k=1, n=1
     wanderer) to a second process running a node
-    (:mod:`wdp.ops.bench_peer`), next to a raw py-libp2p stream of the
+    (:mod:`wdp.ops.bench.peer`), next to a raw py-libp2p stream of the
     same size between the same two hosts (same Noise and Yamux), written in
     1 MiB writes and acknowledged by the peer; the median of a few runs each;
 (b) the latency of a 4 KiB handoff, p50 and p99, next to the libp2p ping
@@ -63,7 +63,7 @@ from wdp.node.host import listen_addrs_for
 from wdp.node.node import Node, NodeConfig, open_node
 from wdp.node.store import MemoryStore, ShardMeta
 from wdp.node.streams import READ_SIZE
-from wdp.ops.bench_peer import RAW_ACK, RAW_PROTOCOL, read_exactly
+from wdp.ops.bench.peer import RAW_ACK, RAW_PROTOCOL, read_exactly
 from wdp.ops.localswarm import LocalSwarm, NodeProcess
 
 KiB = 1 << 10
@@ -297,10 +297,10 @@ def wait_until(
 
 @contextmanager
 def peer_process(log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[str]]]:
-    """Start ``wdp.ops.bench_peer``; yields the process and its addresses."""
+    """Start ``wdp.ops.bench.peer``; yields the process and its addresses."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "wdp.ops.bench_peer"],
+            [sys.executable, "-m", "wdp.ops.bench.peer"],
             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.PIPE,
         )  # fmt: skip
     try:
