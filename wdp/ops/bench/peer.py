@@ -117,7 +117,7 @@ async def _main(capacity: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wdp.ops.bench_peer")
+    parser = argparse.ArgumentParser(prog="python -m wdp.ops.bench.peer")
     parser.add_argument("--capacity", type=int, default=4 << 30, help="shard bytes held at most")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
