@@ -9,7 +9,7 @@ import multiaddr
 import pytest
 from libp2p.peer.id import ID
 
-from wdp.core.locator import locator_dht_key, make_locator, open_locator
+from wdp.core.locator import locator_dht_key, make_locator, open_locator, validate_locator
 from wdp.core.objects import HolderInfo
 from wdp.core.signing import Signer, public_key_of
 from wdp.core.wanderer import locator_seed
@@ -94,8 +94,9 @@ async def test_python_validates_rust_records(rust_peer, transport):
         value = local.value
 
         # The owner reads it as the reference does: validate, select, open.
-        loc = await q.get_locator(key)
-        assert loc is not None
+        found = await q.lookup_locator(key)
+        assert found is not None
+        loc = validate_locator(key, found, int(time.time() * 1000))
         assert loc.value.hop == 0 and loc.value.generation == 0
         holder = open_locator(OWNER_SEED, loc.value)
         assert holder.holder == key_of_peer(rust.peer_id)
