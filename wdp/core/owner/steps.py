@@ -311,6 +311,7 @@ class LaunchJob:
             rng=self.owner.rng,
             exclude={view.peer, *self.taken},
             self_ipv4=view.self_ipv4,
+            params=self.owner.params.placement,
         )
         if not picks:
             return self.then(None, now)
