@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from wdp.core.carrier import Carrier
 from wdp.core.effects import StoreShard as SessionStoreShard
 from wdp.core.errors import ProtocolError, RejectCode
+from wdp.core.handoff import ReceiverPolicy
 from wdp.core.messages import Offer
 from wdp.core.node import NodeCore, NodeEffect, NodeParams, WipeShard
 from wdp.core.objects import CustodyLink, Signed
@@ -60,7 +60,7 @@ class Dropper(NodeCore):
 class TakeSiblings:
     """A hoarder's admission: the carrier's, except that it takes sibling shards too."""
 
-    def __init__(self, carrier: Carrier) -> None:
+    def __init__(self, carrier: ReceiverPolicy) -> None:
         self.carrier = carrier
 
     def admit(self, offer: Offer) -> ProtocolError | None:
