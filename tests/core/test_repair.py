@@ -1,4 +1,4 @@
-"""The owner's repair rules (wdp.core.repair)."""
+"""The owner's repair rules (wdp.core.owner.repair)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from wdp.core.owner.repair import STALE_CHECKS, RepairTracker, pick_carriers
 from wdp.core.placement import Candidate
-from wdp.core.repair import STALE_CHECKS, RepairTracker, pick_carriers
 
 
 def test_a_shard_is_lost_after_stale_checks_in_a_row() -> None:

@@ -45,7 +45,7 @@ class EventQueue:
         self.now = until
 
     def run_until(self, done: Callable[[], bool], until: float) -> bool:
-        """Run events in order until ``done()`` holds (True) or time ``until`` is reached (False)."""
+        """Run events in order until ``done()`` holds (True) or time ``until`` passes (False)."""
         heap = self._heap
         while not done():
             if not heap or heap[0][0] > until:

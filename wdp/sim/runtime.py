@@ -55,8 +55,8 @@ from wdp.core.owner import (
     Progress,
     PutDone,
     ReadLocal,
-    RepairImpossible,
     Repaired,
+    RepairImpossible,
     SaveOwned,
 )
 from wdp.core.signing import Signer
@@ -92,7 +92,7 @@ class Endpoint:
 
 @dataclass(eq=False, slots=True)
 class Link:
-    """One stream between two endpoints; side 0 opened it. Per side: (endpoint, sid, incarnation)."""
+    """One stream between two endpoints; side 0 opened it. Per side: (endpoint, sid, life)."""
 
     ends: tuple[tuple[int, int, int], tuple[int, int, int]]
     purpose: str
@@ -412,4 +412,3 @@ class Runtime:
             method: Callable[[int, object, float], list[OwnerEffect]]
             method = getattr(ep.owner, answer)
             self.perform_owner(ep, method(tag, value, self.q.now))
-

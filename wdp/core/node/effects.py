@@ -116,7 +116,7 @@ class PersistReceipt:
 
 @dataclass(frozen=True, slots=True)
 class LoadShard:
-    """Read the stored bytes of shard ``key``; answer with ``shard_loaded(sid, bytes or None, now)``."""
+    """Read the stored bytes of shard ``key``; answer ``shard_loaded(sid, bytes or None, now)``."""
 
     sid: int
     key: ShardKey

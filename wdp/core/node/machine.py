@@ -55,7 +55,7 @@ from ..effects import (
 from ..effects import PersistReceipt as SessionPersistReceipt
 from ..effects import PublishLocator as CarrierPublish
 from ..effects import StoreShard as SessionStoreShard
-from ..errors import LocalProtocolError, ProtocolError, RejectCode
+from ..errors import LocalProtocolError, RejectCode
 from ..fetch import (
     CarriedShard,
     FetchClientSession,
@@ -257,7 +257,8 @@ class NodeCore:
             assert stream.shard is not None
             return self._start_sender(stream, stream.shard, now)
         assert stream.role is Role.FETCH and stream.request is not None
-        session = FetchClientSession(stream.request, expected_manifest_hash=stream.expected_manifest)
+        expected = stream.expected_manifest
+        session = FetchClientSession(stream.request, expected_manifest_hash=expected)
         stream.session = session
         stream.phase = Phase.RUNNING
         return self._route(stream, session.start(now), now)
@@ -477,9 +478,12 @@ class NodeCore:
     def _close(self, stream: Stream) -> CloseStream | ResetStream:
         """Close, or reset where this side refused a fetch (so the carrier stops writing)."""
         session = stream.session
-        if isinstance(session, FetchClientSession) and session.failure is not None:
-            if not session.failed_by_peer:
-                return ResetStream(stream.sid)
+        if (
+            isinstance(session, FetchClientSession)
+            and session.failure is not None
+            and not session.failed_by_peer
+        ):
+            return ResetStream(stream.sid)
         return CloseStream(stream.sid)
 
     def _succeeded(self, stream: Stream, eff: HandoffSucceeded, now: float) -> list[NodeEffect]:
@@ -688,4 +692,3 @@ class NodeCore:
             if publish is not None:
                 out.append(publish)
         return out
-

@@ -14,8 +14,8 @@ from .effects import (
     Progress,
     PutDone,
     ReadLocal,
-    RepairImpossible,
     Repaired,
+    RepairImpossible,
     SaveOwned,
 )
 from .machine import OwnerCore, OwnerParams, OwnerView

@@ -23,8 +23,8 @@ from .effects import (
     Probe,
     Progress,
     PutDone,
-    RepairImpossible,
     Repaired,
+    RepairImpossible,
 )
 from .records import OwnedWanderer
 from .repair import RepairTracker, pick_carriers

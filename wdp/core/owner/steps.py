@@ -71,9 +71,8 @@ class Locate:
         for generation in self.generations:
             key = public_key_of(locator_seed(self.ticket.owner_seed, self.index, generation))
             dht_key = locator_dht_key(key)
-            out.append(
-                self.owner.request(partial(Lookup, dht_key=dht_key), self._answer(generation, dht_key))
-            )
+            answer = self._answer(generation, dht_key)
+            out.append(self.owner.request(partial(Lookup, dht_key=dht_key), answer))
         return out
 
     def _answer(self, generation: int, dht_key: str) -> Callable[[object, float], Effects]:
@@ -246,9 +245,7 @@ class Gather:
                 return []
         return self._failed(shard, f"{who} {report.code.name}: {report.detail}", now)
 
-    def _got(
-        self, shard: _Shard, manifest: Signed[Manifest], data: bytes, now: float
-    ) -> Effects:
+    def _got(self, shard: _Shard, manifest: Signed[Manifest], data: bytes, now: float) -> Effects:
         self.result.shards[shard.index] = data
         if self.result.manifest is None:
             self.result.manifest = manifest
