@@ -634,7 +634,12 @@ class NodeCore:
         return out
 
     def peer_connected(self, peer: bytes, ipv4: str | None, now: float) -> list[NodeEffect]:
-        """A connection to ``peer`` is up (``ipv4``: its address, if known)."""
+        """A connection to ``peer`` is up (``ipv4``: its address, if known).
+
+        Failed pings are counted afresh from here: a peer that was lost and
+        came back is reported lost again after ``lost_after`` more failures.
+        """
+        self._ping_failures.pop(peer, None)
         return self._observe(PeerSeen(peer, now, ipv4))
 
     def peer_disconnected(self, peer: bytes, now: float) -> list[NodeEffect]:
