@@ -119,7 +119,9 @@ class Gather:
     """Fetch verified shards of one wanderer until ``want`` are in hand.
 
     Up to ``parallel`` shards are looked up and fetched at once, in index
-    order; a shard this node carries itself is read from its own store. A
+    order, and no more than ``max(want, parallel)`` are in hand or in flight
+    (a fetch that fails frees its place; one that succeeds does not start
+    another); a shard this node carries itself is read from its own store. A
     carrier that answers NOT_HELD has just passed the shard on: its locator is
     looked up again after a pause, a few times. Once ``want`` shards are in
     hand, fetches still running are cancelled.
@@ -166,7 +168,14 @@ class Gather:
 
     def _fill(self, now: float) -> Effects:
         out: Effects = []
-        while self.queue and len(self.active) < self.owner.params.get_parallel and not self.enough:
+        parallel = self.owner.params.get_parallel
+        window = max(self.want, parallel)  # in hand + in flight: the shards wanted, or the window
+        while (
+            self.queue
+            and not self.enough
+            and len(self.active) < parallel
+            and len(self.result.shards) + len(self.active) < window
+        ):
             shard = self.queue.pop(0)
             self.active[shard.index] = shard
             out += self._locate(shard, now)
