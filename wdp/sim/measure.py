@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wdp.core.effects import ShardKey
+from wdp.core.errors import RejectCode
 from wdp.core.messages import Data, Offer
 from wdp.core.node import (
     FetchEnded,
@@ -183,11 +184,12 @@ class Meter:
             case _:
                 pass
 
-    def _failed(self, code: object, detail: str) -> None:
+    def _failed(self, code: RejectCode | None, detail: str) -> None:
+        """A hop or launch that failed: its dial, or its session (ending with ``code``)."""
         if detail.startswith(DIAL_FAILED):
             self.count("dial_failures")
         elif code is not None:
-            self.count(f"failed_{getattr(code, 'name', code)}")
+            self.count(f"failed_{code.name}")
 
     # ---- the owner cores' reports ----------------------------------------------------------
 
