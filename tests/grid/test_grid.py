@@ -15,7 +15,7 @@ import pytest
 from wdp.core.custody import check_chain
 from wdp.core.effects import ShardKey
 from wdp.core.messages import Receipt
-from wdp.core.node import HandoffEnded
+from wdp.core.node import FetchServed, HandoffEnded
 from wdp.core.objects import Reason
 from wdp.core.owner import Repaired
 from wdp.testing.grid import Grid, GridError
@@ -130,3 +130,13 @@ def test_a_lost_receipt_leaves_two_holders_then_one() -> None:
         if isinstance(e, HandoffEnded) and not e.inbound and not e.ok and e.key == hop.key
     ]  # fmt: skip
     assert failed and failed[0].code is not None
+
+
+def test_a_get_fetches_no_more_shards_than_it_needs_and_one_spare() -> None:
+    grid = Grid(10, seed=3)
+    payload = b"spare " * 500
+    ticket = grid.put(0, payload)  # k=3 of n=8; the owner fetches 4 at once
+    before = len(grid.record.node)
+    assert grid.get(5, ticket) == payload
+    served = [e for _, e in grid.record.node[before:] if isinstance(e, FetchServed)]
+    assert len(served) == 4  # the 3 it needs and one spare, not a refill after each arrival

@@ -396,7 +396,7 @@ def markdown(
         "**Bytes sent per stored payload byte per day to keep the data stored** (hops, repair "
         "launches and repair fetches; the first upload, pings and DHT traffic are not "
         "counted), and the share of it that is protocol (offers with their custody chains, "
-        "receipts) rather than shard data:",
+        "receipts, fetch requests and headers) rather than shard data:",
         "",
         "| scenario | " + " | ".join(cfg.policies) + " |",
         "| --- |" + " --- |" * len(cfg.policies),

@@ -27,8 +27,8 @@ from wdp.core.fetch import (
     LoadShard,
     NonceCache,
 )
-from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.messages import Data, Offer
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.objects import CustodyLink, Signed
 from wdp.core.signing import Signer
 from wdp.vectors.carriers import carrier_from_state

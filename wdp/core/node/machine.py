@@ -64,7 +64,6 @@ from ..fetch import (
     NonceCache,
 )
 from ..fetch import LoadShard as SessionLoadShard
-from ..migrate import ReceiverPolicy, ReceiverSession, SenderSession
 from ..latency import PeerStats
 from ..limits import (
     FETCH_PROTOCOL_ID,
@@ -74,6 +73,7 @@ from ..limits import (
 )
 from ..locator import locator_expiry_ms, make_locator
 from ..messages import Offer
+from ..migrate import ReceiverPolicy, ReceiverSession, SenderSession
 from ..objects import CustodyLink, HolderInfo, Signed
 from ..placement import Candidate
 from ..rng import Rng
@@ -656,7 +656,12 @@ class NodeCore:
         return out
 
     def peer_connected(self, peer: bytes, ipv4: str | None, now: float) -> list[NodeEffect]:
-        """A connection to ``peer`` is up (``ipv4``: its address, if known)."""
+        """A connection to ``peer`` is up (``ipv4``: its address, if known).
+
+        Failed pings are counted afresh from here: a peer that was lost and
+        came back is reported lost again after ``lost_after`` more failures.
+        """
+        self._ping_failures.pop(peer, None)
         return self._observe(PeerSeen(peer, now, ipv4))
 
     def peer_disconnected(self, peer: bytes, now: float) -> list[NodeEffect]:

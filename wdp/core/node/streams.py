@@ -14,8 +14,8 @@ from enum import Enum
 
 from ..effects import ShardKey, StoreShard
 from ..fetch import FetchClientSession, FetchRequest, FetchServerSession
-from ..migrate import ReceiverSession, SenderSession
 from ..messages import Offer
+from ..migrate import ReceiverSession, SenderSession
 from ..objects import Signed
 
 __all__ = ["Phase", "Role", "Stream"]

@@ -24,7 +24,7 @@ from typing import Protocol
 from ..carrier import HeldShard
 from ..effects import ShardKey
 from ..node.effects import FetchEnded, LaunchEnded
-from ..placement import Candidate
+from ..placement import Candidate, PlacementParams
 from ..rng import Rng
 from ..ticket import Ticket
 from .effects import CheckDone, OpFailed, OwnerEffect, SaveOwned
@@ -78,6 +78,9 @@ class OwnerParams:
         not_held_delay: Seconds before its locator is looked up again.
         generations_probed: Generations looked up per shard by a get that
             has no record of the wanderer (a ticket from elsewhere).
+        placement: The placement tuning launches follow (the node's own, so
+            hop 0 obeys the same diversity rules as every later hop); None:
+            the defaults.
     """
 
     repair: bool = True
@@ -89,6 +92,7 @@ class OwnerParams:
     not_held_retries: int = 3
     not_held_delay: float = 1.0
     generations_probed: int = 8
+    placement: PlacementParams | None = None
 
     def __post_init__(self) -> None:
         if not self.repair_interval > 0:

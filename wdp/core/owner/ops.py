@@ -78,6 +78,7 @@ class PutOp:
                 rng=owner.rng,
                 exclude={view.peer},
                 self_ipv4=view.self_ipv4,
+                params=owner.params.placement,
             )
         )
         if healthy < n:

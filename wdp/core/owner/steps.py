@@ -71,11 +71,8 @@ class Locate:
         for generation in self.generations:
             key = public_key_of(locator_seed(self.ticket.owner_seed, self.index, generation))
             dht_key = locator_dht_key(key)
-            out.append(
-                self.owner.request(
-                    partial(Lookup, dht_key=dht_key), self._answer(generation, dht_key)
-                )
-            )
+            answer = self._answer(generation, dht_key)
+            out.append(self.owner.request(partial(Lookup, dht_key=dht_key), answer))
         return out
 
     def _answer(self, generation: int, dht_key: str) -> Callable[[object, float], Effects]:
@@ -122,7 +119,9 @@ class Gather:
     """Fetch verified shards of one wanderer until ``want`` are in hand.
 
     Up to ``parallel`` shards are looked up and fetched at once, in index
-    order; a shard this node carries itself is read from its own store. A
+    order, and no more than ``max(want, parallel)`` are in hand or in flight
+    (a fetch that fails frees its place; one that succeeds does not start
+    another); a shard this node carries itself is read from its own store. A
     carrier that answers NOT_HELD has just passed the shard on: its locator is
     looked up again after a pause, a few times. Once ``want`` shards are in
     hand, fetches still running are cancelled.
@@ -169,7 +168,14 @@ class Gather:
 
     def _fill(self, now: float) -> Effects:
         out: Effects = []
-        while self.queue and len(self.active) < self.owner.params.get_parallel and not self.enough:
+        parallel = self.owner.params.get_parallel
+        window = max(self.want, parallel)  # in hand + in flight: the shards wanted, or the window
+        while (
+            self.queue
+            and not self.enough
+            and len(self.active) < parallel
+            and len(self.result.shards) + len(self.active) < window
+        ):
             shard = self.queue.pop(0)
             self.active[shard.index] = shard
             out += self._locate(shard, now)
@@ -311,6 +317,7 @@ class LaunchJob:
             rng=self.owner.rng,
             exclude={view.peer, *self.taken},
             self_ipv4=view.self_ipv4,
+            params=self.owner.params.placement,
         )
         if not picks:
             return self.then(None, now)

@@ -29,8 +29,8 @@ from libp2p.peer.id import ID
 
 from wdp.core.carrier import Carrier
 from wdp.core.effects import PersistReceipt, Send, StoreShard
-from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.limits import TAG_SIZE
+from wdp.core.migrate import ReceiverSession, SenderSession
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, launch_offer
 from wdp.node.node import Node, open_node
