@@ -14,7 +14,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from wdp.core.carrier import CarrierParams, HeldShard
+from wdp.core.carrier import CarrierParams
 from wdp.core.effects import ShardKey
 from wdp.core.limits import MAX_EPOCH_SECONDS
 from wdp.core.node import NodeParams
@@ -106,7 +106,7 @@ class SwarmView:
         view = self._rng.sample(alive, min(OWNER_VIEW, len(alive)))
         return [Candidate(nodes[i].peer, nodes[i].ipv4, None, True) for i in view]
 
-    def carried(self, key: ShardKey) -> HeldShard | None:
+    def carried(self, key: ShardKey) -> None:
         return None
 
 
