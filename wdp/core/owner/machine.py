@@ -81,6 +81,9 @@ class OwnerParams:
         placement: The placement tuning launches follow (the node's own, so
             hop 0 obeys the same diversity rules as every later hop); None:
             the defaults.
+        parallel_checks: Check rounds running at once; the rest wait their turn
+            (a node with many wanderers checks them one after another, so its
+            lookups and probes do not crowd out the user's gets).
     """
 
     repair: bool = True
@@ -93,11 +96,18 @@ class OwnerParams:
     not_held_delay: float = 1.0
     generations_probed: int = 8
     placement: PlacementParams | None = None
+    parallel_checks: int = 1
 
     def __post_init__(self) -> None:
         if not self.repair_interval > 0:
             raise ValueError("repair_interval must be positive")
-        for name in ("launch_attempts", "get_parallel", "get_rounds", "not_held_retries"):
+        for name in (
+            "launch_attempts",
+            "get_parallel",
+            "get_rounds",
+            "not_held_retries",
+            "parallel_checks",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.generations_probed < 1:
@@ -248,7 +258,7 @@ class OwnerCore:
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None."""
         times = [self._timers[0][0]] if self._timers else []
-        if self.params.repair:
+        if self.params.repair and len(self._checking) < self.params.parallel_checks:
             times += [t for wid, t in self._next_check.items() if wid not in self._checking]
         return min(times, default=None)
 
@@ -262,6 +272,8 @@ class OwnerCore:
             return out
         for wid, at in sorted(self._next_check.items(), key=lambda item: (item[1], item[0])):
             record = self.owned.get(wid)
+            if len(self._checking) >= self.params.parallel_checks:
+                break
             if at > now or wid in self._checking or record is None:
                 continue
             self._next_check[wid] = now + self._interval(record)
