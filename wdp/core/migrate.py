@@ -32,7 +32,6 @@ receiver AWAIT_DONE       Done         CLOSED
 
 from __future__ import annotations
 
-import hashlib
 from enum import Enum
 from typing import Protocol
 
@@ -74,7 +73,7 @@ from .messages import (
 from .objects import CustodyLink, CustodyRecord, Signed
 from .objects import Receipt as ReceiptBody
 from .objects import time_ms as _time_ms
-from .session import FramedSession, next_state
+from .session import FramedSession, ShardAssembly, next_state
 from .signing import Signer
 
 
@@ -248,8 +247,7 @@ class ReceiverSession(_Session):
         self.remote_peer = remote_peer
         self.state = ReceiverState.AWAIT_OFFER
         self.offer: Offer | None = None
-        self._buf = bytearray()
-        self._hasher = hashlib.sha256()
+        self._shard: ShardAssembly | None = None  # once accepted
         self._deadline = now + OFFER_TIMEOUT
         self.committed = False
         self.receipt: Signed[ReceiptBody] | None = None  # signed once stored, sent once persisted
@@ -288,32 +286,18 @@ class ReceiverSession(_Session):
         if refusal is not None:
             raise refusal
         self.state = ReceiverState.RECEIVING
+        self._shard = ShardAssembly(offer.manifest.value.shard_size, rec.shard_hash)
         self._deadline = now + DATA_IDLE_TIMEOUT
         return [_send(Accept(offer.record.hash))]
 
     def _on_data(self, data: Data, now: float) -> list[Effect]:
-        assert self.offer is not None and self.key is not None
-        size = self.offer.manifest.value.shard_size
-        if data.offset != len(self._buf):
-            raise RemoteProtocolError(
-                RejectCode.PROTOCOL_VIOLATION,
-                f"data at offset {data.offset}, expected {len(self._buf)}",
-            )
-        if len(self._buf) + len(data.chunk) > size:
-            raise RemoteProtocolError(RejectCode.TOO_LARGE, f"data runs past the shard size {size}")
-        self._buf += data.chunk
-        self._hasher.update(data.chunk)
+        assert self.offer is not None and self.key is not None and self._shard is not None
+        shard = self._shard.add(data.offset, data.chunk, "the data does not hash to the shard hash")
         self._deadline = now + DATA_IDLE_TIMEOUT
-        if len(self._buf) < size:
+        if shard is None:
             return []
-        if self._hasher.digest() != self.offer.record.value.shard_hash:
-            raise RemoteProtocolError(
-                RejectCode.SHARD_HASH_MISMATCH, "the data does not hash to the shard hash"
-            )
         self.state = ReceiverState.STORING
         self._deadline = now + STORE_TIMEOUT
-        shard = bytes(self._buf)
-        self._buf = bytearray()
         return [
             StoreShard(
                 key=self.key,
@@ -404,7 +388,8 @@ class ReceiverSession(_Session):
         self.state = ReceiverState.REJECTED
         self.failure = exc
         self._deadline = None
-        self._buf = bytearray()
+        if self._shard is not None:
+            self._shard.discard()
         effects: list[Effect] = []
         if notify:
             effects.append(_send(Reject(exc.code, exc.detail)))

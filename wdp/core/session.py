@@ -7,6 +7,7 @@ unexpected message is refused; that part lives here once.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from enum import Enum
 from typing import Generic, TypeVar
@@ -28,6 +29,52 @@ def next_state(table: Mapping[tuple[S, type[M]], S], state: S, msg: M) -> S:
             RejectCode.PROTOCOL_VIOLATION, f"{type(msg).__name__} in state {state.value}"
         )
     return nxt
+
+
+class ShardAssembly:
+    """A shard arriving as in-order Data chunks, checked as it comes (spec 6.7).
+
+    Both protocols move a shard the same way: each chunk must start where the
+    last ended and must not run past the shard's size, and the whole must hash
+    to the expected digest. :meth:`add` raises ``RemoteProtocolError`` on the
+    first fault and returns the shard once its last byte arrived and hashed.
+    """
+
+    __slots__ = ("_buf", "_hasher", "expected_hash", "received", "size")
+
+    def __init__(self, size: int, expected_hash: bytes) -> None:
+        self.size = size
+        self.expected_hash = expected_hash
+        self.received = 0
+        self._buf = bytearray()
+        self._hasher = hashlib.sha256()
+
+    def add(self, offset: int, chunk: bytes, mismatch: str) -> bytes | None:
+        """Take one chunk; the verified shard once complete, else None.
+
+        ``mismatch`` is the detail of the SHARD_HASH_MISMATCH refusal.
+        """
+        if offset != self.received:
+            raise RemoteProtocolError(
+                RejectCode.PROTOCOL_VIOLATION, f"data at offset {offset}, expected {self.received}"
+            )
+        if self.received + len(chunk) > self.size:
+            raise RemoteProtocolError(
+                RejectCode.TOO_LARGE, f"data runs past the shard size {self.size}"
+            )
+        self._buf += chunk
+        self._hasher.update(chunk)
+        self.received += len(chunk)
+        if self.received < self.size:
+            return None
+        if self._hasher.digest() != self.expected_hash:
+            raise RemoteProtocolError(RejectCode.SHARD_HASH_MISMATCH, mismatch)
+        shard, self._buf = bytes(self._buf), bytearray()
+        return shard
+
+    def discard(self) -> None:
+        """Drop what arrived (the session ended without the whole shard)."""
+        self._buf = bytearray()
 
 
 class FramedSession(Generic[M, E]):

@@ -25,7 +25,7 @@ from libp2p.peer.id import ID
 from wdp.core.errors import WdpError
 
 from .host import PING_PROTOCOL
-from .streams import reset_quietly
+from .streams import read_exactly, reset_quietly
 
 __all__ = ["PING_SIZE", "PingError", "Pinger"]
 
@@ -36,16 +36,6 @@ PING_SIZE = 32
 
 class PingError(WdpError):
     """A ping failed (no stream, a broken stream, a wrong echo or a timeout)."""
-
-
-async def _read_exactly(stream: INetStream, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = await stream.read(n - len(buf))
-        if not chunk:
-            raise PingError("stream ended during the echo")
-        buf += chunk
-    return bytes(buf)
 
 
 class Pinger:
@@ -78,7 +68,7 @@ class Pinger:
         payload = os.urandom(PING_SIZE)
         start = time.perf_counter()
         await stream.write(payload)
-        echo = await _read_exactly(stream, PING_SIZE)
+        echo = await read_exactly(stream, PING_SIZE)
         rtt = time.perf_counter() - start
         if echo != payload:
             raise PingError("the echo differs from the ping")

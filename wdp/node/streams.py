@@ -26,6 +26,7 @@ __all__ = [
     "WRITE_TIMEOUT",
     "ByteStream",
     "StreamPump",
+    "read_exactly",
     "reset_quietly",
 ]
 
@@ -59,6 +60,17 @@ class ByteStream(Protocol):
     async def close(self) -> None: ...
 
     async def reset(self) -> None: ...
+
+
+async def read_exactly(stream: ByteStream, n: int) -> bytes:
+    """``n`` bytes from ``stream`` (a read may return fewer); ``EOFError`` if it ends first."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = await stream.read(n - len(buf))
+        if not chunk:
+            raise EOFError(f"stream ended after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
 
 
 async def reset_quietly(stream: ByteStream) -> None:

@@ -17,7 +17,6 @@ client RECEIVING         Reject       FAILED
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -35,7 +34,7 @@ from ..limits import (
 )
 from ..messages import Data, Done, Reject
 from ..objects import CustodyRecord, Manifest, Signed
-from ..session import FramedSession, next_state
+from ..session import FramedSession, ShardAssembly, next_state
 from ..signing import sha256
 from .checks import FetchLookup, NonceCache, check_fetch_header, check_fetch_request
 from .request import (
@@ -216,8 +215,8 @@ class FetchClientSession(_FetchSession):
         self.state = FetchClientState.IDLE
         self.header: Header | None = None
         self.result: FetchResult | None = None
-        self._buf = bytearray()
-        self._hasher = hashlib.sha256()
+        self._shard: ShardAssembly | None = None  # once the header is in
+        self._complete: bytes | None = None  # every byte arrived and hashed
 
     @property
     def finished(self) -> bool:
@@ -250,36 +249,28 @@ class FetchClientSession(_FetchSession):
         if isinstance(msg, Data):
             return self._on_data(msg, manifest, now)
         assert isinstance(msg, Done)
-        if len(self._buf) != manifest.shard_size:
+        if self._complete is None:
+            got = 0 if self._shard is None else self._shard.received
             raise RemoteProtocolError(
-                RejectCode.PROTOCOL_VIOLATION,
-                f"done after {len(self._buf)} of {manifest.shard_size} bytes",
+                RejectCode.PROTOCOL_VIOLATION, f"done after {got} of {manifest.shard_size} bytes"
             )
         if msg.record_hash != self.header.record.hash:
             raise RemoteProtocolError(RejectCode.PROTOCOL_VIOLATION, "done names another record")
         self.state = nxt
         self._deadline = None
-        shard, self._buf = bytes(self._buf), bytearray()
+        shard, self._complete = self._complete, None
         self.result = FetchResult(self.header.manifest, self.header.record, shard)
         return [Close()]
 
     def _on_data(self, data: Data, manifest: Manifest, now: float) -> list[FetchEffect]:
-        size = manifest.shard_size
-        if data.offset != len(self._buf):
-            raise RemoteProtocolError(
-                RejectCode.PROTOCOL_VIOLATION,
-                f"data at offset {data.offset}, expected {len(self._buf)}",
-            )
-        if len(self._buf) + len(data.chunk) > size:
-            raise RemoteProtocolError(RejectCode.TOO_LARGE, f"data runs past the shard size {size}")
-        self._buf += data.chunk
-        self._hasher.update(data.chunk)
+        if self._shard is None:
+            index = self.request.value.shard_index
+            self._shard = ShardAssembly(manifest.shard_size, manifest.shard_hashes[index])
+        mismatch = "the data does not hash to the manifest's hash"
+        shard = self._shard.add(data.offset, data.chunk, mismatch)
         self._deadline = now + FETCH_IDLE_TIMEOUT
-        index = self.request.value.shard_index
-        if len(self._buf) == size and self._hasher.digest() != manifest.shard_hashes[index]:
-            raise RemoteProtocolError(
-                RejectCode.SHARD_HASH_MISMATCH, "the data does not hash to the manifest's hash"
-            )
+        if shard is not None:
+            self._complete = shard
         return []
 
     def _on_timeout(self, now: float) -> list[FetchEffect]:
@@ -288,5 +279,6 @@ class FetchClientSession(_FetchSession):
 
     def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[FetchEffect]:
         self.state = FetchClientState.FAILED
-        self._buf = bytearray()
+        self._shard = None
+        self._complete = None
         return self._fail_with(exc, notify, by_peer)

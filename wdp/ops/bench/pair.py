@@ -35,8 +35,8 @@ from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, launch_offer
 from wdp.node.node import Node, open_node
 from wdp.node.store import MemoryStore, ShardMeta
-from wdp.node.streams import READ_SIZE
-from wdp.ops.bench.peer import RAW_ACK, RAW_PROTOCOL, read_exactly
+from wdp.node.streams import READ_SIZE, read_exactly
+from wdp.ops.bench.peer import RAW_ACK, RAW_PROTOCOL
 from wdp.ops.bench.plan import OP_TIMEOUT, MiB, Plan, bench_node_config, new_wanderer
 from wdp.ops.bench.report import Report, Row, fmt_size, mbps, percentile, proc_cpu, say
 

@@ -29,7 +29,7 @@ from wdp.core.carrier import CarrierParams
 from wdp.node.host import listen_addrs_for
 from wdp.node.node import Node, NodeConfig
 from wdp.node.store import MemoryStore
-from wdp.node.streams import STREAM_ERRORS, reset_quietly
+from wdp.node.streams import STREAM_ERRORS, read_exactly, reset_quietly
 
 RAW_PROTOCOL = TProtocol("/wdp-bench/raw/1.0")
 RAW_ACK = b"ok"
@@ -38,17 +38,6 @@ RAW_MAX = 1 << 30  # the sink refuses to be told to read more than this
 RAW_TIMEOUT = 120.0  # seconds one raw transfer may take
 
 log = logging.getLogger("wdp.bench_peer")
-
-
-async def read_exactly(stream: INetStream, n: int) -> bytes:
-    """``n`` bytes from ``stream`` (``read`` may return fewer; EOF raises)."""
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = await stream.read(n - len(buf))
-        if not chunk:
-            raise EOFError("stream ended early")
-        buf += chunk
-    return bytes(buf)
 
 
 async def raw_sink(stream: INetStream) -> None:
