@@ -17,7 +17,7 @@ def most_rounds_at_once(params: OwnerParams | None) -> tuple[int, set[bytes], se
 
     def watched(ep, effects):  # type: ignore[no-untyped-def]
         perform(ep, effects)
-        seen[0] = max(seen[0], len(owner._checking))  # noqa: SLF001
+        seen[0] = max(seen[0], len(owner._checking))
 
     grid.runtime.perform_owner = watched  # type: ignore[method-assign]
     grid.run(3 * EPOCH)
