@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, assert_never
 
 import multiaddr
@@ -73,14 +73,14 @@ from wdp.core.rng import Rng
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, launch_offer
 
-from .addrs import LocalIps, advertised_addrs, local_ips, self_ipv4
+from .addrs import advertised_addrs, self_ipv4
+from .config import NodeConfig
 from .dht import add_dht_peers, discover, lookup_locator
 from .host import (
     Clock,
     NotEd25519PeerError,
     bootstrap,
     ensure_ports_free,
-    listen_addrs_for,
     new_dht,
     new_wdp_host,
     peer_id_of_key,
@@ -117,49 +117,6 @@ class HandoffResult:
     ok: bool
     code: RejectCode | None = None
     detail: str = ""
-
-
-@dataclass
-class NodeConfig:
-    """Everything a node needs to start.
-
-    Attributes:
-        seed: 32-byte Ed25519 seed: the libp2p identity and the WDP peer key.
-        listen_addrs: Multiaddrs to listen on (TCP and/or ``/ws``).
-        bootstrap: ``.../p2p/<id>`` multiaddrs to connect to at start.
-        store: Shard store; a :class:`MemoryStore` if None.
-        carrier_params: Carrier tuning (README defaults if None).
-        clock: Wall-clock seconds (``time.time`` style).
-        rng: Randomness for the cores (``random.SystemRandom()`` if None).
-        ping_interval: Seconds between ping rounds (``math.inf``: no ping loop).
-        ping_timeout: Seconds one ping may take.
-        lost_after: Failed pings in a row before a peer is reported lost.
-        dial_timeout: Seconds to dial a peer and open a stream.
-        enable_dht: Run the Kademlia DHT (locator records).
-        announce_addrs: Addresses to advertise (locators, identify) instead of the
-            listen addresses, e.g. a NAT's public address or a published port.
-        local_ips: This machine's interface addresses; wildcard listen addresses
-            (``0.0.0.0``, ``::``) are advertised as one address per entry.
-        discovery_interval: Seconds between Kademlia lookups for new peers.
-        max_peers: Connections beyond which discovery dials no more peers.
-    """
-
-    seed: bytes
-    listen_addrs: Sequence[multiaddr.Multiaddr] = field(default_factory=listen_addrs_for)
-    bootstrap: Sequence[multiaddr.Multiaddr | str] = ()
-    store: Store | None = None
-    carrier_params: CarrierParams | None = None
-    clock: Clock = time.time
-    rng: Rng | None = None
-    ping_interval: float = 5.0
-    ping_timeout: float = 5.0
-    lost_after: int = 3
-    dial_timeout: float = 10.0
-    enable_dht: bool = True
-    announce_addrs: Sequence[multiaddr.Multiaddr] | None = None
-    local_ips: LocalIps = local_ips
-    discovery_interval: float = 30.0
-    max_peers: int = 64
 
 
 class _Notifee(INotifee):
