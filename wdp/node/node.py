@@ -550,11 +550,11 @@ class Node:
             self.locators[eff.key] = (eff.dht_key, eff.value)
 
     async def lookup_locator(self, dht_key: str) -> bytes | None:
-        """The best valid locator value under ``dht_key`` (bounded: twice the dial timeout)."""
+        """The best valid locator value under ``dht_key`` (a walk bounded by the dial timeout)."""
         if self.dht is None:
             return None
         now_ms = int(self.clock() * 1000)
-        return await lookup_locator(self.dht, dht_key, now_ms, 2 * self.config.dial_timeout)
+        return await lookup_locator(self.dht, dht_key, now_ms, self.config.dial_timeout)
 
     # ---- pings and connections ----------------------------------------------------------------
 
