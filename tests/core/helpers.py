@@ -109,7 +109,7 @@ def run_handoff(
             elif isinstance(eff, WipeShard) and sender_node is not None:
                 sender_node.store.pop(eff.key, None)
             elif isinstance(eff, HandoffSucceeded) and sender_node is not None:
-                sender_node.carrier.handoff_succeeded(eff.key, now)
+                sender_node.carrier.handoff_succeeded(eff.key, now, eff.link)
             elif isinstance(eff, HandoffFailed) and sender_node is not None and eff.key:
                 sender_node.carrier.handoff_failed(eff.key, eff.code, now, eff.in_doubt)
 

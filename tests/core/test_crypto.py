@@ -20,6 +20,8 @@ from wdp.core.crypto import (
     decrypt_payload,
     derive_data_key,
     derive_locator_seed,
+    derive_locator_seed_v2,
+    derive_repair_seed,
     encrypt_payload,
     open_as_owner,
     owner_x25519_private_key,
@@ -28,6 +30,7 @@ from wdp.core.crypto import (
     seal_to_owner,
     wanderer_id,
 )
+from wdp.core.merkle import merkle_root
 
 SEED = bytes(range(32))
 EPHEMERAL = bytes(range(32, 64))
@@ -87,6 +90,32 @@ def test_spec_key_vectors() -> None:
     )
     assert owner_x25519_public_key(pk).hex() == (
         "4701d08488451f545a409fb58ae3e58581ca40ac3f7f114698cd71deac73ca01"
+    )
+
+
+def test_spec_version_2_key_vectors() -> None:
+    """coding-and-crypto.md section 7, the version 2 block and the Merkle root."""
+    rs = derive_repair_seed(SEED)
+    assert rs.hex() == "0b41f3e6c07a07992056320da702a92f47f3ef1a7d59daef2333c31a458b7739"
+    rk = public_key(rs)
+    assert rk.hex() == "cc513cef275a676e50493ab5911872c074ecfe24da4b41e2f15447cb5e9c9c94"
+    expected = {
+        (0, 0): "88be8a1090431e91f372e40b7730ea7e74097cb5fe7c9b289e011dce20d36e9a",
+        (1, 0): "071f07ca8cf02d4bd0a7dd82892600aae30c85e586fc96ffa41cc5f24a7b3c6c",
+        (0, 1): "8fbb684b7dcce1f07afd2b739fdec30952b1d4ed39b4b13141e7d88e76909036",
+        (7, 3): "83a6f4b85b0e7f0a7eee307a1fd9975454f7627b62ec80e1fffdb1602432d5fc",
+    }
+    for (index, generation), value in expected.items():
+        assert derive_locator_seed_v2(rs, index, generation).hex() == value
+    assert owner_x25519_private_key(rs).hex() == (
+        "c0a14a9bc3d4ef611b9bc9e8ee2106c2738e414c4fff5dab6610772e4c935642"
+    )
+    assert owner_x25519_public_key(rk).hex() == (
+        "a4106711d95409a4662f8f16e49c86d2c682ab35ef7f11c566ad7a7cc8376659"
+    )
+    shard = bytes(range(256)) * 11 + bytes(184)
+    assert merkle_root(shard).hex() == (
+        "828bd1dd17447a861eccc6c6b4f3d0c4d36c4fa2e6aebccd626957c62367de67"
     )
 
 

@@ -24,7 +24,7 @@ HOLDER = HolderInfo(b"\x02" * 32, (b"\x04\x7f\x00\x00\x01\x06\x0f\xa1",), b"\x03
 def record(hop: int = 3, generation: int = 0, expires: int = 10_000, secret: bytes = SECRET):
     return make_locator(
         locator_secret=secret,
-        owner_key=public_key_of(OWNER),
+        sealing_key=public_key_of(OWNER),
         holder=HOLDER,
         generation=generation,
         hop=hop,
@@ -89,7 +89,7 @@ def test_too_many_addresses_do_not_make_an_unacceptable_record() -> None:
     with pytest.raises(ValueError, match="fewer addresses"):
         make_locator(
             locator_secret=SECRET,
-            owner_key=public_key_of(OWNER),
+            sealing_key=public_key_of(OWNER),
             holder=fat,
             generation=0,
             hop=0,

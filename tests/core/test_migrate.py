@@ -388,8 +388,11 @@ def test_a_dial_failure_is_not_in_doubt_and_the_next_try_goes_elsewhere():
     held.next_hop_at = T0
     (start,) = a.carrier.handle_timer(T0)
     a.carrier.handoff_failed(held.key, RejectCode.TIMEOUT, T0, in_doubt=False)
-    (again,) = a.carrier.handle_timer(T0 + 100)
+    # Not the same offer again (that is for a lost receipt), and not the same peer
+    # while it is backed off.
+    (again,) = a.carrier.handle_timer(T0 + a.carrier.params.retry_delay)
     assert again.to_peer != start.to_peer
+    assert again.offer.record.hash != start.offer.record.hash
 
 
 def test_under_threat_a_peer_whose_last_ping_failed_is_not_a_refuge():
@@ -409,10 +412,13 @@ def test_a_busy_peer_is_tried_again_soon_but_a_failing_one_is_not():
     held.next_hop_at = T0
     a.carrier.handle_timer(T0)
     a.carrier.handoff_failed(held.key, RejectCode.BUSY, T0)
-    (again,) = a.carrier.handle_timer(T0 + a.carrier.params.retry_delay)
+    params = a.carrier.params
+    assert a.carrier.handle_timer(T0 + params.retry_delay) == []  # busy: skipped a while
+    (again,) = a.carrier.handle_timer(T0 + params.busy_backoff)
     assert again.to_peer == b.peer  # the only peer, no longer skipped
-    a.carrier.handoff_failed(held.key, RejectCode.CAPACITY, T0 + 10)
-    assert a.carrier.handle_timer(T0 + 10 + a.carrier.params.retry_delay) == []  # backed off
+    t = T0 + params.busy_backoff
+    a.carrier.handoff_failed(held.key, RejectCode.CAPACITY, t)
+    assert a.carrier.handle_timer(t + params.busy_backoff) == []  # failing: backed off longer
 
 
 def test_an_evacuation_spreads_over_peers_instead_of_flooding_the_furthest():

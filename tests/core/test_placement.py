@@ -56,8 +56,12 @@ def test_ipv4_prefix() -> None:
 
 def test_params_defaults_and_validation() -> None:
     p = PlacementParams()
-    assert (p.recent_window, p.prefix_bits, p.urgent_slack) == (8, 16, 0.0)
-    for bad in ({"recent_window": -1}, {"prefix_bits": 33}, {"urgent_slack": 1.0}):
+    assert (p.recent_window, p.prefix_bits, p.urgent_slack) == (8, 16, 0.5)
+    assert (p.group_first, p.unproven_share, p.anomaly_cluster) == (True, 0.05, 2)
+    for bad in (
+        {"recent_window": -1}, {"prefix_bits": 33}, {"urgent_slack": 1.0},
+        {"unproven_share": 1.5}, {"anomaly_cluster": 0},
+    ):  # fmt: skip
         with pytest.raises(ValueError):
             PlacementParams(**bad)  # type: ignore[arg-type]
 
@@ -68,7 +72,7 @@ def test_candidate_from_stats() -> None:
     m.ping_ok(pid(1), 0.12, now=1.0)
     stats = m.stats(pid(1))
     assert stats is not None
-    assert Candidate.from_stats(stats) == Candidate(pid(1), "10.2.0.1", 0.12, True)
+    assert Candidate.from_stats(stats) == Candidate(pid(1), "10.2.0.1", 0.12, True, srtt=0.12)
 
 
 # -- hard rules ----------------------------------------------------------------
@@ -113,17 +117,22 @@ def test_unknown_rtt_ranks_below_known() -> None:
     assert set(choices(unknown, urgent=True)) == {pid(1), pid(2)}
 
 
+STRICT = PlacementParams(urgent_slack=0.0)
+
+
 def test_urgent_ties_broken_by_rng() -> None:
-    cands = [cand(1, "20.0.0.1", rtt=0.2), cand(2, "30.0.0.1", rtt=0.2), cand(3, "40.0.0.1", 0.1)]
-    got = choices(cands, urgent=True)
-    assert set(got) == {pid(1), pid(2)}
+    cands = [cand(1, "20.0.0.1", rtt=0.2), cand(2, "30.0.0.1", rtt=0.2), cand(3, "40.0.0.1", 0.05)]
+    assert set(choices(cands, urgent=True, params=STRICT)) == {pid(1), pid(2)}
+    # By default the far half: still never the near peer.
+    assert set(choices(cands, urgent=True)) == {pid(1), pid(2)}
 
 
 def test_urgent_slack_widens_the_choice() -> None:
     cands = [cand(1, "20.0.0.1", rtt=0.20), cand(2, "30.0.0.1", rtt=0.19), cand(3, "40.0.0.1", 0.1)]
-    assert set(choices(cands, urgent=True)) == {pid(1)}
+    assert set(choices(cands, urgent=True, params=STRICT)) == {pid(1)}
     slack = PlacementParams(urgent_slack=0.1)
     assert set(choices(cands, urgent=True, params=slack)) == {pid(1), pid(2)}
+    assert set(choices(cands, urgent=True)) == {pid(1), pid(2), pid(3)}  # the far half
 
 
 # -- non-urgent hops -----------------------------------------------------------
@@ -298,3 +307,54 @@ def test_never_excluded_or_unhealthy(
         self_ipv4="10.0.0.1",
     )
     assert again == got
+
+
+# -- defences: group first, trust, calm flight, distance a liar cannot fake ---------------
+
+
+def test_group_first_gives_a_sybil_crowd_the_share_of_its_groups() -> None:
+    honest = [cand(i, f"{20 + i}.1.0.1") for i in range(40)]  # 40 peers in 40 /16s
+    sybils = [cand(100 + i, f"66.{i % 4}.0.{i}") for i in range(40)]  # 40 in 4 /16s
+    got = choices(honest + sybils, seeds=4000, urgent=False)
+    share = sum(n for p, n in got.items() if p is not None and p[0] >= 100) / 4000
+    assert 0.05 < share < 0.14  # about 4 groups of 44, not 40 peers of 80
+    flat = choices(honest + sybils, seeds=4000, urgent=False,
+                   params=PlacementParams(group_first=False))  # fmt: skip
+    assert sum(n for p, n in flat.items() if p is not None and p[0] >= 100) / 4000 > 0.4
+
+
+def test_unproven_peers_get_a_small_share_while_proven_ones_are_acceptable() -> None:
+    proven = [Candidate(pid(i), f"{20 + i}.0.0.1", 0.05, True, proven=True) for i in range(5)]
+    unproven = [Candidate(pid(50 + i), f"{60 + i}.0.0.1", 0.05, True) for i in range(5)]
+    got = choices(proven + unproven, seeds=4000, urgent=False)
+    share = sum(n for p, n in got.items() if p is not None and p[0] >= 50) / 4000
+    assert 0.03 < share < 0.08
+    # Urgent hops go only to proven peers; with none proven, anyone acceptable.
+    assert all(p[0] < 50 for p in choices(proven + unproven, urgent=True) if p is not None)
+    assert set(choices(unproven, urgent=False)) == {c.peer for c in unproven}
+
+
+def test_threat_hops_avoid_unsteady_peers_and_their_groups() -> None:
+    region = [Candidate(pid(i), f"70.1.0.{i}", 0.300, True, steady=False) for i in range(1, 3)]
+    neighbour = Candidate(pid(3), "70.1.0.3", 0.290, True, steady=True)  # same /16, looks fine
+    far_calm = Candidate(pid(4), "80.1.0.1", 0.150, True)
+    near = Candidate(pid(5), "90.1.0.1", 0.010, True)
+    got = choices([*region, neighbour, far_calm, near], urgent=True)
+    assert set(got) == {pid(4)}  # not into the degraded region, not the near peer
+    # Nothing calm: any healthy peer rather than none.
+    assert set(choices(region, urgent=True)) == {pid(1), pid(2)}
+
+
+def test_a_peer_that_holds_back_its_pongs_does_not_look_far() -> None:
+    m = LatencyMap()
+    for t in range(10):  # a near peer (5 ms) that starts delaying its pongs by 500 ms
+        m.ping_ok(pid(1), 0.005, now=float(t))
+    for t in range(10, 20):
+        m.ping_ok(pid(1), 0.505, now=float(t))
+    m.ping_ok(pid(2), 0.120, now=19.0)  # an honest peer 120 ms away
+    liar, honest = m.stats(pid(1)), m.stats(pid(2))
+    assert liar is not None and honest is not None
+    assert liar.srtt is not None and liar.srtt > 0.4  # the smoothed RTT is fooled ...
+    assert liar.min_rtt == 0.005 and not liar.steady  # ... the windowed minimum is not
+    cands = [Candidate.from_stats(liar), Candidate.from_stats(honest)]
+    assert set(choices(cands, urgent=True)) == {pid(2)}

@@ -33,9 +33,12 @@ def peer(i: int) -> bytes:
 
 
 def swarm(det: ThreatDetector, n: int, now: float = 0.0) -> list[bytes]:
+    """``n`` established peers: seen, each answered a ping, known since ``now - min_age``."""
     peers = [peer(i) for i in range(n)]
+    since = now - det.params.min_age
     for p in peers:
-        assert det.observe(PeerSeen(p, now)) is None
+        assert det.observe(PeerSeen(p, since)) is None
+        assert det.observe(PingOk(p, 0.02, since)) is None
     return peers
 
 
@@ -361,6 +364,7 @@ def test_reset_re_evaluates_a_live_threat() -> None:
 def test_time_never_runs_backwards() -> None:
     det = ThreatDetector()
     peers = swarm(det, 10, now=100.0)
+    det.observe(PingOk(peers[9], 0.02, now=100.0))
     feed(det, [PeerLost(p, now=50.0) for p in peers[:4]])  # clamped to t=100
     assert det.level is CRITICAL
     assert det.get_timer() == 130.0
@@ -439,3 +443,51 @@ def test_memory_bounded_and_level_eventually_decays(
     assert det.level is CALM
     assert det.get_timer() is None
     assert det.window_events == 0
+
+
+# -- provoked flight: evidence comes only from established peers -----------------------
+
+
+def test_fresh_identities_that_leave_together_are_not_a_raid() -> None:
+    det = ThreatDetector()
+    old = swarm(det, 3, now=1000.0)
+    sybils = [peer(100 + i) for i in range(40)]
+    for i, s in enumerate(sybils):  # connect, answer pings for a while ...
+        det.observe(PeerSeen(s, 1000.0 + i * 0.1))
+        det.observe(PingOk(s, 0.02, 1010.0))
+    changes = feed(det, [PeerLost(s, now=1020.0) for s in sybils])  # ... and leave at once
+    assert changes == [] and det.level is CALM
+    assert all(det.observe(PingOk(p, 0.02, 1021.0)) is None for p in old)
+
+
+def test_identities_that_never_answer_a_ping_are_not_packet_loss() -> None:
+    det = ThreatDetector()
+    old = swarm(det, 5, now=1000.0)
+    silent = [peer(200 + i) for i in range(10)]
+    for s in silent:
+        det.observe(PeerSeen(s, 1000.0))
+    for r in range(20):  # 100 s of ping rounds: the silent ten fail every time
+        t = 1000.0 + 5 * r
+        for p in old:
+            det.observe(PingOk(p, 0.02, t))
+        for s in silent:
+            det.observe(PingFailed(s, t))
+    assert det.level is CALM
+
+
+def test_a_raid_on_long_known_peers_is_still_critical_within_the_window() -> None:
+    det = ThreatDetector()
+    peers = swarm(det, 10, now=1000.0)
+    for s in [peer(100 + i) for i in range(40)]:  # fresh identities do not dilute it either
+        det.observe(PeerSeen(s, 1000.0))
+        det.observe(PingOk(s, 0.02, 1000.0))
+    changes = feed(det, [PeerLost(p, now=1005.0 + i) for i, p in enumerate(peers[:3])])
+    assert changes == [CRITICAL]
+    assert any(r.startswith("seizure: 3/10") for r in det.reasons)
+
+
+def test_an_established_peer_that_starts_failing_is_loss() -> None:
+    det = ThreatDetector()
+    peers = swarm(det, 6, now=1000.0)
+    changes = feed(det, [PingFailed(p, 1001.0) for p in peers] + [PingOk(peers[0], 0.02, 1001.0)])
+    assert CRITICAL in changes

@@ -12,7 +12,7 @@ from libp2p.peer.id import ID
 from wdp.core.locator import locator_dht_key, make_locator, open_locator, validate_locator
 from wdp.core.objects import HolderInfo
 from wdp.core.signing import Signer, public_key_of
-from wdp.core.wanderer import locator_seed
+from wdp.core.wanderer import locator_seed, sealing_seed
 
 from .pyside import OWNER_SEED, key_of_peer, make_wanderer, py_node
 
@@ -23,7 +23,7 @@ def python_locator(
     secret: bytes, holder: bytes, *, hop: int, expires_in_ms: int
 ) -> tuple[str, bytes]:
     return make_locator(
-        locator_secret=secret, owner_key=Signer(OWNER_SEED).public_key,
+        locator_secret=secret, sealing_key=Signer(OWNER_SEED).public_key,
         holder=HolderInfo(holder, (), bytes(32)), generation=0, hop=hop,
         expires_at_ms=int(time.time() * 1000) + expires_in_ms, ephemeral_seed=os.urandom(32),
     )  # fmt: skip
@@ -98,7 +98,7 @@ async def test_python_validates_rust_records(rust_peer, transport):
         assert found is not None
         loc = validate_locator(key, found, int(time.time() * 1000))
         assert loc.value.hop == 0 and loc.value.generation == 0
-        holder = open_locator(OWNER_SEED, loc.value)
+        holder = open_locator(sealing_seed(OWNER_SEED), loc.value)
         assert holder.holder == key_of_peer(rust.peer_id)
         assert holder.record_hash == result.link.record.hash
         port = rust.addr(transport).split("/")[4]

@@ -15,6 +15,7 @@ from multiaddr import Multiaddr
 from wdp.core.effects import ShardKey
 from wdp.core.locator import open_locator
 from wdp.core.objects import Locator, Signed
+from wdp.core.wanderer import sealing_seed
 from wdp.node.addrs import local_ips
 from wdp.node.host import listen_addrs_for
 from wdp.node.node import Node, NodeConfig, open_node
@@ -60,7 +61,7 @@ async def test_wildcard_listener_publishes_dialable_holder_addresses() -> None:
         with trio.fail_after(DEADLINE):
             await b.wait_until(lambda: key in b.locators)
         _, value = b.locators[key]
-        holder = open_locator(OWNER_SEED, Signed.from_bytes(value, Locator).value)
+        holder = open_locator(sealing_seed(OWNER_SEED), Signed.from_bytes(value, Locator).value)
         published = [Multiaddr(raw) for raw in holder.addrs]
         assert [str(x) for x in published] == expected and not has_wildcard(published)
 

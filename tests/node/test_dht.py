@@ -12,7 +12,7 @@ from wdp.core.errors import ProtocolError, RejectCode
 from wdp.core.locator import locator_dht_key, make_locator, open_locator, validate_locator
 from wdp.core.objects import HolderInfo, Locator, Signed
 from wdp.core.signing import Signer
-from wdp.core.wanderer import locator_seed
+from wdp.core.wanderer import locator_seed, sealing_seed
 from wdp.node.host import LocatorValidator
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes
@@ -24,7 +24,7 @@ def locator(
     holder = HolderInfo(b"\x01" * 32, (), b"\x02" * 32)
     return make_locator(
         locator_secret=secret,
-        owner_key=Signer(OWNER_SEED).public_key,
+        sealing_key=Signer(OWNER_SEED).public_key,
         holder=holder,
         generation=0,
         hop=hop,
@@ -73,7 +73,7 @@ async def test_locator_put_by_the_carrier_is_found_and_forgeries_are_refused() -
         assert found == genuine
         assert dht_key == locator_dht_key(b.carrier.held[key].record.locator_key)
         holder = open_locator(
-            OWNER_SEED, validate_locator(dht_key, found, int(clock() * 1000)).value
+            sealing_seed(OWNER_SEED), validate_locator(dht_key, found, int(clock() * 1000)).value
         )
         assert holder.holder == b.peer_key
         assert holder.record_hash == b.carrier.held[key].last.record.hash

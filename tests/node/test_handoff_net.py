@@ -13,7 +13,7 @@ from wdp.core.limits import MAX_CHUNK_SIZE
 from wdp.core.locator import open_locator, validate_locator
 from wdp.core.objects import Reason
 from wdp.core.threat import ThreatLevel
-from wdp.core.wanderer import create_wanderer
+from wdp.core.wanderer import create_wanderer, sealing_seed
 from wdp.node.node import Node
 from wdp.node.store import DiskStore
 
@@ -78,7 +78,7 @@ async def test_launch_then_ttl_hop_over_tcp() -> None:
             await b.wait_until(lambda: key in b.locators)
         dht_key, value = b.locators[key]
         loc = validate_locator(dht_key, value, int(clock() * 1000))
-        holder = open_locator(OWNER_SEED, loc.value)
+        holder = open_locator(sealing_seed(OWNER_SEED), loc.value)
         assert holder.holder == b.peer_key
         assert holder.record_hash == b.carrier.held[key].last.record.hash
         assert holder.addrs == tuple(addr.to_bytes() for addr in b.addrs)

@@ -176,8 +176,10 @@ def test_owner_rules_changed_in_the_core_change_repair(monkeypatch: pytest.Monke
     sc = tiny(horizon_epochs=8).replace(faults=(SeizeFault(at_epoch=2, fraction=0.3),))
     normal = simulate(sc, POLICIES["static-repair"], 2)
     assert normal.counters["repairs"] > 0
-    # A shard must be missing for many more check rounds before the owner rebuilds it.
+    # A shard must be missing for many more check rounds before the owner rebuilds it,
+    # and a carrier that fails or ignores its audit only makes the shard stale.
     monkeypatch.setattr(repair_mod, "STALE_CHECKS", 100)
+    monkeypatch.setattr(repair_mod.RepairTracker, "fail", lambda t, i: t.observe(i, False))
     patient = simulate(sc, POLICIES["static-repair"], 2)
     assert patient.counters.get("repairs", 0) == 0
     assert patient.counters["checks"] >= normal.counters["checks"] > 0

@@ -307,7 +307,7 @@ def status(
     token: Token = None,
     token_file: TokenFile = None,
 ) -> None:
-    """Peers with their RTTs, shards held, threat level, recent hops."""
+    """Peers with their RTTs and trust, shards held, threat level, audits, recent hops."""
     try:
         s, _ = client(ctx, data_dir, api, token, token_file).call({"op": "status"})
     except ClientError as exc:
@@ -320,11 +320,22 @@ def status(
     out.print(f"peer {s['peer_id']}  threat: {levels[s['threat_level']]} "
               f"{'; '.join(s['threat_reasons'])}", highlight=False)  # fmt: skip
     out.print(f"hops in {s['hops_in']}, out {s['hops_out']}", highlight=False)
-    peers = Table("peer", "ipv4", "rtt ms", "loss", "healthy", title="peers")
+    a = s["audits"]
+    failed = ", ".join(f"{code} {n}" for code, n in sorted(a["failed"].items())) or "none"
+    out.print(f"audits answered {a['answered']}, refused {a['refused']}; audits of our shards: "
+              f"passed {a['passed']}, failed {failed}", highlight=False)  # fmt: skip
+    peers = Table("peer", "ipv4", "rtt ms", "loss", "healthy", "proven", "audits", title="peers")
     for p in s["peers"]:
+        ev = p["audits"]
+        audits = "-" if ev is None else (
+            ("EXCLUDED " if p["excluded"] else "")
+            + f"{ev['proved']} ok, {ev['moved']} moved, {ev['failed']} lost, "
+            f"{ev['unanswered']} silent"
+        )  # fmt: skip
         peers.add_row(
-            p["peer"], str(p["ipv4"]), str(p["rtt_ms"]), str(p["loss"]), str(p["healthy"])
-        )
+            p["peer"], str(p["ipv4"]), str(p["rtt_ms"]), str(p["loss"]), str(p["healthy"]),
+            "yes" if p["proven"] else "no", audits,
+        )  # fmt: skip
     out.print(peers)
     held = Table("shard", "hop", "arrived by", "next hop in s", title="shards held")
     for h in s["held"]:

@@ -17,6 +17,7 @@ only schedules another attempt.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -64,8 +65,18 @@ class CarrierParams:
         urgent_retry_delay: Seconds before retrying a failed THREAT hop.
         peer_backoff: Seconds a peer that failed a handoff is not chosen again
             for the same shard.
+        busy_backoff: Seconds a peer that answered BUSY is not chosen again for
+            that shard (at least until the next attempt): long enough that a
+            peer which is always busy for THREAT hops cannot pin an evacuation.
         panic_grace: Seconds a panic waits for evacuations before wiping.
-        seen_memory: Shards whose highest seen hop is remembered (replay guard).
+        seen_memory: Shards whose highest seen hop is remembered (replay guard);
+            also the number of peers whose forwarding evidence is remembered.
+        proof_wanderers: Distinct wanderers a peer must have handed on (in
+            verified chains this node received) to count as proven.
+        handed_on_epochs: Epochs (of the shard's manifest, at most a day) for
+            which this node remembers the hop by which it handed a shard on, to
+            show an auditor where it went (spec 18); ``seen_memory`` such hops
+            at most.
     """
 
     capacity: int = 1 << 30
@@ -73,8 +84,11 @@ class CarrierParams:
     retry_delay: float = 5.0
     urgent_retry_delay: float = 0.5
     peer_backoff: float = 60.0
+    busy_backoff: float = 10.0
     panic_grace: float = 5.0
     seen_memory: int = 100_000
+    proof_wanderers: int = 2
+    handed_on_epochs: float = 2.0
     schedule: ScheduleParams = field(default_factory=ScheduleParams)
     placement: PlacementParams = field(default_factory=PlacementParams)
     threat: ThreatParams = field(default_factory=ThreatParams)
@@ -130,6 +144,8 @@ class Carrier:
         self._reserved: dict[bytes, tuple[ShardKey, int]] = {}  # record hash -> inbound shard
         self._seen: OrderedDict[ShardKey, tuple[int, int]] = OrderedDict()
         self._sibling_holders: OrderedDict[bytes, set[bytes]] = OrderedDict()
+        self._forwarded: OrderedDict[bytes, set[bytes]] = OrderedDict()  # peer -> wanderers
+        self._handed_on: OrderedDict[ShardKey, tuple[CustodyLink, float]] = OrderedDict()
         self._now = now
 
     # ---- state queries ---------------------------------------------------
@@ -209,6 +225,7 @@ class Carrier:
         rec = link.record.value
         self.remember_seen(store.key, (rec.generation, rec.hop))
         chain = (*store.chain, link)[-MAX_CHAIN_LINKS:]
+        self._note_forwarders(chain)
         epoch = float(store.manifest.value.epoch_seconds)
         self.held[store.key] = HeldShard(
             key=store.key,
@@ -233,6 +250,9 @@ class Carrier:
             effects += self._start(
                 self.held[store.key], Reason.DRAIN if self.draining else Reason.THREAT, now
             )
+        elif self.level >= ThreatLevel.CRITICAL and rec.reason is not Reason.THREAT:
+            # Under threat every shard flees once; one that fled here stays.
+            effects += self._start(self.held[store.key], Reason.THREAT, now)
         return effects
 
     def restore(self, key: ShardKey, meta: ShardMeta, now: float) -> list[CarrierEffect]:
@@ -278,6 +298,24 @@ class Carrier:
         """The store no longer has this shard's bytes: custody of it is over."""
         self.held.pop(key, None)
 
+    def _note_forwarders(self, chain: tuple[CustodyLink, ...]) -> None:
+        """Evidence from a verified chain: the sender of every carrier hop handed a shard on."""
+        enough = self.params.proof_wanderers
+        for link in chain:
+            rec = link.record.value
+            if rec.hop == 0:
+                continue  # the owner's launch proves nothing about a carrier
+            seen = self._forwarded.setdefault(rec.from_peer, set())
+            if len(seen) < enough:
+                seen.add(rec.wanderer_id)
+            self._forwarded.move_to_end(rec.from_peer)
+        while len(self._forwarded) > self.params.seen_memory:
+            self._forwarded.popitem(last=False)
+
+    def proven(self, peer: bytes) -> bool:
+        """This node has seen ``peer`` hand on shards of enough distinct wanderers."""
+        return len(self._forwarded.get(peer, ())) >= self.params.proof_wanderers
+
     def remember_seen(self, key: ShardKey, gen_hop: tuple[int, int]) -> None:
         """Note that this shard reached (generation, hop): older hops are replays from now on."""
         old = self._seen.get(key)
@@ -289,8 +327,8 @@ class Carrier:
 
     # ---- outbound --------------------------------------------------------
 
-    def _candidates(self, urgent: bool) -> list[Candidate]:
-        """Peers that may receive a shard.
+    def candidates(self, urgent: bool = False) -> list[Candidate]:
+        """Peers that may receive a shard, with this node's evidence of each.
 
         Under threat a peer whose last ping failed counts as unhealthy: a peer
         that has just gone quiet still shows its old (often inflated) RTT and
@@ -298,9 +336,9 @@ class Carrier:
         """
         out = []
         for s in self.latency.peers():
-            c = Candidate.from_stats(s)
+            c = Candidate.from_stats(s, proven=self.proven(s.peer))
             if urgent and s.consecutive_failures > 0:
-                c = Candidate(c.peer, c.ipv4, c.rtt, healthy=False)
+                c = dataclasses.replace(c, healthy=False)
             out.append(c)
         return out
 
@@ -327,7 +365,7 @@ class Carrier:
         }
         urgent = reason is Reason.THREAT
         choice = choose_carrier(
-            self._candidates(urgent),
+            self.candidates(urgent),
             urgent=urgent,
             rng=self.rng,
             exclude=exclude,
@@ -387,13 +425,37 @@ class Carrier:
             held.locator_secret,
         )
 
-    def handoff_succeeded(self, key: ShardKey, now: float) -> list[CarrierEffect]:
-        """A valid receipt came back (the session already asked for the wipe)."""
+    def handoff_succeeded(
+        self, key: ShardKey, now: float, link: CustodyLink | None = None
+    ) -> list[CarrierEffect]:
+        """A valid receipt came back (the session already asked for the wipe).
+
+        ``link`` (the record this node signed and the receipt it got) is kept
+        for a while, so an auditor can be shown where the shard went.
+        """
         self._now = now
         held = self.held.pop(key, None)
         if held is not None:
             self.remember_seen(key, (held.record.generation, held.record.hop + 1))
+            if link is not None:
+                epoch = held.manifest.value.epoch_seconds
+                keep = min(self.params.handed_on_epochs * epoch, 86_400.0)
+                self._handed_on[key] = (link, now + keep)
+                self._handed_on.move_to_end(key)
+                while len(self._handed_on) > self.params.seen_memory:
+                    self._handed_on.popitem(last=False)
         return []
+
+    def handed_on(self, key: ShardKey) -> CustodyLink | None:
+        """The hop by which this node recently handed ``key`` on, if it remembers one."""
+        found = self._handed_on.get(key)
+        if found is None or key in self.held:
+            return None
+        link, until = found
+        if until < self._now:
+            del self._handed_on[key]
+            return None
+        return link
 
     def handoff_failed(
         self, key: ShardKey, code: RejectCode, now: float, in_doubt: bool = False
@@ -420,9 +482,10 @@ class Carrier:
             while len(self._sibling_holders) > self.params.seen_memory:
                 self._sibling_holders.popitem(last=False)
         elif code is RejectCode.BUSY:
-            # Busy is momentary (many shards arriving at once, as in a panic):
-            # skip that peer only until the next attempt.
-            held.failed_peers[peer] = now + self._retry_delay(held.reason)
+            # Busy is momentary (many shards arriving at once, as in a panic),
+            # but a peer that is busy every time must not hold a shard back.
+            wait = max(self._retry_delay(held.reason), self.params.busy_backoff)
+            held.failed_peers[peer] = now + wait
         else:
             held.failed_peers[peer] = now + self.params.peer_backoff
         held.next_hop_at = now + self._retry_delay(held.reason)
@@ -440,9 +503,10 @@ class Carrier:
     def handle_timer(self, now: float) -> list[CarrierEffect]:
         self._now = now
         effects: list[CarrierEffect] = []
+        before = self.threat.level
         changed = self.threat.handle_timer(now)
         if changed is not None:
-            effects.append(ThreatChanged(int(changed), self.threat.reasons))
+            effects += self._level_changed(before, changed, now)
         if self._panic_wipe_at is not None and now >= self._panic_wipe_at:
             return effects + self._wipe_all("panic: evacuation time is up")
         for held in sorted(self.held.values(), key=lambda h: h.next_hop_at):
@@ -469,11 +533,22 @@ class Carrier:
         changed = self.threat.observe(obs)
         if changed is None:
             return []
-        effects: list[CarrierEffect] = [ThreatChanged(int(changed), self.threat.reasons)]
-        if changed >= ThreatLevel.PANIC and self._panic_wipe_at is None:
-            self._panic_wipe_at = obs.now + self.params.panic_grace
-        if changed >= ThreatLevel.CRITICAL and before < ThreatLevel.CRITICAL:
-            effects += self._evacuate(Reason.THREAT, obs.now)
+        return self._level_changed(before, changed, obs.now)
+
+    def _level_changed(
+        self, before: ThreatLevel, level: ThreatLevel, now: float
+    ) -> list[CarrierEffect]:
+        """The threat level moved (by an observation or by time): act on it the same way.
+
+        Reaching CRITICAL sends every held shard away once; reaching PANIC
+        sends away everything still here (shards that fled here too) before
+        the grace period ends and the rest is wiped.
+        """
+        effects: list[CarrierEffect] = [ThreatChanged(int(level), self.threat.reasons)]
+        if level >= ThreatLevel.PANIC and self._panic_wipe_at is None:
+            self._panic_wipe_at = now + self.params.panic_grace
+        if level >= ThreatLevel.PANIC > before or level >= ThreatLevel.CRITICAL > before:
+            effects += self._evacuate(Reason.THREAT, now)
         return effects
 
     def _evacuate(self, reason: Reason, now: float) -> list[CarrierEffect]:

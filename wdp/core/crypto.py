@@ -47,6 +47,8 @@ AEAD_MAX_AAD = 2**31 - 1
 
 INFO_DATA_KEY = b"wdp/v1/data-key"
 INFO_LOCATOR_KEY = b"wdp/v1/locator-key"
+INFO_REPAIR_SEED = b"wdp/v2/repair-seed"
+INFO_LOCATOR_KEY_V2 = b"wdp/v2/locator-key"
 DOMAIN_WANDERER_ID = b"wdp/v1/wanderer-id"
 
 _U32_MAX = 2**32 - 1
@@ -93,18 +95,38 @@ def derive_data_key(seed: BytesLike) -> bytes:
     return _hkdf(seed, INFO_DATA_KEY)
 
 
-def derive_locator_seed(seed: BytesLike, shard_index: int, generation: int) -> bytes:
-    """The 32-byte Ed25519 seed of the locator key of one shard in one generation.
-
-    HKDF-SHA256(ikm=seed, salt=none,
-    info=b"wdp/v1/locator-key" || u32be(shard_index) || u32be(generation), L=32).
-    """
+def _shard_generation(shard_index: int, generation: int) -> bytes:
     for name, value in (("shard_index", shard_index), ("generation", generation)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise CryptoError(f"{name} must be an int, got {type(value).__name__}")
         if not 0 <= value <= _U32_MAX:
             raise CryptoError(f"{name} must fit in an unsigned 32-bit integer, got {value}")
-    return _hkdf(seed, INFO_LOCATOR_KEY + struct.pack(">II", shard_index, generation))
+    return struct.pack(">II", shard_index, generation)
+
+
+def derive_locator_seed(seed: BytesLike, shard_index: int, generation: int) -> bytes:
+    """The 32-byte Ed25519 seed of a v1 wanderer's locator key of one shard in one generation.
+
+    HKDF-SHA256(ikm=owner seed, salt=none,
+    info=b"wdp/v1/locator-key" || u32be(shard_index) || u32be(generation), L=32).
+    """
+    return _hkdf(seed, INFO_LOCATOR_KEY + _shard_generation(shard_index, generation))
+
+
+def derive_repair_seed(seed: BytesLike) -> bytes:
+    """The repair seed of a v2 wanderer: HKDF-SHA256(owner seed, info=b"wdp/v2/repair-seed").
+
+    Its Ed25519 public key is the manifest's ``repair_key``; locator seeds
+    derive from it and locators are sealed to it, so whoever holds it can
+    find, audit and relaunch shards, but not decrypt the payload.
+    """
+    return _hkdf(seed, INFO_REPAIR_SEED)
+
+
+def derive_locator_seed_v2(repair_seed: BytesLike, shard_index: int, generation: int) -> bytes:
+    """A v2 wanderer's locator seed: HKDF-SHA256(ikm=repair seed, salt=none,
+    info=b"wdp/v2/locator-key" || u32be(shard_index) || u32be(generation), L=32)."""
+    return _hkdf(repair_seed, INFO_LOCATOR_KEY_V2 + _shard_generation(shard_index, generation))
 
 
 def signing_key(seed: BytesLike) -> nacl.signing.SigningKey:

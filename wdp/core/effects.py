@@ -15,6 +15,7 @@ from .objects import CustodyLink, CustodyRecord, Manifest, Signed
 from .objects import Receipt as ReceiptBody
 
 if TYPE_CHECKING:
+    from .audit import AuditMessage
     from .fetch import FetchMessage
 
 
@@ -33,7 +34,7 @@ class ShardKey:
 class Send:
     """Write ``data`` (one framed message) to the stream."""
 
-    message: Message | FetchMessage
+    message: Message | FetchMessage | AuditMessage
     data: bytes
 
 

@@ -54,12 +54,19 @@ class RejectCode(IntEnum):
     PROTOCOL_VIOLATION = 16
     TIMEOUT = 17
     BAD_RECEIPT = 18
-    NOT_HELD = 19  # /wdp/fetch/1.0: this node does not carry that shard
-    UNAUTHORIZED = 20  # /wdp/fetch/1.0: the request is not signed by the wanderer's owner key
+    NOT_HELD = 19  # fetch and audit: this node does not carry that shard
+    UNAUTHORIZED = 20  # fetch and audit: not signed by a key allowed to ask
+    BAD_PROOF = 21  # /wdp/audit/1.0: the leaf and path do not lead to the shard's Merkle root
 
 
 MIGRATE_REJECT_CODES = frozenset(code for code in RejectCode if code <= RejectCode.BAD_RECEIPT)
 """Codes a ``/wdp/migrate/1.0`` Reject may carry (1..18); any other is MALFORMED there."""
+
+FETCH_REJECT_CODES = frozenset(code for code in RejectCode if code <= RejectCode.UNAUTHORIZED)
+"""Codes a ``/wdp/fetch/1.0`` Reject may carry (1..20)."""
+
+AUDIT_REJECT_CODES = frozenset(RejectCode)
+"""Codes a ``/wdp/audit/1.0`` Reject may carry (1..21)."""
 
 
 class WdpError(Exception):

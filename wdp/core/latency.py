@@ -7,6 +7,15 @@ far sparser than TCP segments. Health is deliberately simple and explainable:
 a peer is unhealthy when it was marked lost, when it failed several pings in a
 row, or when most of its recent pings failed.
 
+Distance for a THREAT hop is the **windowed minimum** RTT (``min_rtt``, over
+``min_rtt_window``, as Linux's ``tcp_min_rtt_wlen``), not the smoothed one:
+delay can be added to a path (congestion, a peer that holds back its pongs to
+look far) but never removed below the physical floor, so the minimum is what
+an inflating peer cannot fake upward for long and what congestion does not
+move. A peer is **steady** (fit to receive a fleeing shard) when it is
+healthy, has failed no ping for ``calm_window`` seconds, and its smoothed RTT
+has not risen above ``rise_factor`` x its own minimum (plus ``rise_floor``).
+
 Pure state: the driver reports ping outcomes and discovery events with the
 time as an argument; nothing here reads a clock. Memory is bounded by
 ``LatencyParams.max_peers`` (least recently updated peers are dropped first).
@@ -39,6 +48,12 @@ class LatencyParams:
             unhealthy regardless of its loss ratio.
         max_peers: Bound on tracked peers; the least recently updated peer is
             forgotten when a new one arrives at the bound.
+        min_rtt_window: Seconds over which the minimum RTT is kept.
+        calm_window: A peer that failed a ping this recently is not steady.
+        rise_factor: A peer whose SRTT exceeds ``rise_factor * min_rtt +
+            rise_floor`` is not steady (its path got slower than its own best).
+        rise_floor: Seconds of slack in that test (sub-millisecond LAN RTTs
+            jitter by large factors).
     """
 
     alpha: float = 0.3
@@ -48,6 +63,10 @@ class LatencyParams:
     min_loss_samples: int = 5
     max_consecutive_failures: int = 3
     max_peers: int = 10_000
+    min_rtt_window: float = 300.0
+    calm_window: float = 60.0
+    rise_factor: float = 2.0
+    rise_floor: float = 0.02
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha <= 1.0:
@@ -64,6 +83,11 @@ class LatencyParams:
             raise ValueError("max_consecutive_failures must be >= 1")
         if self.max_peers < 1:
             raise ValueError("max_peers must be >= 1")
+        for name in ("min_rtt_window", "calm_window", "rise_floor"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0.0):
+                raise ValueError(f"{name} must be a non-negative number of seconds")
+        if not (math.isfinite(self.rise_factor) and self.rise_factor >= 1.0):
+            raise ValueError("rise_factor must be >= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +110,8 @@ class PeerStats:
     last_seen: float | None
     samples: int
     lost: bool
+    min_rtt: float | None = None
+    steady: bool = False
 
 
 @dataclass(slots=True)
@@ -98,6 +124,9 @@ class _Entry:
     consecutive_failures: int = 0
     last_seen: float | None = None
     lost: bool = False
+    last_failure: float | None = None
+    low: deque[tuple[float, float]] = field(default_factory=deque)  # (t, rtt), rtt rising
+    now: float = -math.inf  # the latest time this entry heard of
 
 
 def _check_time(now: float) -> None:
@@ -138,6 +167,14 @@ class LatencyMap:
         e.consecutive_failures = 0
         e.lost = False
         e.last_seen = now
+        e.now = max(e.now, now)
+        # Windowed minimum: keep samples in rising order, drop the ones a lower,
+        # later sample makes irrelevant, and the ones that left the window.
+        while e.low and e.low[-1][1] >= rtt:
+            e.low.pop()
+        e.low.append((now, rtt))
+        while e.low[0][0] < now - p.min_rtt_window:
+            e.low.popleft()
 
     def ping_failed(self, peer: bytes, now: float) -> None:
         """Record a ping that timed out or errored."""
@@ -145,6 +182,8 @@ class LatencyMap:
         e = self._touch(peer)
         self._record(e, failed=True)
         e.consecutive_failures += 1
+        e.last_failure = now
+        e.now = max(e.now, now)
 
     def peer_seen(self, peer: bytes, ipv4: str | None, now: float) -> None:
         """Record that the peer was discovered or (re)connected.
@@ -212,6 +251,13 @@ class LatencyMap:
             or e.consecutive_failures >= p.max_consecutive_failures
             or (n >= p.min_loss_samples and loss > p.max_loss)
         )
+        min_rtt = e.low[0][1] if e.low else None
+        calm = e.last_failure is None or e.now - e.last_failure >= p.calm_window
+        risen = (
+            e.srtt is not None
+            and min_rtt is not None
+            and e.srtt > p.rise_factor * min_rtt + p.rise_floor
+        )
         return PeerStats(
             peer=peer,
             ipv4=e.ipv4,
@@ -223,4 +269,6 @@ class LatencyMap:
             last_seen=e.last_seen,
             samples=n,
             lost=e.lost,
+            min_rtt=min_rtt,
+            steady=healthy and calm and min_rtt is not None and not risen,
         )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 1  # every *Body but the manifest
+MANIFEST_VERSION = 2  # what an owner makes: v2 adds the repair key and per-shard Merkle roots
+MANIFEST_VERSIONS = (1, 2)  # what a carrier accepts
 MIGRATE_PROTOCOL_ID = "/wdp/migrate/1.0"
 FETCH_PROTOCOL_ID = "/wdp/fetch/1.0"
+AUDIT_PROTOCOL_ID = "/wdp/audit/1.0"
 DHT_NAMESPACE = "wdp"
 KAD_PROTOCOL_ID = "/ipfs/kad/1.0.0"
 
@@ -20,7 +23,7 @@ MAX_SHARD_SIZE = 128 * 1024 * 1024
 MAX_PAYLOAD_SIZE = 2**31 - 1  # one AEAD call (cryptography/OpenSSL limit), see coding-and-crypto.md
 MAX_SHARDS = 256  # n; zfec's limit
 MAX_CHAIN_LINKS = 64  # completed hops carried in an Offer
-MAX_MANIFEST_BODY = 16 * 1024
+MAX_MANIFEST_BODY = 20 * 1024  # a v2 manifest of 256 shards is about 17.5 KiB
 MAX_RECORD_BODY = 1024
 MAX_RECEIPT_BODY = 512
 MAX_DETAIL_BYTES = 256
@@ -51,3 +54,11 @@ FETCH_REQUEST_TIMEOUT = 10.0  # carrier: stream accepted -> whole request receiv
 FETCH_LOAD_TIMEOUT = 20.0  # carrier: request accepted -> shard read from its store
 FETCH_RESPONSE_TIMEOUT = 30.0  # client: request sent -> header or reject
 FETCH_IDLE_TIMEOUT = 30.0  # client: gap between header, data and done; carrier: one write
+
+# /wdp/audit/1.0 (an owner or keeper asks a carrier to prove it holds a shard).
+AUDIT_NONCE_SIZE = 16  # AuditChallengeBody.nonce
+MAX_AUDIT_CHALLENGE_BODY = 512  # AuditChallengeBody bytes (about 170 valid, 240 with a grant)
+MAX_AUDIT_PATH = 32  # hashes in a proof's path (a 128 MiB shard needs 17)
+AUDIT_REQUEST_TIMEOUT = 10.0  # carrier: stream accepted -> whole challenge received
+AUDIT_LOAD_TIMEOUT = 20.0  # carrier: challenge accepted -> shard read from its store
+AUDIT_RESPONSE_TIMEOUT = 30.0  # challenger: challenge sent -> proof or reject

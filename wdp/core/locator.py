@@ -6,7 +6,8 @@ py-libp2p's Kademlia refuses FIND_NODE keys longer than 50 bytes. Value: an
 encoded ``Signed`` whose body is a ``LocatorBody`` signed by that key. Only
 holders of the locator secret (the owner, and the carriers it travels to with
 the shard) can write; only the owner can read who the carrier is, because
-``sealed_holder`` is a sealed box to the owner's key. The validator and the
+``sealed_holder`` is a sealed box to the manifest's sealing key (the owner key
+in version 1, the repair key in version 2, so a keeper can read it too). The validator and the
 select rule below are what every DHT node applies, so they use nothing but
 the key, the value and ``now``.
 """
@@ -42,7 +43,7 @@ def locator_dht_key(locator_key: bytes) -> str:
 def make_locator(
     *,
     locator_secret: bytes,
-    owner_key: bytes,
+    sealing_key: bytes,
     holder: HolderInfo,
     generation: int,
     hop: int,
@@ -54,7 +55,7 @@ def make_locator(
     ``ephemeral_seed`` is 32 fresh random bytes for the sealed box.
     """
     signer = Signer(locator_secret)
-    sealed = current_scheme().seal(owner_key, holder.encode(), ephemeral_seed)
+    sealed = current_scheme().seal(sealing_key, holder.encode(), ephemeral_seed)
     if len(sealed) > MAX_SEALED_HOLDER:
         raise ValueError(
             f"holder info seals to {len(sealed)} bytes, above {MAX_SEALED_HOLDER}: "
@@ -116,10 +117,10 @@ def select_locator(key: str, values: Sequence[bytes], now_ms: int) -> int:
     return best[2]
 
 
-def open_locator(owner_seed: bytes, locator: Locator) -> HolderInfo:
-    """The owner reads who carries the shard."""
+def open_locator(sealing_seed: bytes, locator: Locator) -> HolderInfo:
+    """The owner (or a keeper) reads who carries the shard; see ``wanderer.sealing_seed``."""
     try:
-        plain = current_scheme().open_sealed(owner_seed, locator.sealed_holder)
+        plain = current_scheme().open_sealed(sealing_seed, locator.sealed_holder)
     except crypto.CryptoError as exc:
         raise RemoteProtocolError(RejectCode.MALFORMED, f"locator does not open: {exc}") from None
     return HolderInfo.decode(plain)

@@ -286,7 +286,9 @@ class ReceiverSession(_Session):
         if refusal is not None:
             raise refusal
         self.state = ReceiverState.RECEIVING
-        self._shard = ShardAssembly(offer.manifest.value.shard_size, rec.shard_hash)
+        manifest = offer.manifest.value
+        root = manifest.shard_roots[rec.shard_index] if manifest.auditable else None
+        self._shard = ShardAssembly(manifest.shard_size, rec.shard_hash, root)
         self._deadline = now + DATA_IDLE_TIMEOUT
         return [_send(Accept(offer.record.hash))]
 

@@ -22,6 +22,7 @@ from .errors import RejectCode, RemoteProtocolError
 from .limits import (
     HASH_SIZE,
     KEY_SIZE,
+    MANIFEST_VERSIONS,
     MAX_ADDR_BYTES,
     MAX_EPOCH_SECONDS,
     MAX_HOLDER_ADDRS,
@@ -138,11 +139,12 @@ def _check_len(value: bytes, size: int, name: str, code: RejectCode) -> None:
         raise RemoteProtocolError(code, f"{name} must be {size} bytes, got {len(value)}")
 
 
-def _check_version(version: int, what: str) -> None:
-    if version != PROTOCOL_VERSION:
+def _check_version(version: int, what: str, known: tuple[int, ...] = (PROTOCOL_VERSION,)) -> None:
+    if version not in known:
+        speaks = " and ".join(str(v) for v in known)
         raise RemoteProtocolError(
             RejectCode.UNSUPPORTED_VERSION,
-            f"{what} version {version} is not supported (this node speaks {PROTOCOL_VERSION})",
+            f"{what} version {version} is not supported (this node speaks {speaks})",
         )
 
 
@@ -221,7 +223,12 @@ class Signed(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """What the owner signs about a wanderer: its coding, shard hashes and epoch."""
+    """What the owner signs about a wanderer: its coding, shard hashes and epoch.
+
+    Version 2 adds the repair key (locators are sealed to it, and its holder
+    may audit) and one Merkle root per shard (what possession audits check).
+    A version 1 manifest has neither: its shards cannot be audited.
+    """
 
     DOMAIN: ClassVar[bytes] = DOMAIN_MANIFEST
     MAX_BODY: ClassVar[int] = MAX_MANIFEST_BODY
@@ -240,6 +247,18 @@ class Manifest:
     created_at_ms: int
     cipher: Cipher = Cipher.CHACHA20_POLY1305
     version: int = PROTOCOL_VERSION
+    repair_key: bytes = b""  # v2
+    shard_roots: tuple[bytes, ...] = ()  # v2: n Merkle roots (wdp.core.merkle)
+
+    @property
+    def auditable(self) -> bool:
+        """Its shards carry Merkle roots, so a carrier can prove possession."""
+        return self.version >= 2
+
+    @property
+    def sealing_key(self) -> bytes:
+        """The key locators of this wanderer are sealed to: the repair key from v2 on."""
+        return self.repair_key if self.version >= 2 else self.owner_key
 
     def encode(self) -> bytes:
         return pb.ManifestBody(
@@ -255,12 +274,14 @@ class Manifest:
             shard_hashes=list(self.shard_hashes),
             epoch_seconds=self.epoch_seconds,
             created_at_ms=self.created_at_ms,
+            repair_key=self.repair_key,
+            shard_roots=list(self.shard_roots),
         ).SerializeToString(deterministic=True)
 
     @classmethod
     def decode(cls, body: bytes) -> Self:
         m = parse_pb(pb.ManifestBody, body, cls.INVALID, cls.WHAT)
-        _check_version(m.version, cls.WHAT)
+        _check_version(m.version, cls.WHAT, MANIFEST_VERSIONS)
         bad = RejectCode.BAD_MANIFEST
         _check_len(m.owner_key, KEY_SIZE, "manifest owner_key", bad)
         _check_len(m.wanderer_id, HASH_SIZE, "manifest wanderer_id", bad)
@@ -287,6 +308,15 @@ class Manifest:
             _check_len(h, HASH_SIZE, "manifest shard hash", bad)
         if not MIN_EPOCH_SECONDS <= m.epoch_seconds <= MAX_EPOCH_SECONDS:
             raise RemoteProtocolError(bad, f"manifest epoch_seconds {m.epoch_seconds} out of range")
+        v2 = m.version >= 2  # a v1 body's fields 13 and 14, if any, are unknown to v1: ignored
+        if v2:
+            _check_len(m.repair_key, KEY_SIZE, "manifest repair_key", bad)
+            if len(m.shard_roots) != m.n:
+                raise RemoteProtocolError(
+                    bad, f"manifest lists {len(m.shard_roots)} Merkle roots for n={m.n}"
+                )
+            for r in m.shard_roots:
+                _check_len(r, HASH_SIZE, "manifest shard root", bad)
         return cls(
             wanderer_id=bytes(m.wanderer_id),
             owner_key=bytes(m.owner_key),
@@ -300,6 +330,8 @@ class Manifest:
             created_at_ms=m.created_at_ms,
             cipher=Cipher(m.cipher),
             version=m.version,
+            repair_key=bytes(m.repair_key) if v2 else b"",
+            shard_roots=tuple(bytes(r) for r in m.shard_roots) if v2 else (),
         )
 
 

@@ -29,13 +29,30 @@ r+3   in R             the acceptable recent peer visited longest ago
 (With ``r = len(R)``; when self has no IPv4, ``S`` is simply absent; tier
 ``1..r`` with ``k = r`` only avoids ``S``.)
 
-Within the chosen tier: a non-urgent hop (TTL, DRAIN, REPAIR) picks uniformly
-at random, so the route cannot be predicted; an urgent hop (THREAT) picks the
-furthest peer by measured RTT, since distance in latency is the best cheap
-proxy for "outside the blast radius". Peers with unknown RTT rank below any
-known RTT; ties (and peers within ``urgent_slack`` of the maximum) are broken
-by the rng. Candidates are sorted by peer id first, so the result depends only
-on the input set and the rng state, not on input order.
+Before the tiers, two filters on the acceptable peers:
+
+* **Trust.** A peer this node has evidence for (it handed shards on, in
+  verified custody chains: ``Candidate.proven``) is preferred; unproven peers
+  get only ``unproven_share`` of non-urgent hops (and no urgent hop while a
+  proven one is acceptable), so a black hole that never forwards earns little.
+* **Calm, for urgent hops.** A THREAT hop goes only to a *steady* peer (no
+  recent ping failure, RTT not risen above its own minimum) outside any
+  network group where ``anomaly_cluster`` or more peers are not steady: loss
+  or delay that precedes a raid marks the region, and fleeing into it is
+  what must not happen. If no such peer is acceptable, any healthy one is.
+
+Within the chosen tier the choice is **group first**: a network group (IPv4
+prefix; a peer without one is a group of its own) uniformly at random, then a
+peer in it uniformly, so 40 Sybils in 4 /16 networks get the hops of 4
+groups, not of 40 peers. A non-urgent hop (TTL, DRAIN, REPAIR) chooses among
+all of the tier, so the route cannot be predicted; an urgent hop (THREAT)
+among the *far* peers only, those at least ``(1 - urgent_slack)`` of the
+largest distance (``Candidate.rtt``: the windowed minimum RTT, which a peer
+cannot inflate by holding back its pongs for long): still the furthest peers
+by measured latency, the best cheap proxy for "outside the blast radius", but
+not one single peer that anyone could make look furthest. Peers with unknown
+RTT rank below any known RTT. Candidates are sorted by peer id first, so the
+result depends only on the input set and the rng state, not on input order.
 """
 
 from __future__ import annotations
@@ -59,16 +76,28 @@ class PlacementParams:
         recent_window: How many of the shard's latest carriers to avoid.
         prefix_bits: Length of the IPv4 prefix that defines a neighbourhood
             (16 as in go-libp2p's DHT diversity filter; Storj uses /24).
-        urgent_slack: Urgent hops choose at random among peers whose RTT is at
-            least ``(1 - urgent_slack) * max RTT`` of the tier. 0.0 means
-            strictly the furthest; a little slack makes the destination less
-            predictable to a peer that inflates its own RTT to attract
-            emergency hops.
+        urgent_slack: Urgent hops choose at random among peers whose distance is
+            at least ``(1 - urgent_slack) * max`` of the tier. 0.0 means
+            strictly the furthest (which a peer that delays its pongs could
+            make itself); 0.5 the far half.
+        group_first: Choose a network group first, then a peer in it.
+        unproven_share: Share of non-urgent hops that may go to peers without
+            evidence of honest forwarding while proven peers are acceptable.
+        anomaly_cluster: Peers that are not steady in one network group that
+            make urgent hops avoid the whole group.
+        robust_flight: Urgent hops use the windowed minimum RTT as distance and
+            keep to calm peers. False is the old rule, kept to measure the
+            defence: the smoothed RTT and no calm filter (with
+            ``urgent_slack`` 0, strictly the furthest peer).
     """
 
     recent_window: int = 8
     prefix_bits: int = 16
-    urgent_slack: float = 0.0
+    urgent_slack: float = 0.5
+    group_first: bool = True
+    unproven_share: float = 0.05
+    anomaly_cluster: int = 2
+    robust_flight: bool = True
 
     def __post_init__(self) -> None:
         if self.recent_window < 0:
@@ -77,21 +106,34 @@ class PlacementParams:
             raise ValueError("prefix_bits must be in [0, 32]")
         if not 0.0 <= self.urgent_slack < 1.0:
             raise ValueError("urgent_slack must be in [0, 1)")
+        if not 0.0 <= self.unproven_share <= 1.0:
+            raise ValueError("unproven_share must be in [0, 1]")
+        if self.anomaly_cluster < 1:
+            raise ValueError("anomaly_cluster must be >= 1")
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A peer that could receive the shard, as the latency map sees it."""
+    """A peer that could receive the shard, as this node sees it.
+
+    ``rtt`` is its distance (the windowed minimum RTT when known); ``steady``
+    whether it is fit for a THREAT hop; ``proven`` whether this node has
+    evidence that it hands shards on.
+    """
 
     peer: bytes
     ipv4: str | None
     rtt: float | None
     healthy: bool
+    steady: bool = True
+    proven: bool = False
+    srtt: float | None = None  # the smoothed RTT (distance when robust_flight is off)
 
     @classmethod
-    def from_stats(cls, stats: PeerStats) -> Candidate:
-        """Build a candidate from a latency-map snapshot (SRTT as RTT)."""
-        return cls(peer=stats.peer, ipv4=stats.ipv4, rtt=stats.srtt, healthy=stats.healthy)
+    def from_stats(cls, stats: PeerStats, *, proven: bool = False) -> Candidate:
+        """Build a candidate from a latency-map snapshot (minimum RTT as distance)."""
+        rtt = stats.min_rtt if stats.min_rtt is not None else stats.srtt
+        return cls(stats.peer, stats.ipv4, rtt, stats.healthy, stats.steady, proven, stats.srtt)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -149,6 +191,9 @@ def choose_carrier(
     if not pool:
         return None
     acceptable = [pool[k] for k in sorted(pool)]
+    if urgent and p.robust_flight:
+        acceptable = _calm(acceptable, candidates, p) or acceptable
+    acceptable = _trusted(acceptable, urgent=urgent, rng=rng, share=p.unproven_share)
 
     window = list(recent[-p.recent_window :]) if p.recent_window else []
     last_visit = {peer: i for i, peer in enumerate(window)}  # later visit wins
@@ -159,7 +204,7 @@ def choose_carrier(
 
     for tier in _tiers(acceptable, window, last_visit, self_ipv4, p.prefix_bits, addresses):
         if tier:
-            return _pick(tier, urgent=urgent, rng=rng, slack=p.urgent_slack)
+            return _pick(tier, urgent=urgent, rng=rng, params=p)
     # Only recent peers remain: go back to the one visited longest ago.
     return min(acceptable, key=lambda c: last_visit[c.peer])
 
@@ -194,11 +239,51 @@ def _tiers(
     return tiers
 
 
-def _pick(tier: list[Candidate], *, urgent: bool, rng: Rng, slack: float) -> Candidate:
+def _calm(
+    acceptable: list[Candidate], candidates: Sequence[Candidate], p: PlacementParams
+) -> list[Candidate]:
+    """Steady peers outside network groups where unsteady peers cluster (urgent hops)."""
+    unsteady: dict[int, set[bytes]] = {}
+    for c in candidates:
+        group = ipv4_prefix(c.ipv4, p.prefix_bits)
+        if group is not None and not (c.healthy and c.steady):
+            unsteady.setdefault(group, set()).add(c.peer)
+    marked = {g for g, peers in unsteady.items() if len(peers) >= p.anomaly_cluster}
+    return [
+        c for c in acceptable
+        if c.steady and ipv4_prefix(c.ipv4, p.prefix_bits) not in marked
+    ]  # fmt: skip
+
+
+def _trusted(
+    acceptable: list[Candidate], *, urgent: bool, rng: Rng, share: float
+) -> list[Candidate]:
+    """Proven peers, but for ``share`` of non-urgent hops (all peers if none is proven)."""
+    proven = [c for c in acceptable if c.proven]
+    unproven = [c for c in acceptable if not c.proven]
+    if not proven or not unproven:
+        return acceptable
+    if not urgent and rng.random() < share:
+        return unproven
+    return proven
+
+
+def _distance(c: Candidate, params: PlacementParams) -> float | None:
+    return c.rtt if params.robust_flight or c.srtt is None else c.srtt
+
+
+def _pick(tier: list[Candidate], *, urgent: bool, rng: Rng, params: PlacementParams) -> Candidate:
     if urgent:
-        known = [c for c in tier if c.rtt is not None]
-        if known:
-            top = max(c.rtt for c in known if c.rtt is not None)
-            floor = top * (1.0 - slack)
-            tier = [c for c in known if c.rtt is not None and c.rtt >= floor]
-    return tier[rng.randrange(len(tier))]
+        far = {c.peer: d for c in tier if (d := _distance(c, params)) is not None}
+        if far:
+            top = max(far.values())
+            floor = top * (1.0 - params.urgent_slack)
+            tier = [c for c in tier if c.peer in far and far[c.peer] >= floor]
+    if not params.group_first:
+        return tier[rng.randrange(len(tier))]
+    groups: dict[object, list[Candidate]] = {}
+    for c in tier:  # tier is sorted by peer id, so groups and their members are too
+        prefix = ipv4_prefix(c.ipv4, params.prefix_bits)
+        groups.setdefault(("net", prefix) if prefix is not None else ("peer", c.peer), []).append(c)
+    members = list(groups.values())[rng.randrange(len(groups))]
+    return members[rng.randrange(len(members))]

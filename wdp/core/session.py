@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from .errors import ProtocolError, RejectCode, RemoteProtocolError
 from .framing import FrameDecoder
 from .limits import MAX_FRAME_SIZE
+from .merkle import merkle_root
 
 M = TypeVar("M")
 E = TypeVar("E")
@@ -36,15 +37,18 @@ class ShardAssembly:
 
     Both protocols move a shard the same way: each chunk must start where the
     last ended and must not run past the shard's size, and the whole must hash
-    to the expected digest. :meth:`add` raises ``RemoteProtocolError`` on the
-    first fault and returns the shard once its last byte arrived and hashed.
+    to the expected digest (and, for a v2 wanderer's receiver, have the
+    manifest's Merkle root, or it could never answer an audit). :meth:`add`
+    raises ``RemoteProtocolError`` on the first fault and returns the shard
+    once its last byte arrived and hashed.
     """
 
-    __slots__ = ("_buf", "_hasher", "expected_hash", "received", "size")
+    __slots__ = ("_buf", "_hasher", "expected_hash", "expected_root", "received", "size")
 
-    def __init__(self, size: int, expected_hash: bytes) -> None:
+    def __init__(self, size: int, expected_hash: bytes, expected_root: bytes | None = None) -> None:
         self.size = size
         self.expected_hash = expected_hash
+        self.expected_root = expected_root
         self.received = 0
         self._buf = bytearray()
         self._hasher = hashlib.sha256()
@@ -70,6 +74,10 @@ class ShardAssembly:
         if self._hasher.digest() != self.expected_hash:
             raise RemoteProtocolError(RejectCode.SHARD_HASH_MISMATCH, mismatch)
         shard, self._buf = bytes(self._buf), bytearray()
+        if self.expected_root is not None and merkle_root(shard) != self.expected_root:
+            raise RemoteProtocolError(
+                RejectCode.SHARD_HASH_MISMATCH, "the shard does not have the manifest's Merkle root"
+            )
         return shard
 
     def discard(self) -> None:
@@ -145,3 +153,40 @@ class FramedSession(Generic[M, E]):
     def _end(self, exc: ProtocolError, *, notify: bool, by_peer: bool = False) -> list[E]:
         """End the session on ``exc``; ``notify`` sends the peer a Reject first."""
         raise NotImplementedError
+
+
+class ExchangeSession(FramedSession[M, E]):
+    """A one-stream request and answer (fetch, audit): how either side fails and ends.
+
+    ``failed_by_peer`` says the failure is the code of the peer's Reject; a
+    lost stream is a TIMEOUT; failing sends a Reject when the peer is to be
+    told, then closes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed_by_peer = False
+
+    def _reject(self, exc: ProtocolError) -> E:
+        """The effect that sends the peer a Reject carrying ``exc``."""
+        raise NotImplementedError
+
+    def _closed(self) -> E:
+        """The effect that closes the stream."""
+        raise NotImplementedError
+
+    def _on_lost(self, now: float) -> list[E]:
+        return self._end(
+            ProtocolError(RejectCode.TIMEOUT, "stream closed before the exchange ended"),
+            notify=False,
+        )
+
+    def _fail_with(self, exc: ProtocolError, notify: bool, by_peer: bool) -> list[E]:
+        self.failure = exc
+        self.failed_by_peer = by_peer
+        self._deadline = None
+        effects: list[E] = []
+        if notify:
+            effects.append(self._reject(exc))
+        effects.append(self._closed())
+        return effects

@@ -34,6 +34,8 @@ DOMAIN_RECORD = b"wdp/v1/custody-record"
 DOMAIN_RECEIPT = b"wdp/v1/receipt"
 DOMAIN_LOCATOR = b"wdp/v1/locator"
 DOMAIN_FETCH = b"wdp/v1/fetch-request"
+DOMAIN_AUDIT = b"wdp/v1/audit-challenge"
+DOMAIN_REPAIR_GRANT = b"wdp/v2/repair-grant"
 
 
 def signing_input(domain: bytes, body: bytes) -> bytes:

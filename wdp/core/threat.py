@@ -26,10 +26,15 @@ peer's baseline is an EWMA of its RTTs and is judged only after
 small gain ``anomalous_alpha``, so a sudden slowdown stands out while a
 permanent route change is eventually absorbed.
 
-"Known peers" are tracked peers that are present or were lost within the
-window; a lost peer is forgotten once its loss leaves the window, and a lost
-peer that is seen or answers a ping again no longer counts as lost (churn
-that comes back is not a seizure).
+Only **established** peers count as evidence: a peer that has answered at
+least one ping and has been known for ``min_age`` seconds. Pings to a peer
+that never answered are not packet loss (a silent identity is not a lossy
+network), and identities known for seconds that leave together are not a
+raid; both are what an attacker would do to provoke flight. "Known peers" of
+the seizure rule are established peers that are present or were lost within
+the window; a lost peer is forgotten once its loss leaves the window, and a
+lost peer that is seen or answers a ping again no longer counts as lost
+(churn that comes back is not a seizure).
 
 Hysteresis: the level rises at once, but steps down one level at a time, each
 step only after ``cooldown`` seconds with no signal at or above the current
@@ -149,6 +154,11 @@ class ThreatParams:
         max_peers: Bound on tracked peers (least recently observed evicted).
         max_window_events: Bound on ping outcomes kept in the window (oldest
             dropped first) so a ping flood cannot grow memory.
+        min_age: Seconds a peer must have been known (and have answered a
+            ping) before its loss or its departure counts as evidence.
+        established_only: Only established peers are evidence (the rule
+            above). False is the old rule, kept to measure the defence: every
+            ping failure and every departure counts.
     """
 
     window: float = 30.0
@@ -167,6 +177,8 @@ class ThreatParams:
     baseline_samples: int = 3
     max_peers: int = 10_000
     max_window_events: int = 100_000
+    min_age: float = 300.0
+    established_only: bool = True
 
     def __post_init__(self) -> None:
         for name in ("window", "cooldown"):
@@ -189,18 +201,25 @@ class ThreatParams:
                 raise ValueError(f"{name} must be >= 1")
         if self.max_peers < 1 or self.max_window_events < 1:
             raise ValueError("max_peers and max_window_events must be >= 1")
+        if not (math.isfinite(self.min_age) and self.min_age >= 0.0):
+            raise ValueError("min_age must be a non-negative number of seconds")
 
 
 _DECAYING = (ThreatLevel.ELEVATED, ThreatLevel.CRITICAL)
 
 
 class _Peer:
-    __slots__ = ("baseline", "lost", "samples")
+    __slots__ = ("answered", "baseline", "first_seen", "lost", "samples")
 
-    def __init__(self) -> None:
+    def __init__(self, now: float) -> None:
         self.baseline: float | None = None
         self.samples = 0
         self.lost = False
+        self.first_seen = now
+        self.answered = False  # a ping came back at least once
+
+    def established(self, now: float, min_age: float) -> bool:
+        return self.answered and now - self.first_seen >= min_age
 
 
 class ThreatDetector:
@@ -258,20 +277,25 @@ class ThreatDetector:
         if isinstance(obs, OperatorPanic):
             self._panic = True
         elif isinstance(obs, PingOk):
-            peer = self._touch(obs.peer)
+            peer = self._touch(obs.peer, now)
             self._back(obs.peer, peer)
+            peer.answered = True
             self._ping(now, failed=False)
             self._judge(obs.peer, peer, obs.rtt, now)
         elif isinstance(obs, PingFailed):
-            self._touch(obs.peer)
-            self._ping(now, failed=True)
+            peer = self._touch(obs.peer, now)
+            if peer.answered or not self.params.established_only:  # else: silent, no evidence
+                self._ping(now, failed=True)
         elif isinstance(obs, PeerSeen):
-            self._back(obs.peer, self._touch(obs.peer))
+            self._back(obs.peer, self._touch(obs.peer, now))
         elif isinstance(obs, PeerLost):
-            peer = self._touch(obs.peer)
-            peer.lost = True
-            self._lost[obs.peer] = now
-            self._lost.move_to_end(obs.peer)
+            peer = self._touch(obs.peer, now)
+            if peer.established(now, self.params.min_age) or not self.params.established_only:
+                peer.lost = True
+                self._lost[obs.peer] = now
+                self._lost.move_to_end(obs.peer)
+            else:  # a fleeting identity: its departure is no evidence of anything
+                self._drop(obs.peer)
             self._judged.pop(obs.peer, None)
             self._anomalous.pop(obs.peer, None)
         else:  # pragma: no cover - exhaustive over Observation
@@ -318,13 +342,13 @@ class ThreatDetector:
         self._now = max(self._now, now)
         return self._now
 
-    def _touch(self, key: bytes) -> _Peer:
+    def _touch(self, key: bytes, now: float) -> _Peer:
         peer = self._peers.get(key)
         if peer is None:
             if len(self._peers) >= self.params.max_peers:
                 old, _ = self._peers.popitem(last=False)
                 self._drop(old)
-            peer = _Peer()
+            peer = _Peer(now)
             self._peers[key] = peer
         else:
             self._peers.move_to_end(key)
@@ -410,7 +434,13 @@ class ThreatDetector:
                 ThreatLevel.ELEVATED,
                 f"rtt anomaly on {anomalous}/{judged} peers >= {p.rtt_anomaly_share:.2f}",
             )
-        known, lost = len(self._peers), len(self._lost)
+        now = self._now
+        known = sum(
+            1
+            for peer in self._peers.values()
+            if peer.established(now, p.min_age) or not p.established_only
+        )
+        lost = len(self._lost)
         if known >= p.min_peers and lost >= p.min_lost and lost >= p.seizure_share * known:
             raise_to(
                 ThreatLevel.CRITICAL,

@@ -5,7 +5,7 @@ Binary layout (71 bytes), then ``"wdp1"`` + unpadded lowercase base32:
 ====  ======  ==============================================================
 off   size    field
 ====  ======  ==============================================================
-0     1       version = 1
+0     1       version: the manifest version (1 or 2), which says how keys derive
 1     32      owner seed (Ed25519 seed; data key and locator keys derive from it)
 33    32      manifest hash: SHA-256 of the manifest body (pins the manifest)
 65    1       k - 1
@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 from .crypto import wanderer_id
 from .errors import WdpError
+from .limits import MANIFEST_VERSION, MANIFEST_VERSIONS
 from .signing import public_key_of
+from .wanderer import locator_seed, sealing_seed
 
-PREFIX = "wdp1"
-VERSION = 1
+PREFIX = "wdp1"  # the text form's prefix; the version is the first byte
 _SIZE = 71
 
 
@@ -45,12 +46,26 @@ class Ticket:
     manifest_hash: bytes
     k: int
     n: int
+    version: int = MANIFEST_VERSION
 
     def __post_init__(self) -> None:
         if len(self.owner_seed) != 32 or len(self.manifest_hash) != 32:
             raise TicketError("a ticket holds a 32-byte owner seed and a 32-byte manifest hash")
         if not 1 <= self.k <= self.n <= 256:
             raise TicketError("a ticket needs 1 <= k <= n <= 256")
+        if self.version not in MANIFEST_VERSIONS:
+            raise TicketError(
+                f"ticket version {self.version} is not supported by this version of WDP"
+            )
+
+    def locator_seed(self, shard_index: int, generation: int) -> bytes:
+        """The seed of the locator key of one shard in one generation."""
+        return locator_seed(self.owner_seed, shard_index, generation, self.version)
+
+    @property
+    def sealing_seed(self) -> bytes:
+        """The seed that opens this wanderer's locators."""
+        return sealing_seed(self.owner_seed, self.version)
 
     @property
     def owner_key(self) -> bytes:
@@ -62,7 +77,7 @@ class Ticket:
 
     def encode(self) -> str:
         body = (
-            bytes([VERSION])
+            bytes([self.version])
             + self.owner_seed
             + self.manifest_hash
             + bytes([self.k - 1, self.n - 1])
@@ -88,6 +103,6 @@ class Ticket:
         body, checksum = raw[:-4], raw[-4:]
         if hashlib.sha256(body).digest()[:4] != checksum:
             raise TicketError("the ticket is mistyped or damaged (its checksum does not match)")
-        if body[0] != VERSION:
+        if body[0] not in MANIFEST_VERSIONS:
             raise TicketError(f"ticket version {body[0]} is not supported by this version of WDP")
-        return cls(body[1:33], body[33:65], body[65] + 1, body[66] + 1)
+        return cls(body[1:33], body[33:65], body[65] + 1, body[66] + 1, body[0])

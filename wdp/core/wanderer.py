@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import crypto, erasure
+from . import crypto, erasure, merkle
 from .errors import ProtocolError, RejectCode
-from .limits import MAX_SHARD_SIZE, TAG_SIZE
+from .limits import MANIFEST_VERSION, MAX_SHARD_SIZE, TAG_SIZE
 from .messages import Offer
 from .objects import CustodyRecord, Manifest, Reason, Signed, shard_size_for, time_ms
 from .signing import Signer, public_key_of
@@ -40,8 +40,13 @@ def create_wanderer(
     n: int,
     epoch_seconds: int,
     now: float,
+    version: int = MANIFEST_VERSION,
 ) -> Wanderer:
-    """Encrypt, erasure-code and describe ``payload``; ``nonce`` is 12 fresh random bytes."""
+    """Encrypt, erasure-code and describe ``payload``; ``nonce`` is 12 fresh random bytes.
+
+    ``version`` 1 makes the old manifest (no repair key, no Merkle roots), for
+    tests and vectors of version 1 peers.
+    """
     owner = Signer(owner_seed)
     wid = crypto.wanderer_id(owner.public_key)
     if shard_size_for(len(payload), k) > MAX_SHARD_SIZE:
@@ -62,14 +67,34 @@ def create_wanderer(
         shard_hashes=tuple(erasure.shard_hash(s) for s in shards),
         epoch_seconds=epoch_seconds,
         created_at_ms=time_ms(now),
+        version=version,
+        repair_key=public_key_of(repair_seed(owner_seed)) if version >= 2 else b"",
+        shard_roots=tuple(merkle.merkle_root(s) for s in shards) if version >= 2 else (),
     )
     Manifest.decode(manifest.encode())  # the owner never signs what a carrier would refuse
     return Wanderer(Signed.create(manifest, owner), tuple(shards))
 
 
-def locator_seed(owner_seed: bytes, shard_index: int, generation: int) -> bytes:
-    """The secret that signs locator records of one shard in one generation."""
+def repair_seed(owner_seed: bytes) -> bytes:
+    """The seed of a v2 wanderer's repair key: enough to find, audit and relaunch, not to read."""
+    return crypto.derive_repair_seed(owner_seed)
+
+
+def locator_seed(
+    owner_seed: bytes, shard_index: int, generation: int, version: int = MANIFEST_VERSION
+) -> bytes:
+    """The secret that signs locator records of one shard in one generation.
+
+    From the owner seed in version 1, from the repair seed in version 2.
+    """
+    if version >= 2:
+        return crypto.derive_locator_seed_v2(repair_seed(owner_seed), shard_index, generation)
     return crypto.derive_locator_seed(owner_seed, shard_index, generation)
+
+
+def sealing_seed(owner_seed: bytes, version: int = MANIFEST_VERSION) -> bytes:
+    """The seed whose key opens a wanderer's locators (``Manifest.sealing_key``'s seed)."""
+    return repair_seed(owner_seed) if version >= 2 else owner_seed
 
 
 def launch_offer(
@@ -86,7 +111,7 @@ def launch_offer(
     m = manifest.value
     if owner.public_key != m.owner_key:
         raise ValueError("owner_seed does not match the manifest's owner key")
-    loc_seed = locator_seed(owner_seed, shard_index, generation)
+    loc_seed = locator_seed(owner_seed, shard_index, generation, m.version)
     record = CustodyRecord(
         wanderer_id=m.wanderer_id,
         shard_index=shard_index,

@@ -405,7 +405,8 @@ class LocalApi:
         for wid, item in sorted(self.owner.items.items(), key=lambda kv: kv[1].created_at):
             t = Ticket.decode(item.ticket)
             entry = {"id": wid[:16], "name": item.name, "size": item.size, "k": t.k, "n": t.n,
-                     "created_at": item.created_at, "generations": item.generations}  # fmt: skip
+                     "created_at": item.created_at, "generations": item.generations,
+                     "audited": t.version >= 2, "repairs": len(item.repairs)}  # fmt: skip
             if req.get("tickets"):
                 entry["ticket"] = item.ticket
             items.append(entry)
@@ -415,11 +416,22 @@ class LocalApi:
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
         node, carrier = self.node, self.node.carrier
-        peers = [
-            {"peer": p.peer.hex()[:16], "ipv4": p.ipv4, "loss": round(p.loss, 3),
-             "rtt_ms": None if p.srtt is None else round(p.srtt * 1000, 3), "healthy": p.healthy}
-            for p in carrier.latency.peers()
-        ]  # fmt: skip
+        evidence = self.owner.core.evidence
+        excluded = evidence.excluded()
+        peers = []
+        for p in carrier.latency.peers():
+            ev = evidence.peers.get(p.peer)
+            peers.append({
+                "peer": p.peer.hex()[:16], "ipv4": p.ipv4, "loss": round(p.loss, 3),
+                "rtt_ms": None if p.srtt is None else round(p.srtt * 1000, 3),
+                "healthy": p.healthy, "proven": carrier.proven(p.peer),
+                "audits": None if ev is None else {
+                    "proved": ev.proved, "moved": ev.moved, "failed": ev.failed,
+                    "unanswered": ev.unanswered, "last_failure": ev.last_failure,
+                },
+                "excluded": p.peer in excluded,
+            })  # fmt: skip
+        stats = node.stats
         held = [
             {"shard": str(h.key), "hop": h.record.hop, "reason": h.record.reason.name,
              "next_hop_in": round(h.next_hop_at - node.clock(), 1)}
@@ -433,7 +445,12 @@ class LocalApi:
             "ok": True, "peer_id": str(node.peer_id), "addrs": [str(a) for a in node.addrs],
             "threat_level": int(carrier.level), "threat_reasons": list(carrier.threat.reasons),
             "peers": peers, "held": held, "recent_hops": recent,
-            "hops_in": node.stats.hops_in, "hops_out": node.stats.hops_out,
+            "hops_in": stats.hops_in, "hops_out": stats.hops_out,
+            "audits": {
+                "answered": stats.audits_answered, "refused": stats.audits_refused,
+                "passed": stats.audits_passed, "failed": dict(stats.audits_failed),
+            },
+            "excluded_peers": sorted(p.hex()[:16] for p in excluded),
         })  # fmt: skip
 
     async def op_panic(

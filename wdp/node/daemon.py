@@ -13,6 +13,7 @@ import trio
 from wdp.core.carrier import CarrierParams
 from wdp.core.errors import WdpError
 from wdp.core.owner import OwnerParams
+from wdp.core.threat import ThreatParams
 
 from .api import API_SOCKET, ApiError, LocalApi, tcp_token
 from .errors import leaf_exceptions
@@ -64,7 +65,9 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
         bootstrap=bootstrap,
         announce_addrs=announce or None,
         store=store,
-        carrier_params=CarrierParams(capacity=settings.capacity),
+        carrier_params=CarrierParams(
+            capacity=settings.capacity, threat=ThreatParams(min_age=settings.threat_min_age)
+        ),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         discovery_interval=settings.discovery_interval,

@@ -41,13 +41,16 @@ from libp2p.tools.anyio_service import background_trio_service
 if TYPE_CHECKING:  # trio_typing (a libp2p dependency) ships the trio stubs mypy sees
     from trio_typing import TaskStatus
 
+from wdp.core.audit import AuditChallenge
 from wdp.core.carrier import Carrier, CarrierParams
 from wdp.core.effects import ShardKey
 from wdp.core.errors import RejectCode, WdpError
 from wdp.core.fetch import FetchRequest, FetchResult
-from wdp.core.limits import FETCH_PROTOCOL_ID, MIGRATE_PROTOCOL_ID
+from wdp.core.limits import AUDIT_PROTOCOL_ID, FETCH_PROTOCOL_ID, MIGRATE_PROTOCOL_ID
 from wdp.core.messages import Offer
 from wdp.core.node import (
+    AuditEnded,
+    AuditServed,
     CloseStream,
     CustodyDropped,
     CustodyRestored,
@@ -68,7 +71,7 @@ from wdp.core.node import (
     ThreatChanged,
     WipeShard,
 )
-from wdp.core.objects import Signed
+from wdp.core.objects import Manifest, Signed
 from wdp.core.rng import Rng
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, launch_offer
@@ -97,7 +100,11 @@ __all__ = ["FetchError", "HandoffResult", "Node", "NodeConfig", "open_node", "st
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 10.0  # seconds allowed for closing connections on stop
-PROTOCOLS = (TProtocol(MIGRATE_PROTOCOL_ID), TProtocol(FETCH_PROTOCOL_ID))
+PROTOCOLS = (
+    TProtocol(MIGRATE_PROTOCOL_ID),
+    TProtocol(FETCH_PROTOCOL_ID),
+    TProtocol(AUDIT_PROTOCOL_ID),
+)
 
 
 T = TypeVar("T")
@@ -144,12 +151,17 @@ class _Notifee(INotifee):
         pass
 
 
+Report = LaunchEnded | FetchEnded | AuditEnded
+
+
 class OwnerSide(Protocol):
-    """Where a node hands the reports of launches and fetches its owner's side asked for."""
+    """Where a node hands the reports of launches, fetches and audits its owner's side asked for."""
 
     def launch_ended(self, report: LaunchEnded) -> None: ...
 
     def fetch_ended(self, report: FetchEnded) -> None: ...
+
+    def audit_ended(self, report: AuditEnded) -> None: ...
 
 
 class Node:
@@ -191,7 +203,7 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Event()
         self._pumps: dict[int, StreamPump] = {}
-        self._waiters: dict[int, Callable[[LaunchEnded | FetchEnded], None]] = {}
+        self._waiters: dict[int, Callable[[Report], None]] = {}
         self._tags = itertools.count(-1, -1)  # the node's own launches and fetches
         self._pending_wipes = 0
         self._stopping = False
@@ -342,12 +354,16 @@ class Node:
                     log.warning("threat level %d: %s", eff.level, "; ".join(eff.reasons) or "calm")
                 case HandoffEnded():
                     self._handoff_ended(eff)
-                case LaunchEnded() | FetchEnded():
+                case LaunchEnded() | FetchEnded() | AuditEnded():
                     self._owner_report(eff)
                 case FetchServed():
                     # A fetch tells the carrier that this peer holds the owner key: no peer logged.
                     outcome = "served" if eff.ok else f"refused ({eff.code and eff.code.name})"
                     log.info("fetch of %s %s %s", eff.key, outcome, eff.detail)
+                case AuditServed():
+                    self.stats.count_audit_answered(eff.ok)
+                    outcome = "answered" if eff.ok else f"refused ({eff.code and eff.code.name})"
+                    log.info("audit of %s %s %s", eff.key, outcome, eff.detail)
                 case CustodyDropped():
                     log.error("custody of %s dropped: %s", eff.key, eff.why)
                 case CustodyRestored():
@@ -402,15 +418,20 @@ class Node:
             self.results.append(HandoffResult(False, eff.code, eff.detail))
             log.info("handoff of %s to %s failed: %s %s", eff.key, peer, code, eff.detail)
 
-    def _owner_report(self, eff: LaunchEnded | FetchEnded) -> None:
+    def _owner_report(self, eff: LaunchEnded | FetchEnded | AuditEnded) -> None:
+        if isinstance(eff, AuditEnded):
+            self.stats.count_audit_run(eff.result is not None, eff.code)
         waiter = self._waiters.pop(eff.tag, None)
         if waiter is not None:
             waiter(eff)
         elif self.owner is not None and eff.tag > 0:
-            if isinstance(eff, LaunchEnded):
-                self.owner.launch_ended(eff)
-            else:
-                self.owner.fetch_ended(eff)
+            match eff:
+                case LaunchEnded():
+                    self.owner.launch_ended(eff)
+                case FetchEnded():
+                    self.owner.fetch_ended(eff)
+                case AuditEnded():
+                    self.owner.audit_ended(eff)
 
     # ---- streams -----------------------------------------------------------------------
 
@@ -629,12 +650,12 @@ class Node:
 
     # ---- the owner's streams, run by the node itself (tests, tools) ------------------------------
 
-    async def _report(self, start: Callable[[int], list[NodeEffect]]) -> LaunchEnded | FetchEnded:
+    async def _report(self, start: Callable[[int], list[NodeEffect]]) -> Report:
         tag = next(self._tags)
         done = trio.Event()
-        got: list[LaunchEnded | FetchEnded] = []
+        got: list[Report] = []
 
-        def waiter(report: LaunchEnded | FetchEnded) -> None:
+        def waiter(report: Report) -> None:
             got.append(report)
             done.set()
 
@@ -690,6 +711,20 @@ class Node:
             )
         )
         assert isinstance(report, FetchEnded)
+        return report
+
+    async def audit(
+        self,
+        challenge: Signed[AuditChallenge],
+        manifest: Signed[Manifest],
+        *,
+        addrs: Sequence[bytes] = (),
+    ) -> AuditEnded:
+        """Challenge the carrier ``challenge`` names and wait for the end (tools, tests)."""
+        report = await self._report(
+            lambda tag: self.core.audit(challenge, manifest, tag, self.clock(), addrs=addrs)
+        )
+        assert isinstance(report, AuditEnded)
         return report
 
     async def fetch_result(self, request: Signed[FetchRequest], **kwargs: object) -> FetchResult:

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, assert_never
 import trio
 
 from wdp.core.errors import WdpError
-from wdp.core.node import FetchEnded, LaunchEnded
+from wdp.core.node import AuditEnded, FetchEnded, LaunchEnded
 from wdp.core.owner import (
+    Audit,
     Cancel,
     CheckDone,
     Fetch,
@@ -129,6 +130,12 @@ class Owner:
             log.info("fetch failed: %s %s", report.code and report.code.name, report.detail)
         self.perform(self.core.fetch_ended(report, self.node.clock()))
 
+    def audit_ended(self, report: AuditEnded) -> None:
+        if report.result is None:
+            log.info("audit of %s at %s failed: %s %s", report.key, report.carrier.hex()[:16],
+                     report.code and report.code.name, report.detail)  # fmt: skip
+        self.perform(self.core.audit_ended(report, self.node.clock()))
+
     # ---- performing the core's effects ----------------------------------------------------
 
     def perform(self, effects: list[OwnerEffect]) -> None:
@@ -142,6 +149,10 @@ class Owner:
                     node.perform(core.fetch(
                         eff.request, eff.tag, now,
                         expected_manifest=eff.expected_manifest, addrs=eff.addrs,
+                    ))  # fmt: skip
+                case Audit():
+                    node.perform(core.audit(
+                        eff.challenge, eff.manifest, eff.tag, now, addrs=eff.addrs
                     ))  # fmt: skip
                 case Cancel():
                     node.perform(core.cancel(eff.tag, now))

@@ -60,6 +60,8 @@ class Settings(BaseModel):
     ping_timeout: float = Field(5.0, gt=0)
     discovery_interval: float = Field(30.0, gt=0)
     repair_interval: float = Field(300.0, gt=0)  # at most this long between repair checks
+    # Seconds a peer must be known (and have answered a ping) before its loss is evidence.
+    threat_min_age: float = Field(300.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # The local API on TCP too ("127.0.0.1:5080"), each request carrying a token:
     # api_token, or else the one the node keeps in <data_dir>/api.token.

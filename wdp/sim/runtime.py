@@ -18,8 +18,10 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, assert_never
 
 from wdp.core.effects import ShardKey
-from wdp.core.limits import MIGRATE_PROTOCOL_ID
+from wdp.core.limits import AUDIT_PROTOCOL_ID, MIGRATE_PROTOCOL_ID
 from wdp.core.node import (
+    AuditEnded,
+    AuditServed,
     CloseStream,
     CustodyDropped,
     CustodyRestored,
@@ -41,6 +43,7 @@ from wdp.core.node import (
 )
 from wdp.core.objects import Reason
 from wdp.core.owner import (
+    Audit,
     Cancel,
     CheckDone,
     Fetch,
@@ -242,10 +245,15 @@ class Runtime:
                     self.observer.node_report(ep, eff)
                     if ep.owner is not None:
                         self.perform_owner(ep, ep.owner.fetch_ended(eff, now))
+                case AuditEnded():
+                    self.observer.node_report(ep, eff)
+                    if ep.owner is not None:
+                        self.perform_owner(ep, ep.owner.audit_ended(eff, now))
                 case (
                     ThreatChanged()
                     | HandoffEnded()
                     | FetchServed()
+                    | AuditServed()
                     | CustodyDropped()
                     | CustodyRestored()
                 ):
@@ -257,7 +265,9 @@ class Runtime:
         self.arm(ep)
 
     def _open(self, ep: Endpoint, eff: OpenStream) -> None:
-        default = "hop" if eff.protocol == MIGRATE_PROTOCOL_ID else "fetch"
+        default = {MIGRATE_PROTOCOL_ID: "hop", AUDIT_PROTOCOL_ID: "audit"}.get(
+            eff.protocol, "fetch"
+        )
         purpose = ep.purposes.pop(eff.sid, default)
         dst_index = self.by_peer.get(eff.peer)
         dst = None if dst_index is None else self.endpoints[dst_index]
@@ -364,6 +374,10 @@ class Runtime:
                     self._tagged(ep, "fetch", core.fetch(
                         eff.request, eff.tag, now,
                         expected_manifest=eff.expected_manifest, addrs=eff.addrs,
+                    ))  # fmt: skip
+                case Audit():
+                    self._tagged(ep, "audit", core.audit(
+                        eff.challenge, eff.manifest, eff.tag, now, addrs=eff.addrs
                     ))  # fmt: skip
                 case Cancel():
                     self.perform(ep, core.cancel(eff.tag, now))

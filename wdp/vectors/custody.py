@@ -53,7 +53,7 @@ CUSTODY_INTENDED: dict[str, str] = {
     "wrong_recipient": "WRONG_RECIPIENT",
     "wrong_sender": "WRONG_SENDER",
     "bad_manifest_signature": "BAD_MANIFEST",
-    "manifest_version_2": "UNSUPPORTED_VERSION",
+    "manifest_version_3": "UNSUPPORTED_VERSION",
     "record_version_2": "UNSUPPORTED_VERSION",
     "record_shard_hash_not_in_manifest": "BAD_CHAIN",
     "bad_locator_secret": "BAD_LOCATOR_KEY",

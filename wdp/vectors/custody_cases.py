@@ -183,9 +183,9 @@ def manifest_version_and_secret_cases(scenario: Scenario) -> list[CustodyCase]:
             "lowest bit of the first manifest signature byte flipped",
         ),
         hop1_case(
-            "manifest_version_2",
-            dataclasses.replace(base, manifest=resign(man, owner, version=2)),
-            "the manifest says version 2 (re-signed by the owner)",
+            "manifest_version_3",
+            dataclasses.replace(base, manifest=resign(man, owner, version=3)),
+            "the manifest says version 3 (re-signed by the owner)",
         ),
         hop1_case(
             "record_version_2",

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from wdp.vectors.audit import audit_file
+from wdp.vectors.audit_scenario import audit_scenario
 from wdp.vectors.crypto import crypto_file
 from wdp.vectors.custody import custody_file
 from wdp.vectors.erasure import erasure_file
@@ -14,6 +16,7 @@ from wdp.vectors.fetch import fetch_file
 from wdp.vectors.handoff import handoff_file
 from wdp.vectors.keys import keys_file
 from wdp.vectors.locator import locator_file
+from wdp.vectors.manifest_v2 import manifest_v2_file
 from wdp.vectors.messages import messages_file
 from wdp.vectors.objects import objects_file
 from wdp.vectors.scenario import chain_scenario
@@ -37,6 +40,8 @@ def generate() -> dict[str, str]:
         "locator.json": locator_file(scenario),
         "handoff.json": handoff_file(scenario),
         "fetch.json": fetch_file(scenario),
+        "manifest-v2.json": manifest_v2_file(),
+        "audit.json": audit_file(audit_scenario()),
     }
 
 

@@ -64,6 +64,7 @@ def _pipeline_case(
         n=n,
         epoch_seconds=EPOCH_SECONDS,
         now=now_s(created),
+        version=1,
     )
     m = w.manifest
     ciphertext = crypto.encrypt_payload(

@@ -58,7 +58,7 @@ class LocatorSetup:
         """A locator value, its holder info sealed with the ephemeral seed named ``label``."""
         return make_locator(
             locator_secret=self.secret,
-            owner_key=self.owner_key,
+            sealing_key=self.owner_key,
             holder=self.holder,
             generation=generation,
             hop=hop,

@@ -69,7 +69,7 @@ def _locator_case(scenario: Scenario) -> dict[str, Any]:
     eph = label_seed("wdp/vectors/locator-ephemeral/hop1")
     key, value = make_locator(
         locator_secret=loc_secret,
-        owner_key=scenario.wanderer.manifest.value.owner_key,
+        sealing_key=scenario.wanderer.manifest.value.owner_key,
         holder=holder,
         generation=0,
         hop=1,

@@ -9,7 +9,7 @@ from typing import Any
 
 from wdp.core.fetch import FetchMessage
 from wdp.core.messages import Message
-from wdp.core.objects import Signed
+from wdp.core.objects import Manifest, Signed
 
 VERSION = 1
 
@@ -38,6 +38,13 @@ def spell(value: Any) -> Any:
         return value
     if isinstance(value, tuple | list):
         return [spell(v) for v in value]
+    if isinstance(value, Manifest) and value.version < 2:
+        v2_only = {"repair_key", "shard_roots"}  # a version 1 manifest has no such fields
+        return {
+            f.name: spell(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name not in v2_only
+        }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: spell(getattr(value, f.name)) for f in dataclasses.fields(value)}
     raise TypeError(f"cannot put {type(value).__name__} into a vector")

@@ -83,7 +83,7 @@ def run_handoff(
                     out.frames.append(("s2r", data))
                     queue.append(("r", data))
             elif isinstance(eff, HandoffSucceeded) and sender_carrier is not None:
-                sender_carrier.handoff_succeeded(eff.key, now)
+                sender_carrier.handoff_succeeded(eff.key, now, eff.link)
 
     def on_receiver(effects: list[Effect]) -> None:
         for eff in effects:

@@ -36,6 +36,7 @@ def chain_scenario() -> Scenario:
         n=3,
         epoch_seconds=EPOCH_SECONDS,
         now=now_s(T0_MS),
+        version=1,
     )
     shard = wanderer.shards[0]
     carriers = {i: new_carrier(i, T0_MS) for i in CHAIN_NODES}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from wdp.core.signing import (
+    DOMAIN_AUDIT,
     DOMAIN_FETCH,
     DOMAIN_LOCATOR,
     DOMAIN_MANIFEST,
     DOMAIN_RECEIPT,
     DOMAIN_RECORD,
+    DOMAIN_REPAIR_GRANT,
     Signer,
     signing_input,
 )
@@ -20,6 +22,8 @@ DOMAINS: dict[str, bytes] = {
     "DOMAIN_RECEIPT": DOMAIN_RECEIPT,
     "DOMAIN_LOCATOR": DOMAIN_LOCATOR,
     "DOMAIN_FETCH": DOMAIN_FETCH,
+    "DOMAIN_AUDIT": DOMAIN_AUDIT,
+    "DOMAIN_REPAIR_GRANT": DOMAIN_REPAIR_GRANT,
 }
 
 

@@ -22,6 +22,7 @@ The package is split by concern, as the Rust peer's ``interop/rust/src/fetch/``:
 
 from __future__ import annotations
 
+from ..errors import FETCH_REJECT_CODES
 from .checks import (
     FetchLookup,
     NonceCache,
@@ -29,7 +30,6 @@ from .checks import (
     check_fetch_request,
 )
 from .request import (
-    FETCH_REJECT_CODES,
     FetchMessage,
     FetchRequest,
     Header,

@@ -12,7 +12,7 @@ from typing import ClassVar, Self
 
 from ..crypto import wanderer_id as derive_wanderer_id
 from ..effects import ShardKey
-from ..errors import LocalProtocolError, RejectCode, RemoteProtocolError
+from ..errors import FETCH_REJECT_CODES, LocalProtocolError, RejectCode, RemoteProtocolError
 from ..limits import (
     FETCH_NONCE_SIZE,
     HASH_SIZE,
@@ -151,9 +151,6 @@ class Header:
 
 
 FetchMessage = Request | Header | Data | Done | Reject
-
-FETCH_REJECT_CODES = frozenset(RejectCode)
-"""Codes a ``/wdp/fetch/1.0`` Reject may carry (1..20)."""
 
 
 def decode_fetch_message(frame: bytes) -> FetchMessage:

@@ -34,7 +34,7 @@ from ..limits import (
 )
 from ..messages import Data, Done, Reject
 from ..objects import CustodyRecord, Manifest, Signed
-from ..session import FramedSession, ShardAssembly, next_state
+from ..session import ExchangeSession, ShardAssembly, next_state
 from ..signing import sha256
 from .checks import FetchLookup, NonceCache, check_fetch_header, check_fetch_request
 from .request import (
@@ -105,30 +105,17 @@ SERVER_TERMINAL = frozenset({FetchServerState.DONE, FetchServerState.REJECTED})
 CLIENT_TERMINAL = frozenset({FetchClientState.DONE, FetchClientState.FAILED})
 
 
-class _FetchSession(FramedSession[FetchMessage, FetchEffect]):
-    """Both fetch roles: whether the failure was the peer's Reject, and how it ends."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failed_by_peer = False  # the failure is the code of the peer's Reject
+class _FetchSession(ExchangeSession[FetchMessage, FetchEffect]):
+    """Both fetch roles: how a frame decodes and how the peer is told."""
 
     def _decode(self, frame: bytes) -> FetchMessage:
         return decode_fetch_message(frame)
 
-    def _on_lost(self, now: float) -> list[FetchEffect]:
-        return self._end(
-            ProtocolError(RejectCode.TIMEOUT, "stream closed before the fetch ended"), notify=False
-        )
+    def _reject(self, exc: ProtocolError) -> FetchEffect:
+        return _send(Reject(exc.code, exc.detail))
 
-    def _fail_with(self, exc: ProtocolError, notify: bool, by_peer: bool) -> list[FetchEffect]:
-        self.failure = exc
-        self.failed_by_peer = by_peer
-        self._deadline = None
-        effects: list[FetchEffect] = []
-        if notify:
-            effects.append(_send(Reject(exc.code, exc.detail)))
-        effects.append(Close())
-        return effects
+    def _closed(self) -> FetchEffect:
+        return Close()
 
 
 class FetchServerSession(_FetchSession):

@@ -1,6 +1,8 @@
 """A node's protocol core: :class:`NodeCore` and the effects its drivers perform."""
 
 from .effects import (
+    AuditEnded,
+    AuditServed,
     CloseStream,
     CustodyDropped,
     CustodyRestored,
@@ -22,6 +24,8 @@ from .effects import (
 from .machine import NodeCore, NodeParams
 
 __all__ = [
+    "AuditEnded",
+    "AuditServed",
     "CloseStream",
     "CustodyDropped",
     "CustodyRestored",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..audit import AuditMessage, AuditResult
 from ..effects import ShardKey, ThreatChanged, WipeShard
 from ..errors import RejectCode
 from ..fetch import FetchMessage, FetchResult
@@ -25,6 +26,8 @@ from ..objects import CustodyLink, Reason
 from ..stored import ShardMeta
 
 __all__ = [
+    "AuditEnded",
+    "AuditServed",
     "CloseStream",
     "CustodyDropped",
     "CustodyRestored",
@@ -68,7 +71,7 @@ class SendData:
 
     sid: int
     data: bytes
-    message: Message | FetchMessage
+    message: Message | FetchMessage | AuditMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,35 @@ class CustodyRestored:
     why: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEnded:
+    """An audit started with ``NodeCore.audit(..., tag)`` ended.
+
+    ``result`` is set when ``carrier`` proved it holds shard ``key``;
+    otherwise ``code`` says why not (``by_peer``: the carrier's own Reject,
+    such as NOT_HELD; else this side's finding, such as BAD_PROOF or TIMEOUT).
+    """
+
+    tag: int
+    key: ShardKey
+    carrier: bytes
+    result: AuditResult | None
+    code: RejectCode | None = None
+    detail: str = ""
+    by_peer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditServed:
+    """This node answered an audit of ``key`` (``ok``: it sent a proof)."""
+
+    key: ShardKey | None
+    ok: bool
+    code: RejectCode | None = None
+    detail: str = ""
+    by_peer: bool = False
+
+
 NodeEffect = (
     OpenStream
     | SendData
@@ -239,6 +271,8 @@ NodeEffect = (
     | LaunchEnded
     | FetchEnded
     | FetchServed
+    | AuditEnded
+    | AuditServed
     | CustodyDropped
     | CustodyRestored
 )

@@ -2,8 +2,8 @@
 
 :class:`NodeCore` is to a WDP node what aioquic's ``QuicConnection`` is to a
 QUIC connection: it owns the :class:`~wdp.core.carrier.Carrier` (custody,
-schedule, placement, threat response) and every ``/wdp/migrate/1.0`` and
-``/wdp/fetch/1.0`` session, joins them (a receiver's custody goes to the
+schedule, placement, threat response) and every ``/wdp/migrate/1.0``,
+``/wdp/fetch/1.0`` and ``/wdp/audit/1.0`` session, joins them (a receiver's custody goes to the
 carrier, the carrier's next hop becomes a sender), and keeps one timer for
 all of it. Inputs carry ``now``; outputs are the effects of
 :mod:`wdp.core.node.effects`. A driver moves bytes, runs the store and the
@@ -21,7 +21,7 @@ Inputs, by source:
   :meth:`peer_disconnected`;
 * the operator: :meth:`drain`, :meth:`panic`;
 * the owner's side (:class:`~wdp.core.owner.OwnerCore`): :meth:`launch`,
-  :meth:`fetch`, :meth:`cancel`;
+  :meth:`fetch`, :meth:`audit`, :meth:`cancel`;
 * time: :meth:`get_timer` / :meth:`handle_timer` (hop times, session
   deadlines, locator refresh, threat windows, the end of a panic).
 
@@ -36,9 +36,10 @@ retried after a failed put, and no longer published once the shard moved on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ..audit import AuditChallenge, AuditClientSession, AuditEffect, AuditServerSession
 from ..carrier import Carrier, CarrierParams, HeldShard
 from ..effects import (
     CarrierEffect,
@@ -56,16 +57,11 @@ from ..effects import PersistReceipt as SessionPersistReceipt
 from ..effects import PublishLocator as CarrierPublish
 from ..effects import StoreShard as SessionStoreShard
 from ..errors import LocalProtocolError, RejectCode
-from ..fetch import (
-    FetchClientSession,
-    FetchEffect,
-    FetchRequest,
-    FetchServerSession,
-    NonceCache,
-)
+from ..fetch import FetchClientSession, FetchEffect, FetchRequest, FetchServerSession
 from ..fetch import LoadShard as SessionLoadShard
 from ..latency import PeerStats
 from ..limits import (
+    AUDIT_PROTOCOL_ID,
     FETCH_PROTOCOL_ID,
     MAX_ADDR_BYTES,
     MAX_HOLDER_ADDRS,
@@ -74,18 +70,19 @@ from ..limits import (
 from ..locator import locator_expiry_ms, make_locator
 from ..messages import Offer
 from ..migrate import ReceiverPolicy, ReceiverSession, SenderSession
-from ..objects import CustodyLink, HolderInfo, Signed
+from ..nonces import NonceCache
+from ..objects import CustodyLink, HolderInfo, Manifest, Signed
 from ..placement import Candidate
 from ..rng import Rng
 from ..signing import Signer
 from ..stored import ShardMeta, StoreError
 from ..threat import Observation, PeerLost, PeerSeen, PingFailed, PingOk, ThreatLevel
 from .effects import (
+    AuditEnded,
     CloseStream,
     CustodyDropped,
     CustodyRestored,
     FetchEnded,
-    FetchServed,
     HandoffEnded,
     LaunchEnded,
     LoadShard,
@@ -97,6 +94,7 @@ from .effects import (
     SendData,
     StoreShard,
 )
+from .exchanges import EXCHANGE_PROTOCOLS, ClientSession, report, server_session
 from .streams import Phase, Role, Stream
 
 __all__ = ["NodeCore", "NodeParams"]
@@ -152,7 +150,8 @@ class NodeCore:
         self.params = params if params is not None else NodeParams()
         self.carrier = Carrier(signer, rng, now, self.params.carrier, self_ipv4=self_ipv4)
         self.policy: ReceiverPolicy = self.carrier  # who admits offers (the carrier's rules)
-        self.nonces = NonceCache()
+        self.nonces = NonceCache()  # of fetch requests
+        self.audit_nonces = NonceCache()  # of audit challenges
         self._streams: dict[int, Stream] = {}
         self._by_tag: dict[int, int] = {}
         self._next_sid = 1
@@ -190,7 +189,7 @@ class NodeCore:
 
     def candidates(self) -> list[Candidate]:
         """Peers as placement sees them (the owner's side chooses its carriers from these)."""
-        return [Candidate.from_stats(s) for s in self.carrier.latency.peers()]
+        return self.carrier.candidates()
 
     def carried(self, key: ShardKey) -> HeldShard | None:
         """This node's custody of ``key``, if it carries it."""
@@ -232,10 +231,11 @@ class NodeCore:
         if protocol == MIGRATE_PROTOCOL_ID:
             stream = self._new_stream(Role.RECEIVE, remote_peer)
             stream.session = ReceiverSession(self.signer, self.policy, now, remote_peer)
-        elif protocol == FETCH_PROTOCOL_ID:
+        elif protocol in EXCHANGE_PROTOCOLS:
             stream = self._new_stream(Role.SERVE, remote_peer)
-            stream.session = FetchServerSession(
-                local_peer=self.peer, lookup=self.carrier.held.get, nonces=self.nonces, now=now
+            nonces = self.nonces if protocol == FETCH_PROTOCOL_ID else self.audit_nonces
+            stream.session = server_session(
+                protocol, local_peer=self.peer, carrier=self.carrier, nonces=nonces, now=now
             )
         else:
             raise LocalProtocolError(RejectCode.PROTOCOL_VIOLATION, f"no session for {protocol}")
@@ -256,10 +256,8 @@ class NodeCore:
         if stream.role is Role.LAUNCH:
             assert stream.shard is not None
             return self._start_sender(stream, stream.shard, now)
-        assert stream.role is Role.FETCH and stream.request is not None
-        session = FetchClientSession(
-            stream.request, expected_manifest_hash=stream.expected_manifest
-        )
+        assert stream.role is Role.ASK and stream.client is not None
+        session = stream.client()
         stream.session = session
         stream.phase = Phase.RUNNING
         return self._route(stream, session.start(now), now)
@@ -316,7 +314,10 @@ class NodeCore:
         if stream.role is Role.LAUNCH:
             assert stream.key is not None and stream.tag is not None
             return [LaunchEnded(stream.tag, stream.key, stream.peer, False, code, why)]
-        assert stream.role is Role.FETCH and stream.tag is not None
+        assert stream.role is Role.ASK and stream.tag is not None
+        if stream.protocol == AUDIT_PROTOCOL_ID:
+            assert stream.key is not None
+            return [AuditEnded(stream.tag, stream.key, stream.peer, None, code, why)]
         return [FetchEnded(stream.tag, None, code, f"cannot open a fetch stream: {why}")]
 
     # ---- answers of the store --------------------------------------------------------
@@ -341,7 +342,7 @@ class NodeCore:
         if stream is None:
             return []
         if stream.role is Role.SERVE:
-            assert isinstance(stream.session, FetchServerSession)
+            assert isinstance(stream.session, FetchServerSession | AuditServerSession)
             return self._route(stream, stream.session.shard_loaded(shard, now), now)
         assert stream.role is Role.HOP and stream.key is not None
         if stream.closed:  # the stream went away while the shard was read
@@ -431,12 +432,49 @@ class NodeCore:
         addrs: Sequence[bytes] = (),
     ) -> list[NodeEffect]:
         """Fetch a shard from the carrier ``request`` names; ends in ``FetchEnded(tag)``."""
-        carrier = request.value.carrier
+
+        def client() -> FetchClientSession:
+            return FetchClientSession(request, expected_manifest_hash=expected_manifest)
+
+        req = request.value
+        return self._ask(req.carrier, FETCH_PROTOCOL_ID, client, tag, addrs, req.key)
+
+    def audit(
+        self,
+        challenge: Signed[AuditChallenge],
+        manifest: Signed[Manifest],
+        tag: int,
+        now: float,
+        *,
+        addrs: Sequence[bytes] = (),
+    ) -> list[NodeEffect]:
+        """Challenge the carrier ``challenge`` names to prove it holds the shard.
+
+        ``manifest`` is the owner's (v2) manifest, against whose Merkle root the
+        proof is checked. Ends in ``AuditEnded(tag)``.
+        """
+
+        def client() -> AuditClientSession:
+            return AuditClientSession(challenge, manifest)
+
+        client()  # a manifest that cannot be audited fails here, before any stream
+        c = challenge.value
+        return self._ask(c.carrier, AUDIT_PROTOCOL_ID, client, tag, addrs, c.key)
+
+    def _ask(
+        self,
+        peer: bytes,
+        protocol: str,
+        client: Callable[[], ClientSession],
+        tag: int,
+        addrs: Sequence[bytes],
+        key: ShardKey,
+    ) -> list[NodeEffect]:
         stream = self._new_stream(
-            Role.FETCH, carrier, phase=Phase.OPENING, tag=tag, request=request,
-            expected_manifest=expected_manifest, addrs=tuple(addrs),
+            Role.ASK, peer, phase=Phase.OPENING, tag=tag, key=key, protocol=protocol,
+            client=client, addrs=tuple(addrs),
         )  # fmt: skip
-        return [OpenStream(stream.sid, carrier, FETCH_PROTOCOL_ID, tuple(addrs))]
+        return [OpenStream(stream.sid, peer, protocol, tuple(addrs))]
 
     def cancel(self, tag: int, now: float) -> list[NodeEffect]:
         """Give up a launch or fetch: its stream is reset and it reports nothing more."""
@@ -460,7 +498,7 @@ class NodeCore:
     # ---- session effects -----------------------------------------------------------------
 
     def _route(
-        self, stream: Stream, effects: Sequence[Effect | FetchEffect], now: float
+        self, stream: Stream, effects: Sequence[Effect | FetchEffect | AuditEffect], now: float
     ) -> list[NodeEffect]:
         """Bind a session's effects to its stream; hand custody outcomes to the carrier."""
         out: list[NodeEffect] = []
@@ -493,7 +531,7 @@ class NodeCore:
                     out += self._failed(stream, eff, now)
         session = stream.session
         if session is not None and session.finished and not stream.reported:
-            out += self._fetch_report(stream)
+            out += self._exchange_report(stream)
         self._forget_if_done(stream)
         return out
 
@@ -501,7 +539,7 @@ class NodeCore:
         """Close, or reset where this side refused a fetch (so the carrier stops writing)."""
         session = stream.session
         if (
-            isinstance(session, FetchClientSession)
+            isinstance(session, FetchClientSession | AuditClientSession)
             and session.failure is not None
             and not session.failed_by_peer
         ):
@@ -521,7 +559,7 @@ class NodeCore:
         if stream.role is Role.RECEIVE:
             assert stream.stored is not None
             return [report, *self._take_custody(stream.stored, eff.link, now)]
-        self.carrier.handoff_succeeded(eff.key, now)
+        self.carrier.handoff_succeeded(eff.key, now, eff.link)
         self._locators.pop(eff.key, None)  # its next carrier publishes now (spec 6.10)
         return [report]
 
@@ -553,26 +591,14 @@ class NodeCore:
             )
         ]  # fmt: skip
 
-    def _fetch_report(self, stream: Stream) -> list[NodeEffect]:
-        session = stream.session
-        if isinstance(session, FetchServerSession):
-            stream.reported = True
-            fail = session.failure
-            return [
-                FetchServed(
-                    session.key, fail is None, None if fail is None else fail.code,
-                    "" if fail is None else fail.detail, session.failed_by_peer,
-                )
-            ]  # fmt: skip
-        if isinstance(session, FetchClientSession):
-            stream.reported = True
-            assert stream.tag is not None
+    def _exchange_report(self, stream: Stream) -> list[NodeEffect]:
+        if stream.role not in (Role.SERVE, Role.ASK):
+            return []
+        assert stream.session is not None
+        stream.reported = True
+        if stream.tag is not None:
             self._by_tag.pop(stream.tag, None)
-            fail = session.failure
-            if session.result is not None or fail is None:
-                return [FetchEnded(stream.tag, session.result)]
-            return [FetchEnded(stream.tag, None, fail.code, fail.detail, session.failed_by_peer)]
-        return []
+        return [report(stream.session, stream.tag)]  # type: ignore[arg-type]
 
     def _forget_if_done(self, stream: Stream) -> None:
         if stream.done:
@@ -616,7 +642,7 @@ class NodeCore:
         expires_ms = locator_expiry_ms(now_ms, manifest.epoch_seconds)
         dht_key, value = make_locator(
             locator_secret=held.locator_secret,
-            owner_key=manifest.owner_key,
+            sealing_key=manifest.sealing_key,
             holder=HolderInfo(self.peer, self._addrs, loc.record_hash),
             generation=rec.generation,
             hop=rec.hop,

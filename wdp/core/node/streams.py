@@ -1,22 +1,22 @@
 """The streams a node's core owns: one session each, with what it waits for.
 
-A stream is inbound (the peer opened it: a migrate receiver or a fetch server)
-or outbound (this node opens it: a carrier's next hop, an owner's launch or
-fetch). Outbound streams start without a session: the core first asks the
+A stream is inbound (the peer opened it: a migrate receiver, a fetch or audit
+server) or outbound (this node opens it: a carrier's next hop, an owner's
+launch, fetch or audit). Outbound streams start without a session: the core first asks the
 driver to open them (and, for a hop, to load the shard) and makes the session
 once it can start it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 from ..effects import ShardKey, StoreShard
-from ..fetch import FetchClientSession, FetchRequest, FetchServerSession
 from ..messages import Offer
 from ..migrate import ReceiverSession, SenderSession
-from ..objects import Signed
+from .exchanges import ClientSession, ServerSession
 
 __all__ = ["Phase", "Role", "Stream"]
 
@@ -27,8 +27,8 @@ class Role(Enum):
     RECEIVE = "receive"  # inbound /wdp/migrate/1.0: a shard comes to this node
     HOP = "hop"  # outbound /wdp/migrate/1.0: this carrier hands a shard on
     LAUNCH = "launch"  # outbound /wdp/migrate/1.0: an owner's hop 0
-    SERVE = "serve"  # inbound /wdp/fetch/1.0: an owner reads a shard from here
-    FETCH = "fetch"  # outbound /wdp/fetch/1.0: this node reads a shard for an owner
+    SERVE = "serve"  # inbound /wdp/fetch/1.0 or /wdp/audit/1.0: an owner asks this carrier
+    ASK = "ask"  # outbound /wdp/fetch/1.0 or /wdp/audit/1.0: this node asks for an owner
 
 
 class Phase(Enum):
@@ -39,7 +39,7 @@ class Phase(Enum):
     RUNNING = "running"  # the session has the stream
 
 
-Session = ReceiverSession | SenderSession | FetchServerSession | FetchClientSession
+Session = ReceiverSession | SenderSession | ServerSession | ClientSession
 
 
 @dataclass(slots=True)
@@ -55,8 +55,8 @@ class Stream:
     tag: int | None = None  # the owner's name for a launch or a fetch
     offer: Offer | None = None  # HOP and LAUNCH: what will be offered
     shard: bytes | None = None  # LAUNCH: the owner's copy of the shard
-    request: Signed[FetchRequest] | None = None  # FETCH
-    expected_manifest: bytes | None = None  # FETCH: the manifest hash the owner expects
+    protocol: str = ""  # ASK: fetch or audit
+    client: Callable[[], ClientSession] | None = None  # ASK: makes the session once open
     addrs: tuple[bytes, ...] = ()
     stored: StoreShard | None = None  # RECEIVE: what was stored, for custody
     waiting: set[str] = field(default_factory=set)  # answers the driver still owes

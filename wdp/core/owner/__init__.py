@@ -1,6 +1,7 @@
 """The owner's side of a node: :class:`OwnerCore` (put, get, check, repair) and its effects."""
 
 from .effects import (
+    Audit,
     Cancel,
     CheckDone,
     Fetch,
@@ -18,6 +19,7 @@ from .effects import (
     RepairImpossible,
     SaveOwned,
 )
+from .evidence import Evidence, PeerEvidence
 from .machine import OwnerCore, OwnerParams, OwnerView
 from .records import OwnedWanderer
 from .repair import LAUNCH_ATTEMPTS, STALE_CHECKS, RepairTracker, pick_carriers
@@ -25,8 +27,10 @@ from .repair import LAUNCH_ATTEMPTS, STALE_CHECKS, RepairTracker, pick_carriers
 __all__ = [
     "LAUNCH_ATTEMPTS",
     "STALE_CHECKS",
+    "Audit",
     "Cancel",
     "CheckDone",
+    "Evidence",
     "Fetch",
     "GetDone",
     "Launch",
@@ -38,6 +42,7 @@ __all__ = [
     "OwnerEffect",
     "OwnerParams",
     "OwnerView",
+    "PeerEvidence",
     "Probe",
     "Progress",
     "PutDone",

@@ -1,8 +1,8 @@
 """What an owner's core asks its driver to do, and what it reports.
 
-The owner's side never touches a stream itself: a launch or a fetch goes to
-the node's core (``NodeCore.launch`` / ``NodeCore.fetch``), whose
-``LaunchEnded`` / ``FetchEnded`` reports come back here. Lookups and probes
+The owner's side never touches a stream itself: a launch, a fetch or an audit
+goes to the node's core (``NodeCore.launch`` / ``fetch`` / ``audit``), whose
+``LaunchEnded`` / ``FetchEnded`` / ``AuditEnded`` reports come back here. Lookups and probes
 go to the driver's DHT and dialer. Every request carries a ``tag``; its
 answer names the same tag.
 """
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..audit import AuditChallenge
 from ..effects import ShardKey
 from ..fetch import FetchRequest
 from ..messages import Offer
-from ..objects import Signed
+from ..objects import Manifest, Signed
 from ..ticket import Ticket
 from .records import OwnedWanderer
 
 __all__ = [
+    "Audit",
     "Cancel",
     "CheckDone",
     "Fetch",
@@ -60,6 +62,19 @@ class Fetch:
     tag: int
     request: Signed[FetchRequest]
     expected_manifest: bytes
+    addrs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Challenge a carrier to prove it holds a shard: ``NodeCore.audit``; answer ``audit_ended``.
+
+    ``addrs`` come from the carrier's locator, if any (empty: dial by its key).
+    """
+
+    tag: int
+    challenge: Signed[AuditChallenge]
+    manifest: Signed[Manifest]
     addrs: tuple[bytes, ...]
 
 
@@ -180,6 +195,7 @@ class NotPlaced:
 OwnerEffect = (
     Launch
     | Fetch
+    | Audit
     | Cancel
     | Lookup
     | Probe

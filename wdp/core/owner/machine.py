@@ -23,11 +23,12 @@ from typing import Protocol
 
 from ..carrier import HeldShard
 from ..effects import ShardKey
-from ..node.effects import FetchEnded, LaunchEnded
+from ..node.effects import AuditEnded, FetchEnded, LaunchEnded
 from ..placement import Candidate, PlacementParams
 from ..rng import Rng
 from ..ticket import Ticket
 from .effects import CheckDone, OpFailed, OwnerEffect, SaveOwned
+from .evidence import Evidence
 from .ops import CheckOp, GetOp, PutOp
 from .records import OwnedWanderer
 from .repair import LAUNCH_ATTEMPTS
@@ -84,6 +85,13 @@ class OwnerParams:
         parallel_checks: Check rounds running at once; the rest wait their turn
             (a node with many wanderers checks them one after another, so its
             lookups and probes do not crowd out the user's gets).
+        audit: Check a version 2 wanderer's carriers with possession audits.
+            False is the old rule, kept to measure the defence: a carrier that
+            can be dialed counts as holding its shard.
+        audit_retry_delay: Seconds before an unanswered audit is asked again
+            (once) before it counts.
+        audit_follow: Hops an audit follows per round when carriers answer
+            that they handed the shard on.
     """
 
     repair: bool = True
@@ -97,6 +105,9 @@ class OwnerParams:
     generations_probed: int = 8
     placement: PlacementParams | None = None
     parallel_checks: int = 1
+    audit: bool = True
+    audit_retry_delay: float = 10.0
+    audit_follow: int = 3
 
     def __post_init__(self) -> None:
         if not self.repair_interval > 0:
@@ -112,6 +123,8 @@ class OwnerParams:
                 raise ValueError(f"{name} must be >= 1")
         if self.generations_probed < 1:
             raise ValueError("generations_probed must be >= 1")
+        if not self.audit_retry_delay > 0 or self.audit_follow < 0:
+            raise ValueError("audit_retry_delay must be positive and audit_follow >= 0")
 
 
 class OwnerCore:
@@ -130,6 +143,7 @@ class OwnerCore:
         self._ops: set[int] = set()
         self._next_check: dict[bytes, float] = {}
         self._checking: dict[bytes, CheckOp] = {}
+        self.evidence = Evidence()
 
     # ---- what the steps use ----------------------------------------------------------
 
@@ -241,6 +255,10 @@ class OwnerCore:
         """``NodeCore``'s report of a ``Fetch``."""
         return self._answer(report.tag, report, now)
 
+    def audit_ended(self, report: AuditEnded, now: float) -> Effects:
+        """``NodeCore``'s report of an ``Audit``."""
+        return self._answer(report.tag, report, now)
+
     def locator_found(self, tag: int, value: bytes | None, now: float) -> Effects:
         """The answer to ``Lookup``: the best value the DHT had, or None."""
         return self._answer(tag, value, now)
@@ -276,7 +294,7 @@ class OwnerCore:
                 break
             if at > now or wid in self._checking or record is None:
                 continue
-            self._next_check[wid] = now + self._interval(record)
+            self._next_check[wid] = now + self._interval(record) * (0.5 + 0.5 * self.rng.random())
             check = CheckOp(self, record)
             self._checking[wid] = check
             out += check.start(now)

@@ -16,6 +16,7 @@ from ..errors import ProtocolError
 from ..limits import TAG_SIZE
 from ..ticket import Ticket
 from ..wanderer import Wanderer, create_wanderer, rebuild
+from .audits import Audited, AuditShard, Verdict
 from .effects import (
     GetDone,
     NotPlaced,
@@ -101,7 +102,7 @@ class PutOp:
             return owner.fail(self.op, str(exc))
         self.payload = b""
         self.wanderer = w
-        self.ticket = Ticket(self.owner_seed, w.manifest.hash, self.k, n)
+        self.ticket = Ticket(self.owner_seed, w.manifest.hash, self.k, n, w.manifest.value.version)
         out: Effects = [Progress(self.op, "launching shards", 0, n)]
         for index in range(n):
             job = LaunchJob(
@@ -191,22 +192,31 @@ class GetOp:
 
 
 class CheckOp:
-    """One check round of a wanderer: find each shard's carrier; rebuild and relaunch the lost.
+    """One check round of a wanderer: find and audit each shard's carrier; rebuild the lost.
 
-    A shard whose locator is missing or whose carrier cannot be reached is
-    stale for the round; ``STALE_CHECKS`` stale rounds in a row make it lost
-    (:class:`~wdp.core.owner.repair.RepairTracker`). Lost shards are rebuilt
-    from any k others and launched as the next generation to peers that
-    carry none of the wanderer's shards.
+    A shard whose carrier fails its audit is lost at once (and the peer goes on
+    the owner's evidence record). A shard whose locator is missing, or whose
+    (version 1) carrier cannot be reached, is stale for the round;
+    ``STALE_CHECKS`` stale rounds in a row make it lost
+    (:class:`~wdp.core.owner.repair.RepairTracker`). A carrier that leaves an
+    audit unanswered twice counts as lost too, but only in a round where at
+    least k carriers answered: if fewer did, this node may be the one cut off,
+    and the silence only makes the shard stale. Lost shards are rebuilt from
+    any k others and launched as the next generation to peers that carry none
+    of the wanderer's shards and lost none of the owner's.
     """
 
     def __init__(self, owner: OwnerCore, record: OwnedWanderer) -> None:
         self.owner = owner
         self.record = record
         self.ticket = record.decoded_ticket()
+        self.manifest = record.signed_manifest()
         t = self.ticket
         self.tracker = RepairTracker(t.k, t.n, list(record.generations), list(record.stale))
         self.holders: dict[int, bytes] = {}
+        self.unanswered: dict[int, bytes] = {}
+        self.findings: dict[int, tuple[float, str, bytes]] = {}  # lost: when, why, who
+        self.answered = 0
         self.left = t.n
         self.relaunching = 0
 
@@ -236,6 +246,11 @@ class CheckOp:
         holder = located.holder
         if holder.holder == self.owner.view.peer:
             return self._alive(index, holder.holder, now)
+        if self.manifest.value.auditable and self.owner.params.audit:
+            return AuditShard(
+                self.owner, self.ticket, self.manifest, index, located,
+                lambda audited, t: self._audited(index, audited, t),
+            ).start(now)  # fmt: skip
         return [
             self.owner.request(
                 lambda tag: Probe(tag, holder.holder, holder.addrs),
@@ -243,14 +258,37 @@ class CheckOp:
             )
         ]
 
+    def _audited(self, index: int, audited: Audited, now: float) -> Effects:
+        if audited.verdict is Verdict.ALIVE:
+            return self._alive(index, audited.carrier, now)
+        if audited.verdict is Verdict.LOST:
+            self.answered += 1
+            self.tracker.fail(index)
+            self.findings[index] = (now, "failed its audit", audited.carrier)
+        else:
+            self.unanswered[index] = audited.carrier
+        return self._one_done(now)
+
     def _alive(self, index: int, holder: bytes | None, now: float) -> Effects:
         self.tracker.observe(index, holder is not None)
         if holder is not None:
             self.holders[index] = holder
+            self.answered += 1
+        return self._one_done(now)
+
+    def _one_done(self, now: float) -> Effects:
         self.left -= 1
         if self.left:
             return []
+        for index in self.unanswered:
+            if self.answered >= self.ticket.k:
+                self.tracker.fail(index)
+                self.findings[index] = (now, "left its audit unanswered", b"")
+            else:
+                self.tracker.observe(index, False)
         lost = self.tracker.lost()
+        for index in lost:
+            self.findings.setdefault(index, (now, "no carrier found", b""))
         if not lost:
             return self._finish(now)
         return Gather(
@@ -285,6 +323,8 @@ class CheckOp:
             out = [NotPlaced(self.wanderer_id, index, generation)]
         else:
             self.tracker.repaired(index)
+            found_at, why, blamed = self.findings[index]
+            self.record.log_repair(index, generation, found_at, now, why, blamed)
             out = [Repaired(self.wanderer_id, index, generation)]
         self.relaunching -= 1
         return out + (self._finish(now) if self.relaunching == 0 else [])

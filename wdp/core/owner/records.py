@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from ..objects import Manifest, Signed
 from ..ticket import Ticket
 
-__all__ = ["OwnedWanderer"]
+__all__ = ["MAX_REPAIRS", "OwnedWanderer"]
+
+MAX_REPAIRS = 100
 
 
 @dataclass
@@ -22,6 +24,10 @@ class OwnedWanderer:
         created_at: When it was put (seconds).
         generations: Per shard, the generation its current carrier holds.
         stale: Per shard, check rounds in a row its carrier could not be found.
+        repairs: The latest repairs (at most ``MAX_REPAIRS``), oldest first, each
+            ``{"shard", "generation", "found_at", "repaired_at", "why", "blamed"}``:
+            when the loss was found and the new generation placed, what the
+            audit found, and the hex key of the peer that lost it ("" if none).
     """
 
     name: str
@@ -31,6 +37,29 @@ class OwnedWanderer:
     created_at: float
     generations: list[int]
     stale: list[int] = field(default_factory=list)
+    repairs: list[dict[str, object]] = field(default_factory=list)
+
+    def log_repair(
+        self,
+        shard: int,
+        generation: int,
+        found_at: float,
+        repaired_at: float,
+        why: str,
+        blamed: bytes,
+    ) -> None:
+        """Remember a repair (for ``wdp ls`` and for tests that time repairs)."""
+        self.repairs.append(
+            {
+                "shard": shard,
+                "generation": generation,
+                "found_at": found_at,
+                "repaired_at": repaired_at,
+                "why": why,
+                "blamed": blamed.hex(),
+            }
+        )
+        del self.repairs[:-MAX_REPAIRS]
 
     def signed_manifest(self) -> Signed[Manifest]:
         return Signed.from_bytes(bytes.fromhex(self.manifest), Manifest)

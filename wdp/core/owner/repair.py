@@ -1,12 +1,14 @@
 """The owner's repair rules, sans-IO: when a shard counts as lost, and where it goes again.
 
-Every check round (once per epoch) the owner looks up each shard's locator
-for the shard's current generation and tries to reach the carrier it names.
-A shard whose locator is missing or expired, or whose carrier cannot be
-reached, is *stale* for that round; ``STALE_CHECKS`` stale rounds in a row
-make it lost. A lost shard is rebuilt from any k others and launched again
-as hop 0 of the next generation (REPAIR), to a peer that carries none of the
-wanderer's shards, trying up to ``LAUNCH_ATTEMPTS`` peers.
+Every check round (at least once per epoch) the owner looks up each shard's
+locator for the shard's current generation and audits the carrier it names
+(:mod:`wdp.core.owner.audits`; a version 1 wanderer's carrier is only dialed).
+A failed audit makes the shard lost at once. A shard whose locator is missing
+or expired, or whose carrier cannot be reached, is *stale* for that round;
+``STALE_CHECKS`` stale rounds in a row make it lost. A lost shard is rebuilt
+from any k others and launched again as hop 0 of the next generation
+(REPAIR), to a peer that carries none of the wanderer's shards, trying up to
+``LAUNCH_ATTEMPTS`` peers.
 
 :class:`~wdp.core.owner.OwnerCore` runs them (its check rounds); the owner's
 node (``wdp.node.owner``) and the swarm simulator (``wdp.sim``) drive it.
@@ -51,6 +53,10 @@ class RepairTracker:
     def observe(self, index: int, alive: bool) -> None:
         """The result of one check of shard ``index``: its carrier answered, or not."""
         self.stale[index] = 0 if alive else self.stale[index] + 1
+
+    def fail(self, index: int) -> None:
+        """Shard ``index`` is known lost (a failed audit): rebuild it this round."""
+        self.stale[index] = max(self.stale[index] + 1, STALE_CHECKS)
 
     def lost(self) -> list[int]:
         """Shards stale for ``STALE_CHECKS`` rounds in a row: to be rebuilt."""

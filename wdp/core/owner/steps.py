@@ -21,7 +21,7 @@ from ..node.effects import FetchEnded, LaunchEnded
 from ..objects import HolderInfo, Manifest, Signed
 from ..signing import public_key_of
 from ..ticket import Ticket
-from ..wanderer import Wanderer, launch_offer, locator_seed
+from ..wanderer import Wanderer, launch_offer
 from .effects import Cancel, Fetch, Launch, Lookup, OwnerEffect, ReadLocal
 from .repair import pick_carriers
 
@@ -69,7 +69,7 @@ class Locate:
             return self.then(None, now)
         out: Effects = []
         for generation in self.generations:
-            key = public_key_of(locator_seed(self.ticket.owner_seed, self.index, generation))
+            key = public_key_of(self.ticket.locator_seed(self.index, generation))
             dht_key = locator_dht_key(key)
             answer = self._answer(generation, dht_key)
             out.append(self.owner.request(partial(Lookup, dht_key=dht_key), answer))
@@ -80,7 +80,7 @@ class Locate:
             if isinstance(value, bytes):
                 try:
                     signed = validate_locator(dht_key, value, int(now * 1000))
-                    self.found[generation] = open_locator(self.ticket.owner_seed, signed.value)
+                    self.found[generation] = open_locator(self.ticket.sealing_seed, signed.value)
                 except ProtocolError:
                     pass  # not a locator this owner can use: as good as none
             return self._done(now)
@@ -315,7 +315,7 @@ class LaunchJob:
             view.candidates(),
             1,
             rng=self.owner.rng,
-            exclude={view.peer, *self.taken},
+            exclude={view.peer, *self.taken, *self.owner.evidence.excluded()},
             self_ipv4=view.self_ipv4,
             params=self.owner.params.placement,
         )

@@ -44,6 +44,7 @@ class RejectCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BAD_RECEIPT: _ClassVar[RejectCode]
     NOT_HELD: _ClassVar[RejectCode]
     UNAUTHORIZED: _ClassVar[RejectCode]
+    BAD_PROOF: _ClassVar[RejectCode]
 CIPHER_UNSPECIFIED: Cipher
 CHACHA20_POLY1305: Cipher
 REASON_UNSPECIFIED: Reason
@@ -73,6 +74,7 @@ TIMEOUT: RejectCode
 BAD_RECEIPT: RejectCode
 NOT_HELD: RejectCode
 UNAUTHORIZED: RejectCode
+BAD_PROOF: RejectCode
 
 class Signed(_message.Message):
     __slots__ = ("body", "signature")
@@ -83,7 +85,7 @@ class Signed(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class ManifestBody(_message.Message):
-    __slots__ = ("version", "wanderer_id", "owner_key", "cipher", "nonce", "payload_size", "k", "n", "shard_size", "shard_hashes", "epoch_seconds", "created_at_ms")
+    __slots__ = ("version", "wanderer_id", "owner_key", "cipher", "nonce", "payload_size", "k", "n", "shard_size", "shard_hashes", "epoch_seconds", "created_at_ms", "repair_key", "shard_roots")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     WANDERER_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +98,8 @@ class ManifestBody(_message.Message):
     SHARD_HASHES_FIELD_NUMBER: _ClassVar[int]
     EPOCH_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REPAIR_KEY_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ROOTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     wanderer_id: bytes
     owner_key: bytes
@@ -108,7 +112,9 @@ class ManifestBody(_message.Message):
     shard_hashes: _containers.RepeatedScalarFieldContainer[bytes]
     epoch_seconds: int
     created_at_ms: int
-    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., owner_key: _Optional[bytes] = ..., cipher: _Optional[_Union[Cipher, str]] = ..., nonce: _Optional[bytes] = ..., payload_size: _Optional[int] = ..., k: _Optional[int] = ..., n: _Optional[int] = ..., shard_size: _Optional[int] = ..., shard_hashes: _Optional[_Iterable[bytes]] = ..., epoch_seconds: _Optional[int] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    repair_key: bytes
+    shard_roots: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., owner_key: _Optional[bytes] = ..., cipher: _Optional[_Union[Cipher, str]] = ..., nonce: _Optional[bytes] = ..., payload_size: _Optional[int] = ..., k: _Optional[int] = ..., n: _Optional[int] = ..., shard_size: _Optional[int] = ..., shard_hashes: _Optional[_Iterable[bytes]] = ..., epoch_seconds: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., repair_key: _Optional[bytes] = ..., shard_roots: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class CustodyRecordBody(_message.Message):
     __slots__ = ("version", "wanderer_id", "shard_index", "generation", "hop", "from_peer", "to_peer", "shard_hash", "manifest_hash", "locator_key", "reason", "time_ms", "prev_record_hash")
@@ -287,3 +293,55 @@ class FetchMessage(_message.Message):
     done: Done
     reject: Reject
     def __init__(self, request: _Optional[_Union[Signed, _Mapping]] = ..., header: _Optional[_Union[FetchHeader, _Mapping]] = ..., data: _Optional[_Union[Data, _Mapping]] = ..., done: _Optional[_Union[Done, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ...) -> None: ...
+
+class AuditChallengeBody(_message.Message):
+    __slots__ = ("version", "wanderer_id", "owner_key", "challenger_key", "grant", "shard_index", "carrier", "leaf_index", "time_ms", "nonce")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WANDERER_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGER_KEY_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    SHARD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    CARRIER_FIELD_NUMBER: _ClassVar[int]
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    wanderer_id: bytes
+    owner_key: bytes
+    challenger_key: bytes
+    grant: bytes
+    shard_index: int
+    carrier: bytes
+    leaf_index: int
+    time_ms: int
+    nonce: bytes
+    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., owner_key: _Optional[bytes] = ..., challenger_key: _Optional[bytes] = ..., grant: _Optional[bytes] = ..., shard_index: _Optional[int] = ..., carrier: _Optional[bytes] = ..., leaf_index: _Optional[int] = ..., time_ms: _Optional[int] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+
+class AuditProof(_message.Message):
+    __slots__ = ("record", "leaf", "path")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    LEAF_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    record: Signed
+    leaf: bytes
+    path: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, record: _Optional[_Union[Signed, _Mapping]] = ..., leaf: _Optional[bytes] = ..., path: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class AuditMoved(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: CustodyLink
+    def __init__(self, link: _Optional[_Union[CustodyLink, _Mapping]] = ...) -> None: ...
+
+class AuditMessage(_message.Message):
+    __slots__ = ("challenge", "proof", "reject", "moved")
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FIELD_NUMBER: _ClassVar[int]
+    challenge: Signed
+    proof: AuditProof
+    reject: Reject
+    moved: AuditMoved
+    def __init__(self, challenge: _Optional[_Union[Signed, _Mapping]] = ..., proof: _Optional[_Union[AuditProof, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., moved: _Optional[_Union[AuditMoved, _Mapping]] = ...) -> None: ...
