@@ -475,6 +475,27 @@ def test_identities_that_never_answer_a_ping_are_not_packet_loss() -> None:
     assert det.level is CALM
 
 
+def test_fresh_identities_that_answered_and_then_fall_silent_are_not_packet_loss() -> None:
+    # Found by the simulator (sybil-churn-ids): identities that answer pings for two
+    # minutes and then vanish fail their next pings together, before they count as lost.
+    det = ThreatDetector()
+    old = swarm(det, 10, now=1000.0)
+    sybils = [peer(300 + i) for i in range(10)]
+    for r in range(4):
+        t = 1000.0 + 30 * r
+        for p in [*old, *sybils]:
+            det.observe(PingOk(p, 0.02, t))
+    changes = feed(det, [PingFailed(s, 1130.0) for s in sybils])
+    changes += feed(det, [PingOk(p, 0.02, 1130.0) for p in old])
+    assert changes == [] and det.level is CALM
+    params = ThreatParams(established_only=False)  # the old rule: a provoked CRITICAL
+    det = ThreatDetector(params)
+    old = swarm(det, 10, now=1000.0)
+    for p in [*old, *sybils]:
+        det.observe(PingOk(p, 0.02, 1100.0))
+    assert CRITICAL in feed(det, [PingFailed(s, 1130.0) for s in sybils])
+
+
 def test_a_raid_on_long_known_peers_is_still_critical_within_the_window() -> None:
     det = ThreatDetector()
     peers = swarm(det, 10, now=1000.0)

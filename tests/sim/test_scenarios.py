@@ -66,8 +66,10 @@ def test_repair_rebuilds_lost_shards_as_a_new_generation() -> None:
 
 
 def test_warning_signs_make_carriers_flee() -> None:
+    # At epoch 4 (480 s) the victims have been known for longer than min_age (300 s):
+    # only established peers' loss is evidence.
     sc = tiny(horizon_epochs=5).replace(
-        faults=(SeizeFault(at_epoch=2, fraction=0.3, warning_seconds=60, warning_loss=0.7),)
+        faults=(SeizeFault(at_epoch=4, fraction=0.3, warning_seconds=60, warning_loss=0.7),)
     )
     r = simulate(sc, POLICIES["wdp"], 1)
     assert r.counters["threat_critical"] > 0 and r.counters["hops_THREAT"] > 0

@@ -27,10 +27,12 @@ small gain ``anomalous_alpha``, so a sudden slowdown stands out while a
 permanent route change is eventually absorbed.
 
 Only **established** peers count as evidence: a peer that has answered at
-least one ping and has been known for ``min_age`` seconds. Pings to a peer
-that never answered are not packet loss (a silent identity is not a lossy
-network), and identities known for seconds that leave together are not a
-raid; both are what an attacker would do to provoke flight. "Known peers" of
+least one ping and has been known for ``min_age`` seconds. Only their pings
+enter the loss ratio (both ways: young identities can neither raise it nor
+dilute it), only their RTTs are judged, and only their departures are
+losses. A silent identity is not a lossy network, and identities known for
+minutes that vanish together are not a raid; both are what an attacker
+would do to provoke flight. "Known peers" of
 the seizure rule are established peers that are present or were lost within
 the window; a lost peer is forgotten once its loss leaves the window, and a
 lost peer that is seen or answers a ping again no longer counts as lost
@@ -280,17 +282,19 @@ class ThreatDetector:
             peer = self._touch(obs.peer, now)
             self._back(obs.peer, peer)
             peer.answered = True
-            self._ping(now, failed=False)
-            self._judge(obs.peer, peer, obs.rtt, now)
+            evidence = self._evidence(peer, now)
+            if evidence:  # young identities neither raise nor dilute the loss ratio
+                self._ping(now, failed=False)
+            self._judge(obs.peer, peer, obs.rtt, now, judged=evidence)
         elif isinstance(obs, PingFailed):
             peer = self._touch(obs.peer, now)
-            if peer.answered or not self.params.established_only:  # else: silent, no evidence
+            if self._evidence(peer, now):  # else: silent or fleeting, no evidence
                 self._ping(now, failed=True)
         elif isinstance(obs, PeerSeen):
             self._back(obs.peer, self._touch(obs.peer, now))
         elif isinstance(obs, PeerLost):
             peer = self._touch(obs.peer, now)
-            if peer.established(now, self.params.min_age) or not self.params.established_only:
+            if self._evidence(peer, now):
                 peer.lost = True
                 self._lost[obs.peer] = now
                 self._lost.move_to_end(obs.peer)
@@ -373,10 +377,16 @@ class ThreatDetector:
         self._pings.append((now, failed))
         self._failed += failed
 
-    def _judge(self, key: bytes, peer: _Peer, rtt: float, now: float) -> None:
+    def _evidence(self, peer: _Peer, now: float) -> bool:
+        """Whether what happens to ``peer`` counts (see "established" in the module docstring)."""
+        p = self.params
+        return peer.established(now, p.min_age) or not p.established_only
+
+    def _judge(self, key: bytes, peer: _Peer, rtt: float, now: float, *, judged: bool) -> None:
+        """Feed ``rtt`` to the peer's baseline; only a ``judged`` peer's sample can be anomalous."""
         p = self.params
         anomalous = False
-        if peer.baseline is not None and peer.samples >= p.baseline_samples:
+        if judged and peer.baseline is not None and peer.samples >= p.baseline_samples:
             limit = max(p.rtt_factor * peer.baseline, peer.baseline + p.rtt_floor)
             anomalous = rtt > limit
             self._judged[key] = now
@@ -435,11 +445,7 @@ class ThreatDetector:
                 f"rtt anomaly on {anomalous}/{judged} peers >= {p.rtt_anomaly_share:.2f}",
             )
         now = self._now
-        known = sum(
-            1
-            for peer in self._peers.values()
-            if peer.established(now, p.min_age) or not p.established_only
-        )
+        known = sum(1 for peer in self._peers.values() if self._evidence(peer, now))
         lost = len(self._lost)
         if known >= p.min_peers and lost >= p.min_lost and lost >= p.seizure_share * known:
             raise_to(
