@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from wdp.sim.study import BEGIN, END, run_study
+from wdp.sim.study import BEGIN, END, StudyConfig, run_study, verdict
 
 CONFIG = """
 scenarios = ["seize-30", "churn"]
@@ -29,11 +29,12 @@ def test_one_command_writes_results_plots_and_the_doc(tmp_path: Path) -> None:
     cfg.write_text(CONFIG)
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "durability.md").write_text(f"# Study\n\nprose stays\n\n{BEGIN}\nold\n{END}\ntail\n")
+    stale = f"# Study\n\nprose stays\n\n{BEGIN}\nstale block\n{END}\ntail\n"
+    (docs / "durability.md").write_text(stale)
     run_study(config=cfg, docs=docs, workers=1)
     md = (docs / "durability.md").read_text()
     assert md.startswith("# Study\n\nprose stays") and md.endswith(f"{END}\ntail\n")
-    assert "old" not in md and "**Parameters.** 30 nodes" in md and "epoch 120 s" in md
+    assert "stale block" not in md and "**Parameters.** 30 nodes" in md and "epoch 120 s" in md
     assert "| seize-30 |" in md and "Sybil share" in md
     for png in ("loss-over-time.png", "bandwidth.png", "sybil.png"):
         assert (docs / "durability" / png).read_bytes().startswith(b"\x89PNG")
@@ -46,3 +47,23 @@ def test_one_command_writes_results_plots_and_the_doc(tmp_path: Path) -> None:
     assert (docs / "durability.md").read_text().split("simulated in")[0] == md.split(
         "simulated in"
     )[0]
+
+
+def _cell(lost: int, of: int = 300) -> dict[str, object]:
+    return {"p_loss_final": lost / of, "lost_final": lost}
+
+
+def test_the_verdict_fails_when_wandering_loses_more_than_standing_still() -> None:
+    cfg = StudyConfig(
+        scenarios=("a", "b"), policies=("static-repair", "wdp"), seeds=(1,),
+        attacks=("sybil",), must_beat=("b",), under_one_percent=("sybil",),
+    )  # fmt: skip
+    agg = {
+        ("a", "static-repair"): _cell(3), ("a", "wdp"): _cell(6),  # within 1 point
+        ("b", "static-repair"): _cell(3), ("b", "wdp"): _cell(2),  # strictly fewer
+        ("sybil", "static-repair"): _cell(0), ("sybil", "wdp"): _cell(2),  # under 1 %
+    }  # fmt: skip
+    assert all(c.ok for c in verdict(agg, cfg))  # type: ignore[arg-type]
+    worse = {**agg, ("a", "wdp"): _cell(7), ("b", "wdp"): _cell(3), ("sybil", "wdp"): _cell(3)}
+    failed = [c.what for c in verdict(worse, cfg) if not c.ok]  # type: ignore[arg-type]
+    assert len(failed) == 3 and failed[0].startswith("a: WDP loses 2.3%")

@@ -81,7 +81,13 @@ class Hoarder(NodeCore):
         self.policy = TakeSiblings(self.carrier)
 
 
-KINDS: dict[str, type[NodeCore]] = {"honest": NodeCore, "drop": Dropper, "hoard": Hoarder}
+KINDS: dict[str, type[NodeCore]] = {
+    "honest": NodeCore,
+    "sleeper": NodeCore,  # a Sybil behaving honestly until it turns
+    "drop": Dropper,
+    "hoard": Hoarder,
+    "churn": Hoarder,  # identities that come and go to provoke flight
+}
 """The node core each kind of simulated node runs."""
 
 

@@ -17,9 +17,11 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from wdp.core.effects import ShardKey
+from wdp.core.signing import Signer
 
 from .runtime import Endpoint
 from .scenario import AdaptiveFault, LossFault, SeizeFault
+from .topology import seed_bytes
 
 if TYPE_CHECKING:
     from .world import Simulation
@@ -95,6 +97,70 @@ class Faults:
                     rng = sim.rng("churn", node.index)
                     q.at(rng.expovariate(1.0 / (churn.session_hours * 3600)), self._leave,
                          node, rng)  # fmt: skip
+
+    def prepare(self) -> None:
+        """Before any node starts: the attacks on the defences (turncoats, late joiners,
+        identity churn) and the nodes that are not online at first."""
+        sim = self.sim
+        sy, epoch, horizon = sim.sc.sybil, sim.sw.epoch, sim.sw.horizon_seconds
+        sybils = [n for n in self._nodes if n.kind in ("drop", "hoard")]
+        if sy.honest_epochs > 0:
+            for node in sybils:
+                node.kind = "sleeper"  # an honest core until it turns
+                sim.q.at(sy.honest_epochs * epoch, self._turn, node, sy.behaviour)
+        if sy.join_epoch > 0:
+            for node in sybils:
+                self._offline(node)
+                sim.q.at(sy.join_epoch * epoch, self._come_online, node)
+        churners = [self._nodes[i] for i in sim.topology.churners]
+        for node in churners:
+            self._offline(node)
+        t, wave = sy.churn_from * epoch, 0
+        while churners and t < horizon:
+            sim.q.at(t, self._churn_wave, churners, wave)
+            t, wave = t + sy.churn_every * epoch, wave + 1
+
+    def _offline(self, node: Endpoint) -> None:
+        """A node that is not online when the run starts (before any node starts)."""
+        node.alive = False
+        alive = self.sim.topology.alive
+        alive.pop(bisect_right(alive, node.index) - 1)
+
+    def _come_online(self, node: Endpoint) -> None:
+        sim = self.sim
+        sim.trace(sim.q.now, "join", sim.topology.name(node.index))
+        alive = sim.topology.alive
+        alive.insert(bisect_right(alive, node.index), node.index)
+        sim.start_node(node, first=False)
+
+    def _turn(self, node: Endpoint, behaviour: str) -> None:
+        """A Sybil that behaved turns: it restarts as a ``behaviour`` node, dropping its shards."""
+        if not node.alive:
+            node.kind = behaviour
+            return
+        sim = self.sim
+        if behaviour == "drop":
+            sim.meter.count("dropped", len(node.store))
+        self.go_down(node, "turn", graceful=False)
+        node.kind = behaviour
+        self._come_online(node)
+
+    def _churn_wave(self, churners: list[Endpoint], wave: int) -> None:
+        """The churners come online with fresh identities, and all leave together later."""
+        sim = self.sim
+        runtime = sim.runtime
+        for node in churners:
+            runtime.by_peer.pop(node.peer, None)
+            node.signer = Signer(seed_bytes(sim.seed, "churner", node.index, wave))
+            runtime.by_peer[node.peer] = node.index
+            self._come_online(node)
+        sim.q.after(sim.sc.sybil.churn_stay, self._churn_leave, churners)
+
+    def _churn_leave(self, churners: list[Endpoint]) -> None:
+        self.sim.meter.count("churn_waves")
+        for node in churners:
+            if node.alive:
+                self.go_down(node, "churn", graceful=False)
 
     # ---- the network ------------------------------------------------------------------
 

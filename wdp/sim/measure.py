@@ -157,7 +157,7 @@ class Meter:
                 )  # fmt: skip
                 if ep.kind == "drop":
                     self.count("dropped")
-                elif ep.kind == "hoard":
+                elif ep.kind in ("hoard", "churn"):
                     self.captured.add((rec.wanderer_id, rec.shard_index))
             case HandoffEnded(ok=False, inbound=False) | LaunchEnded(ok=False):
                 self._failed(effect.code, effect.detail)

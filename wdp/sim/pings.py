@@ -45,7 +45,7 @@ class Pings:
     def connect(self, ep: Endpoint, first: bool) -> None:
         """A node (re)starts: it connects to its live neighbours, and they to it."""
         sim = self.sim
-        topo, net, now = sim.topology, sim.topology.net, sim.q.now
+        topo, now = sim.topology, sim.q.now
         self.connected[ep.index] = set()
         if not self._takes_part(ep):
             return
@@ -54,12 +54,12 @@ class Pings:
         effects: list[NodeEffect] = []
         for j in topo.neighbours[ep.index]:
             other = topo.nodes[j]
-            if not (other.alive or first):
+            if not other.alive:  # down, or not yet online (nodes start in index order)
                 continue
             self.connected[ep.index].add(j)
             effects += core.peer_connected(other.peer, other.ipv4, now)
             if not self.on:  # the connection's own round trip: one RTT sample
-                effects += core.ping_ok(other.peer, net.sample_rtt(ep.index, j), now)
+                effects += core.ping_ok(other.peer, self._rtt(ep.index, j), now)
         sim.runtime.perform(ep, effects)
         if self.on:
             phase = sim.rng("pings", ep.index, ep.inc).uniform(0.0, sim.sw.ping_interval)
@@ -70,6 +70,10 @@ class Pings:
                 if self._takes_part(other) and other.core is not None:
                     self.connected[j].add(ep.index)
                     sim.runtime.perform(other, other.core.peer_connected(ep.peer, ep.ipv4, now))
+
+    def _rtt(self, i: int, j: int) -> float:
+        """A round trip from ``i`` to ``j``, with the pong delay ``j`` may add on purpose."""
+        return self.sim.topology.net.sample_rtt(i, j) + self.sim.topology.pong_delay[j]
 
     def _is_connected(self, ep: Endpoint, j: int) -> bool:
         """Connected, as far as ``ep`` knows: dialled, and not reported lost by its core since.
@@ -98,7 +102,7 @@ class Pings:
             if not other.alive or net.ping_fails(i, j):
                 failed.append(j)
                 continue
-            effects += core.ping_ok(other.peer, net.sample_rtt(i, j), now)
+            effects += core.ping_ok(other.peer, self._rtt(i, j), now)
         sim.meter.count("pings", len(topo.neighbours[i]))
         sim.runtime.perform(ep, effects)
         if failed:

@@ -217,12 +217,35 @@ class Sybil:
     ``drop``: accept every shard (siblings too), sign the receipt, delete it.
     ``hoard``: behave as an honest carrier but keep a copy of everything, and
     accept sibling shards. Sybil nodes sit in ``prefixes`` /16 networks of
-    their own (an attacker's address space is limited).
+    their own (an attacker's address space is limited), or each in a /16 of
+    its own when ``spread``.
+
+    Attacks on the defences themselves:
+
+    * ``honest_epochs``: droppers carry honestly (and earn trust) until then,
+      then discard everything they hold and every shard they are given.
+    * ``join_epoch``: the Sybil nodes come online only then (late joiners).
+    * ``pong_delay``: seconds added to every ping answer (hoarders that look
+      far away, to attract THREAT hops).
+    * ``churners``: a further share of nodes that an attacker runs to provoke
+      flight: each wave they come online with fresh identities, linked to
+      ``churn_links`` honest nodes each, stay ``churn_stay`` seconds, and
+      all leave at once; a wave every ``churn_every`` epochs from
+      ``churn_from`` on.
     """
 
     fraction: float = 0.0
     behaviour: Literal["drop", "hoard"] = "drop"
     prefixes: int = 4
+    spread: bool = False
+    honest_epochs: float = 0.0
+    join_epoch: float = 0.0
+    pong_delay: float = 0.0
+    churners: float = 0.0
+    churn_links: int = 0
+    churn_stay: float = 120.0
+    churn_every: float = 1.0
+    churn_from: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -254,6 +277,7 @@ class Policy:
     threat: bool
     repair: bool
     label: str = ""
+    defences: bool = True  # audits, earned trust, group-first placement, robust flight
 
     def check(self) -> None:
         if not 1 <= self.k <= self.n:
@@ -272,6 +296,16 @@ POLICIES: dict[str, Policy] = {
         Policy("static", 3, 8, False, False, False, "(c) static 3-of-8, no repair"),
         Policy("static-repair", 3, 8, False, False, True, "(d) static 3-of-8 with repair"),
         Policy("wdp", 3, 8, True, True, True, "(e) WDP: wandering 3-of-8, threat, repair"),
+        Policy(
+            "wdp-off",
+            3,
+            8,
+            True,
+            True,
+            True,
+            "(f) WDP with the defences off (no audits, earned trust, group-first, robust flight)",
+            defences=False,
+        ),
     )
 }
 
@@ -295,6 +329,12 @@ class Scenario:
             raise ScenarioError("sybil.fraction must be in [0, 1)")
         if self.sybil.behaviour not in ("drop", "hoard"):
             raise ScenarioError('sybil.behaviour must be "drop" or "hoard"')
+        if not 0.0 <= self.sybil.churners < 1.0 - self.sybil.fraction:
+            raise ScenarioError("sybil.churners must be in [0, 1 - sybil.fraction)")
+        if self.sybil.churners and (self.sybil.churn_every <= 0 or self.sybil.churn_stay <= 0):
+            raise ScenarioError("sybil.churn_every and sybil.churn_stay must be > 0")
+        if self.sybil.pong_delay < 0 or self.sybil.churn_links < 0:
+            raise ScenarioError("sybil.pong_delay and sybil.churn_links must be >= 0")
 
     def replace(self, **changes: Any) -> Scenario:
         return dataclasses.replace(self, **changes)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .scenario import POLICIES, Placement, Scenario, ScenarioError, Sybil, load_scenario
+from .scenario import POLICIES, Scenario, ScenarioError, load_scenario
 from .world import RunResult, simulate
 
-__all__ = ["StudyConfig", "load_study", "run_study"]
+__all__ = ["Check", "StudyConfig", "load_study", "run_study", "verdict"]
 
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 DAY = 86400.0
@@ -32,17 +32,47 @@ DAY = 86400.0
 
 @dataclass(frozen=True)
 class StudyConfig:
+    """What ``durability.toml`` describes (see the file for each key)."""
+
     scenarios: tuple[str, ...]
     policies: tuple[str, ...]
     seeds: tuple[int, ...]
     swarm: dict[str, Any] = field(default_factory=dict)
+    attacks: tuple[str, ...] = ()
+    attack_policies: tuple[str, ...] = ("static-repair", "wdp", "wdp-off")
+    single_seed: tuple[str, ...] = ("wdp-off",)
     sybil_fractions: tuple[float, ...] = (0.1, 0.2, 0.33)
     sybil_seeds: tuple[int, ...] = (1,)
-    sybil_policies: tuple[str, ...] = ("wdp", "static-repair")
+    sybil_policies: tuple[str, ...] = ("wdp", "wdp-off", "static-repair")
+    margin: float = 0.01
+    must_beat: tuple[str, ...] = ()
+    under_one_percent: tuple[str, ...] = ()
+
+    @property
+    def all_scenarios(self) -> tuple[str, ...]:
+        return self.scenarios + tuple(a for a in self.attacks if a not in self.scenarios)
+
+    def policies_of(self, scenario: str) -> tuple[str, ...]:
+        return self.policies if scenario in self.scenarios else self.attack_policies
 
 
 def study_dir() -> Path:
     return Path(__file__).resolve().parent / "studies"
+
+
+_TUPLES: dict[str, Callable[[Any], Any]] = {
+    "scenarios": str,
+    "policies": str,
+    "seeds": int,
+    "attacks": str,
+    "attack_policies": str,
+    "single_seed": str,
+    "sybil_fractions": float,
+    "sybil_seeds": int,
+    "sybil_policies": str,
+    "must_beat": str,
+    "under_one_percent": str,
+}
 
 
 def load_study(path: str | Path | None = None) -> StudyConfig:
@@ -63,20 +93,22 @@ def load_study(path: str | Path | None = None) -> StudyConfig:
     if missing:
         raise ScenarioError(f"{p}: missing key(s) {', '.join(missing)}")
     try:
+        values: dict[str, Any] = {
+            key: tuple(cast(x) for x in data[key]) for key, cast in _TUPLES.items() if key in data
+        }
         cfg = StudyConfig(
-            scenarios=tuple(data["scenarios"]),
-            policies=tuple(data["policies"]),
-            seeds=tuple(int(s) for s in data["seeds"]),
+            **values,
             swarm=dict(data.get("swarm", {})),
-            sybil_fractions=tuple(float(f) for f in data.get("sybil_fractions", (0.1, 0.2, 0.33))),
-            sybil_seeds=tuple(int(s) for s in data.get("sybil_seeds", (1,))),
-            sybil_policies=tuple(data.get("sybil_policies", ("wdp", "static-repair"))),
+            margin=float(data.get("margin", 0.01)),
         )
     except (TypeError, ValueError) as exc:
         raise ScenarioError(f"{p}: {exc}") from None
-    for name in (*cfg.policies, *cfg.sybil_policies):
+    for name in (*cfg.policies, *cfg.attack_policies, *cfg.sybil_policies):
         if name not in POLICIES:
             raise ScenarioError(f"{p}: unknown policy {name} (known: {', '.join(POLICIES)})")
+    for name in (*cfg.must_beat, *cfg.under_one_percent):
+        if name not in cfg.all_scenarios:
+            raise ScenarioError(f"{p}: {name} is checked but not run")
     return cfg
 
 
@@ -89,36 +121,32 @@ class Job:
     scenario: Scenario
     policy: str
     seed: int
-    defences: bool = True
 
 
 def _jobs(cfg: StudyConfig, quick: bool) -> list[Job]:
     swarm = {**cfg.swarm, **(QUICK if quick else {})}
     seeds = cfg.seeds[:1] if quick else cfg.seeds
     jobs: list[Job] = []
-    for name in cfg.scenarios:
+    for name in cfg.all_scenarios:
         sc = load_scenario(name).with_swarm(**swarm)
-        for policy in cfg.policies:
-            for seed in seeds:
+        for policy in cfg.policies_of(name):
+            for seed in seeds[:1] if policy in cfg.single_seed else seeds:
                 jobs.append(Job("matrix", sc, policy, seed))
     fractions = cfg.sybil_fractions[:1] if quick else cfg.sybil_fractions
-    for behaviour in ("drop", "hoard"):
+    sweep: list[tuple[str, bool]] = [("drop", False), ("drop", True), ("hoard", False)]
+    for behaviour, spread in sweep:
         base = load_scenario(f"sybil-{behaviour}-20").with_swarm(**swarm)
         for fraction in fractions:
-            for defences in (True, False):
-                placement = Placement() if defences else Placement(prefix_bits=0, recent_window=0)
-                sc = base.replace(
-                    name=f"sybil-{behaviour}-{round(fraction * 100)}",
-                    sybil=Sybil(
-                        fraction=fraction, behaviour=behaviour, prefixes=base.sybil.prefixes
-                    ),
-                    placement=placement,
-                )
-                for policy in cfg.sybil_policies:
-                    if policy != "wdp" and not defences:
-                        continue  # static placement happens once: the defences barely apply
-                    for seed in cfg.sybil_seeds:
-                        jobs.append(Job("sybil", sc, policy, seed, defences))
+            layout = "-spread" if spread else ""
+            sc = base.replace(
+                name=f"sybil-{behaviour}-{round(fraction * 100)}{layout}",
+                sybil=dataclasses.replace(base.sybil, fraction=fraction, spread=spread),
+            )  # fmt: skip
+            if sc.name in cfg.all_scenarios:
+                continue  # run in the matrix already
+            for policy in cfg.sybil_policies:
+                for seed in cfg.sybil_seeds:
+                    jobs.append(Job("sybil", sc, policy, seed))
     return jobs
 
 
@@ -126,7 +154,6 @@ def _run(job: Job) -> tuple[Job, dict[str, Any]]:
     result = simulate(job.scenario, POLICIES[job.policy], job.seed)
     data = result.as_json()
     data["group"] = job.group
-    data["defences"] = job.defences
     return job, data
 
 
@@ -193,20 +220,29 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
             "hops": sum(r["counters"].get("hops", 0) for r in runs),
             "threat_hops": sum(r["counters"].get("hops_THREAT", 0) for r in runs),
             "repairs": sum(r["counters"].get("repairs", 0) for r in runs),
+            "seen": sum(r["counters"].get("captured_shards", 0) for r in runs)
+            / sum(r["wanderers"] * r["params"]["n"] for r in runs),
+            "hoarders": runs[0]["params"]["sybil_behaviour"] == "hoard"
+            and runs[0]["params"]["sybil_fraction"] > 0,
             "wall": sum(r["wall_seconds"] for r in runs),
         }
     return agg
 
 
+def _plain_sybil(r: dict[str, Any]) -> bool:
+    """A run whose only attack is a plain Sybil (no turncoats, late joiners, churn, faults)."""
+    return bool(r["params"]["sybil_fraction"] > 0 and r["params"].get("sybil_plain", False))
+
+
 def sybil_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, float, str, bool], list[dict[str, Any]]] = {}
+    rows: dict[tuple[str, float, bool, str], list[dict[str, Any]]] = {}
     for r in results:
-        if r["group"] == "sybil":
+        if r["group"] == "sybil" or _plain_sybil(r):
             p = r["params"]
-            key = (p["sybil_behaviour"], p["sybil_fraction"], r["policy"], r["defences"])
+            key = (p["sybil_behaviour"], p["sybil_fraction"], p["sybil_spread"], r["policy"])
             rows.setdefault(key, []).append(r)
     out = []
-    for (behaviour, fraction, policy, defences), runs in sorted(rows.items()):
+    for (behaviour, fraction, spread, policy), runs in sorted(rows.items()):
         n = runs[0]["params"]["n"]
         shards = sum(r["wanderers"] * n for r in runs)
         wanderers = sum(r["wanderers"] for r in runs)
@@ -215,8 +251,9 @@ def sybil_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "behaviour": behaviour,
                 "fraction": fraction,
+                "spread": spread,
                 "policy": policy,
-                "defences": defences,
+                "seeds": len(runs),
                 "captured_shards": sum(r["counters"].get("captured_shards", 0) for r in runs)
                 / shards,
                 "captured_wanderers": sum(r["counters"].get("captured_wanderers", 0) for r in runs)
@@ -231,238 +268,41 @@ def sybil_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-# ---- plots ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    """One line of the study's verdict: what must hold, and whether it did."""
 
-POLICY_STYLE = {
-    "poc": ("tab:red", "-"),
-    "replication": ("tab:orange", "--"),
-    "static": ("tab:gray", ":"),
-    "static-repair": ("tab:blue", "-."),
-    "wdp": ("tab:green", "-"),
-}
+    what: str
+    ok: bool
 
 
-def plot(
-    agg: dict[tuple[str, str], dict[str, Any]],
-    sybil: list[dict[str, Any]],
-    cfg: StudyConfig,
-    out: Path,
-) -> list[Path]:
-    import matplotlib
+def verdict(agg: dict[tuple[str, str], dict[str, Any]], cfg: StudyConfig) -> list[Check]:
+    """The study's own pass/fail lines (``make study`` fails if one does not hold).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths: list[Path] = []
-    scenarios = [s for s in cfg.scenarios if any((s, p) in agg for p in cfg.policies)]
-    cols = 2
-    rows = (len(scenarios) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, scenarios, strict=False):
-        for policy in cfg.policies:
-            a = agg.get((name, policy))
-            if a is None:
-                continue
-            color, style = POLICY_STYLE.get(policy, ("black", "-"))
-            ax.step(a["times"], a["p_loss"], where="post", color=color, linestyle=style,
-                    label=POLICIES[policy].label or policy)  # fmt: skip
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epochs")
-        ax.set_ylabel("P(wanderer lost)")
-        ax.set_ylim(bottom=-0.01)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(scenarios) :]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    paths.append(out / "loss-over-time.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(11, 4))
-    width = 0.8 / max(1, len(cfg.policies))
-    for j, policy in enumerate(cfg.policies):
-        xs, ys = [], []
-        for i, name in enumerate(scenarios):
-            a = agg.get((name, policy))
-            if a is not None:
-                xs.append(i + j * width)
-                ys.append(max(a["bw_per_byte_day"], 1e-4))
-        color, _ = POLICY_STYLE.get(policy, ("black", "-"))
-        ax.bar(xs, ys, width, color=color, label=POLICIES[policy].label or policy)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(scenarios))], scenarios, fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("bytes sent per stored byte per day")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=3)
-    fig.tight_layout()
-    paths.append(out / "bandwidth.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-
-    if sybil:
-        fig, axes2 = plt.subplots(1, 2, figsize=(11, 3.6))
-        for ax, behaviour, metric, title in (
-            (axes2[0], "hoard", "captured_shards", "hoarding Sybil: shards it saw"),
-            (axes2[1], "drop", "lost_wanderers", "dropping Sybil: wanderers lost"),
-        ):
-            for policy in cfg.sybil_policies:
-                for defences in (True, False):
-                    pts = [
-                        (r["fraction"], r[metric])
-                        for r in sybil
-                        if r["behaviour"] == behaviour
-                        and r["policy"] == policy
-                        and r["defences"] == defences
-                    ]
-                    if not pts:
-                        continue
-                    color, _ = POLICY_STYLE.get(policy, ("black", "-"))
-                    ax.plot(*zip(*pts, strict=True), marker="o", color=color,
-                            linestyle="-" if defences else "--",
-                            label=f"{policy}, defences {'on' if defences else 'off'}")  # fmt: skip
-            ax.set_title(title, fontsize=10)
-            ax.set_xlabel("share of nodes that are Sybil")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(out / "sybil.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-    return paths
-
-
-# ---- the generated part of docs/durability.md -------------------------------------------------
+    * In every scenario WDP loses no more wanderers than static 3-of-8 with
+      repair, within ``margin``;
+    * strictly fewer in ``must_beat``;
+    * fewer than 1 % in ``under_one_percent``.
+    """
+    checks: list[Check] = []
+    for name in cfg.all_scenarios:
+        wdp, static = agg.get((name, "wdp")), agg.get((name, "static-repair"))
+        if wdp is None or static is None:
+            continue
+        a, b = wdp["p_loss_final"], static["p_loss_final"]
+        if name in cfg.must_beat:
+            what = f"{name}: WDP loses fewer ({_pct(a)}) than static+repair ({_pct(b)})"
+            checks.append(Check(what, wdp["lost_final"] < static["lost_final"]))
+        else:
+            what = f"{name}: WDP loses {_pct(a)} <= static+repair {_pct(b)} + {_pct(cfg.margin)}"
+            checks.append(Check(what, a <= b + cfg.margin + 1e-12))
+        if name in cfg.under_one_percent:
+            checks.append(Check(f"{name}: WDP loses {_pct(a)} < 1.0%", a < 0.01))
+    return checks
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
-
-
-def markdown(
-    agg: dict[tuple[str, str], dict[str, Any]],
-    sybil: list[dict[str, Any]],
-    cfg: StudyConfig,
-    results: list[dict[str, Any]],
-    quick: bool,
-) -> str:
-    first = next(r for r in results if r["group"] == "matrix")
-    p = first["params"]
-    lines = [
-        BEGIN,
-        "",
-        "_Generated by `make study` (`wdp sim study`"
-        + (" --quick" if quick else "")
-        + "); do not edit by hand._",
-        "",
-        "**Parameters.** "
-        f"{p['nodes']} nodes, each connected to about {p['degree']} others, spread over "
-        f"{p['prefixes']} IPv4 /16 networks; {first['wanderers']} wanderers of "
-        f"{first['payload_bytes'] // 1024} KiB per run; epoch {p['epoch']} s; horizon "
-        f"{p['horizon_epochs']:g} epochs; pings every {cfg.swarm.get('ping_interval', 30)} s "
-        f"(threat-sensing policies); crypto: {p['crypto']}; seeds "
-        f"{', '.join(str(s) for s in (cfg.seeds[:1] if quick else cfg.seeds))} "
-        f"(P(loss) is over {first['wanderers'] * len(cfg.seeds[:1] if quick else cfg.seeds)} "
-        "wanderers per cell). Study file: `wdp/sim/studies/durability.toml`.",
-        "",
-        "| policy | k-of-n | storage | wanders | flees threats | repaired |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name in cfg.policies:
-        spec = POLICIES[name]
-        yn = {True: "yes", False: "no"}
-        lines.append(
-            f"| {spec.label or name} | {spec.k}-of-{spec.n} | {spec.overhead:.2f}x | "
-            f"{yn[spec.wander]} | {yn[spec.threat]} | {yn[spec.repair]} |"
-        )
-    lines += [
-        "",
-        "**Probability that a wanderer is lost by the end of the run** (lost: fewer than k "
-        "of its shards held by any live carrier):",
-        "",
-        "| scenario | " + " | ".join(cfg.policies) + " |",
-        "| --- |" + " --- |" * len(cfg.policies),
-    ]
-    scenarios = [s for s in cfg.scenarios if any((s, q) in agg for q in cfg.policies)]
-    for name in scenarios:
-        cells = []
-        for pol in cfg.policies:
-            a = agg.get((name, pol))
-            cells.append("" if a is None else f"{_pct(a['p_loss_final'])} ({a['lost_final']})")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "**Bytes sent per stored payload byte per day to keep the data stored** (hops, repair "
-        "launches and repair fetches; the first upload, pings and DHT traffic are not "
-        "counted), and the share of it that is protocol (offers with their custody chains, "
-        "receipts, fetch requests and headers) rather than shard data:",
-        "",
-        "| scenario | " + " | ".join(cfg.policies) + " |",
-        "| --- |" + " --- |" * len(cfg.policies),
-    ]
-    for name in scenarios:
-        cells = []
-        for pol in cfg.policies:
-            a = agg.get((name, pol))
-            cells.append(
-                ""
-                if a is None
-                else f"{a['bw_per_byte_day']:.3g} ({_pct(a['bw_control_share'])} protocol)"
-            )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "**Hops, threat hops and repairs** (all seeds together):",
-        "",
-        "| scenario | policy | hops | THREAT hops | REPAIR launches | simulated in |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name in scenarios:
-        for pol in cfg.policies:
-            a = agg.get((name, pol))
-            if a is not None and (a["hops"] or a["repairs"]):
-                lines.append(
-                    f"| {name} | {pol} | {a['hops']} | {a['threat_hops']} | {a['repairs']} | "
-                    f"{a['wall']:.0f} s |"
-                )
-    if sybil:
-        lines += [
-            "",
-            "**Sybil attacker** (its nodes sit in "
-            f"{load_scenario('sybil-drop-20').sybil.prefixes} /16 networks of its own). "
-            "Defences on: prefix diversity (/16) and avoiding the last 8 carriers; off: "
-            "neither. *Seen*: share of all shards a hoarding attacker held at some point; "
-            "*rebuildable*: share of wanderers of which it held at least k distinct shards; "
-            "*drops/hop*: share of hops that ended at a dropping Sybil; *lost*: wanderers lost.",
-            "",
-            "| Sybil share | policy | defences | hoard: seen | hoard: rebuildable | "
-            "drop: drops/hop | drop: lost |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        index = {(r["behaviour"], r["fraction"], r["policy"], r["defences"]): r for r in sybil}
-        combos = sorted({(r["fraction"], r["policy"], r["defences"]) for r in sybil})
-        for fraction, pol, defences in combos:
-            h = index.get(("hoard", fraction, pol, defences))
-            d = index.get(("drop", fraction, pol, defences))
-            lines.append(
-                f"| {_pct(fraction)} | {pol} | {'on' if defences else 'off'} | "
-                f"{_pct(h['captured_shards']) if h else ''} | "
-                f"{_pct(h['captured_wanderers']) if h else ''} | "
-                f"{_pct(d['dropped_per_hop']) if d else ''} | "
-                f"{_pct(d['lost_wanderers']) if d else ''} |"
-            )
-    lines += [
-        "",
-        "![probability of loss over time](durability/loss-over-time.png)",
-        "",
-        "![bandwidth per stored byte](durability/bandwidth.png)",
-        "",
-    ]
-    if sybil:
-        lines += ["![Sybil attacker](durability/sybil.png)", ""]
-    lines.append(END)
-    return "\n".join(lines)
 
 
 def write_doc(doc: Path, block: str) -> None:
@@ -483,18 +323,21 @@ def run_study(
     progress: Callable[[int, int, dict[str, Any]], None] = lambda i, n, r: None,
 ) -> dict[str, Any]:
     """Run the study and write results, plots and the generated doc section."""
+    from .study_report import markdown, plot
+
     cfg = load_study(config)
     jobs = _jobs(cfg, quick)
     results = run_jobs(jobs, workers or min(2, os.cpu_count() or 1), progress)
-    results.sort(key=lambda r: (r["group"], r["scenario"], r["policy"], r["defences"], r["seed"]))
+    results.sort(key=lambda r: (r["group"], r["scenario"], r["policy"], r["seed"]))
     out = docs / "durability"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     agg = aggregate(results)
     syb = sybil_table(results)
+    checks = verdict(agg, cfg)
     plot(agg, syb, cfg, out)
-    write_doc(docs / "durability.md", markdown(agg, syb, cfg, results, quick))
-    return {"runs": len(results), "out": str(out)}
+    write_doc(docs / "durability.md", markdown(agg, syb, cfg, results, quick, checks))
+    return {"runs": len(results), "out": str(out), "checks": checks}
 
 
 def result_from_json(data: dict[str, Any]) -> RunResult:

@@ -10,6 +10,7 @@ core's.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass
@@ -119,16 +120,23 @@ class Topology:
         self.policy = policy
         self.seed = seed
         topo = rng_for(seed, "topology")
-        sybil_count = round(sc.sybil.fraction * sw.nodes)
-        sybil_prefixes = sc.sybil.prefixes if sybil_count else 0
-        positions = [(topo.random(), topo.random()) for _ in range(sw.prefixes + sybil_prefixes)]
-        sybils = set(rng_for(seed, "sybil").sample(range(sw.nodes), sybil_count))
+        sy = sc.sybil
+        sybil_count = round(sy.fraction * sw.nodes)
+        churn_count = round(sy.churners * sw.nodes)
+        sybil_prefixes = (sybil_count if sy.spread else sy.prefixes) if sybil_count else 0
+        # Churners each sit in a /16 of their own after the Sybils' (rented addresses).
+        extra_prefixes = sybil_prefixes + churn_count
+        positions = [(topo.random(), topo.random()) for _ in range(sw.prefixes + extra_prefixes)]
+        attacker = rng_for(seed, "sybil").sample(range(sw.nodes), sybil_count + churn_count)
+        sybils, churners = set(attacker[:sybil_count]), attacker[sybil_count:]
         prefix_of: list[int] = []
         for i in range(sw.nodes):
             if i in sybils:
                 prefix_of.append(sw.prefixes + topo.randrange(sybil_prefixes))
             else:
                 prefix_of.append(topo.randrange(sw.prefixes))
+        for j, i in enumerate(churners):
+            prefix_of[i] = sw.prefixes + sybil_prefixes + j
         self.net = Network(
             rng_for(seed, "network"),
             prefix_pos=positions,
@@ -139,7 +147,11 @@ class Topology:
             base_loss=sw.base_loss,
             bandwidth=sw.bandwidth,
         )
-        self.kinds = [sc.sybil.behaviour if i in sybils else "honest" for i in range(sw.nodes)]
+        self.kinds = [sy.behaviour if i in sybils else "honest" for i in range(sw.nodes)]
+        for i in churners:
+            self.kinds[i] = "churn"
+        self.churners = sorted(churners)
+        self.pong_delay = [sy.pong_delay if i in sybils else 0.0 for i in range(sw.nodes)]
         links: list[set[int]] = [set() for _ in range(sw.nodes)]
         others = list(range(sw.nodes))
         half = max(1, sw.degree // 2)
@@ -148,6 +160,11 @@ class Topology:
                 if j != i and len(links[i]) < sw.degree:
                     links[i].add(j)
                     links[j].add(i)
+        honest = [i for i, kind in enumerate(self.kinds) if kind == "honest"]
+        for i in churners:  # an attacker dials as many victims as it likes
+            for j in topo.sample(honest, min(sy.churn_links, len(honest))):
+                links[i].add(j)
+                links[j].add(i)
         self.neighbours = [sorted(peers) for peers in links]
         self.nodes: list[Endpoint] = []
         self.owners: list[SimOwner] = []
@@ -193,14 +210,20 @@ class Topology:
     # ---- tuning ----------------------------------------------------------------------
 
     def placement(self) -> PlacementParams:
+        """The scenario's placement; without the defences, placement as it was before them."""
         pl = self.sc.placement
-        return PlacementParams(recent_window=pl.recent_window, prefix_bits=pl.prefix_bits)
+        params = PlacementParams(recent_window=pl.recent_window, prefix_bits=pl.prefix_bits)
+        if self.policy.defences:
+            return params
+        return dataclasses.replace(
+            params, group_first=False, unproven_share=1.0, urgent_slack=0.0, robust_flight=False
+        )
 
     def node_params(self) -> NodeParams:
         """Every node's tuning: the scenario's placement; threat response if the policy has it."""
-        carrier = CarrierParams(
-            placement=self.placement(), threat=ThreatParams() if self.policy.threat else NEVER
-        )
+        defended = ThreatParams(established_only=self.policy.defences)
+        threat = defended if self.policy.threat else NEVER
+        carrier = CarrierParams(placement=self.placement(), threat=threat)
         return NodeParams(carrier=carrier, lost_after=self.sc.swarm.lost_after)
 
     def owner_params(self) -> OwnerParams:
@@ -209,6 +232,7 @@ class Topology:
             repair=self.policy.repair,
             repair_interval=float(self.sc.swarm.epoch),
             placement=self.placement(),
+            audit=self.policy.defences,
         )
 
     def name(self, endpoint: int) -> str:

@@ -35,7 +35,7 @@ from .faults import Faults
 from .measure import Meter, MeteredTransport, RunResult
 from .pings import Pings
 from .runtime import Endpoint, Runtime
-from .scenario import Policy, Scenario
+from .scenario import Policy, Scenario, Sybil
 from .standin import STANDIN
 from .topology import SimOwner, SwarmView, Topology, rng_for
 
@@ -86,8 +86,10 @@ class Simulation:
         for ep in topo.make_nodes():
             self.runtime.add(ep)
         self.pings = Pings(self)
+        self.faults.prepare()
         for ep in topo.nodes:
-            self.start_node(ep, first=True)
+            if ep.alive:  # some attackers' nodes come online later
+                self.start_node(ep, first=True)
         for owner, ep in topo.make_owners():
             self.runtime.add(ep)
             core = NodeCore(
@@ -184,6 +186,12 @@ class Simulation:
         self.advance(self.sw.horizon_seconds)
         return self.result()
 
+    def _plain_sybil(self) -> bool:
+        """The only attack is a Sybil of the plain kind (for the study's Sybil sweep)."""
+        sy = self.sc.sybil
+        plain = Sybil(sy.fraction, sy.behaviour, sy.prefixes, sy.spread)
+        return not self.sc.faults and sy == plain
+
     def result(self) -> RunResult:
         meter, sw = self.meter, self.sw
         meter.counters["captured_shards"] = len(meter.captured)
@@ -211,6 +219,9 @@ class Simulation:
                 "recent_window": self.sc.placement.recent_window,
                 "sybil_fraction": self.sc.sybil.fraction,
                 "sybil_behaviour": self.sc.sybil.behaviour,
+                "sybil_spread": self.sc.sybil.spread,
+                "sybil_plain": self._plain_sybil(),
+                "defences": self.policy.defences,
             },
             times=meter.times,
             lost=meter.lost_series,
