@@ -138,7 +138,7 @@ def study(
     ] = False,
     jobs: Annotated[int, typer.Option(help="Runs in parallel (processes).")] = 2,
 ) -> None:
-    """Run the durability study; rewrite docs/durability.md's numbers and its plots."""
+    """Run the durability study: numbers and plots in docs; exit 1 if its verdict fails."""
     if importlib.util.find_spec("matplotlib") is None:
         _fail("the study draws its plots with matplotlib, which is not installed: "
               "pip install 'wdp[study]' (or 'make install')")  # fmt: skip
@@ -160,6 +160,12 @@ def study(
     typer.echo(
         f"{out['runs']} runs; results and plots in {out['out']}, numbers in {docs}/durability.md"
     )
+    for check in out["checks"]:
+        typer.echo(f"{'PASS' if check.ok else 'FAIL'}: {check.what}")
+    failed = sum(not check.ok for check in out["checks"])
+    if failed:
+        typer.echo(f"wdp sim: the study's verdict: {failed} line(s) do not hold", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("bench")
