@@ -1,4 +1,5 @@
-//! Keys, payload AEAD and sealing to the owner (coding-and-crypto.md §1-§4).
+//! Keys, payload AEAD and sealing to the owner (coding-and-crypto.md §1-§4),
+//! version 2's repair seed and locator seeds included.
 //!
 //! Every function is deterministic in its inputs: randomness (AEAD nonce,
 //! ephemeral seed) is a parameter the caller draws from a CSPRNG.
@@ -31,13 +32,55 @@ pub fn data_key(owner_seed: &[u8; 32]) -> [u8; 32] {
     hkdf32(owner_seed, b"wdp/v1/data-key")
 }
 
-/// The locator seed of (shard_index, generation) (§2); its Ed25519 public
-/// key is the record's `locator_key`.
+/// The locator seed of (shard_index, generation) of a version 1 wanderer
+/// (§2); its Ed25519 public key is the record's `locator_key`.
 pub fn locator_seed(owner_seed: &[u8; 32], shard_index: u32, generation: u32) -> [u8; 32] {
     let mut info = b"wdp/v1/locator-key".to_vec();
     info.extend_from_slice(&shard_index.to_be_bytes());
     info.extend_from_slice(&generation.to_be_bytes());
     hkdf32(owner_seed, &info)
+}
+
+/// Version 2: the repair seed, HKDF(owner seed, "wdp/v2/repair-seed") (§2).
+/// Its Ed25519 public key is the manifest's `repair_key`; it finds, audits
+/// and relaunches shards, and cannot decrypt.
+pub fn repair_seed(owner_seed: &[u8; 32]) -> [u8; 32] {
+    hkdf32(owner_seed, b"wdp/v2/repair-seed")
+}
+
+/// Version 2: the locator seed of (shard_index, generation), from the
+/// **repair seed** (§2).
+pub fn locator_seed_v2(repair_seed: &[u8; 32], shard_index: u32, generation: u32) -> [u8; 32] {
+    let mut info = b"wdp/v2/locator-key".to_vec();
+    info.extend_from_slice(&shard_index.to_be_bytes());
+    info.extend_from_slice(&generation.to_be_bytes());
+    hkdf32(repair_seed, &info)
+}
+
+/// The locator seed of a wanderer of manifest `version` (1 or 2), from the
+/// owner seed (spec §3).
+pub fn locator_seed_for(
+    version: u32,
+    owner_seed: &[u8; 32],
+    shard_index: u32,
+    generation: u32,
+) -> [u8; 32] {
+    if version >= 2 {
+        locator_seed_v2(&repair_seed(owner_seed), shard_index, generation)
+    } else {
+        locator_seed(owner_seed, shard_index, generation)
+    }
+}
+
+/// The seed whose key is the sealing key of a manifest `version` (spec
+/// §4.1): the owner seed in version 1, the repair seed in version 2. It
+/// opens that wanderer's locators ([`open`]).
+pub fn sealing_seed(version: u32, owner_seed: &[u8; 32]) -> [u8; 32] {
+    if version >= 2 {
+        repair_seed(owner_seed)
+    } else {
+        *owner_seed
+    }
 }
 
 /// ChaCha20-Poly1305 (RFC 8439): `ciphertext || tag` (§3).
@@ -110,7 +153,9 @@ fn seal_nonce(epk: &[u8; 32], rpk: &[u8; 32]) -> [u8; 24] {
     nonce
 }
 
-/// The deterministic sealed box of §4.2: `epk || tag || c`, `len(m) + 48` bytes.
+/// The deterministic sealed box of §4.2: `epk || tag || c`, `len(m) + 48`
+/// bytes, to `owner_public` (a manifest's sealing key: the owner key in
+/// version 1, the repair key in version 2).
 pub fn seal(
     owner_public: &[u8; 32],
     plaintext: &[u8],
@@ -135,7 +180,8 @@ pub fn seal(
     Ok(out)
 }
 
-/// Opens a sealed box with the owner seed (§4.3); `MALFORMED` if it does not open.
+/// Opens a sealed box with the owner seed (§4.3), or the repair seed for a
+/// version 2 wanderer ([`sealing_seed`]); `MALFORMED` if it does not open.
 pub fn open(owner_seed: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>> {
     if sealed.len() < 48 {
         return Err(fail(

@@ -52,6 +52,18 @@
 //! **Fetch** ([`fetch`], spec §15): `FetchCarrier` (the carrier's machine
 //! with checks F1-F7 and its `NonceCache`), `FetchClient`.
 //!
+//! **Audit** ([`audit`], spec §18): `AuditCarrier` (the carrier's machine
+//! with checks A1-A10, its own `NonceCache` and the [`audit::HandedOn`] hops
+//! it answers **moved** with), `AuditChallenger` (checks P1-P4 and M1-M3),
+//! `sign_challenge`, `sign_grant`; the Merkle tree of a shard is [`merkle`].
+//!
+//! **Manifest version 2** (spec §4.1): `objects::parse_manifest` takes
+//! versions 1 and 2; `objects::shard_root` and `objects::sealing_key` (the
+//! owner key in version 1, the repair key in version 2: locators are sealed
+//! to it); `crypto::repair_seed`, `crypto::locator_seed_for`,
+//! `crypto::sealing_seed`; the receiver checks a version 2 shard's Merkle
+//! root (§6.7 rule 6). The owner's ticket (§16) is [`ticket`].
+//!
 //! **Owner side / tests**: [`crypto`] (HKDF keys, AEAD, sealed box),
 //! [`erasure`] (zfec code), [`objects`] (parse and sign each object),
 //! [`custody`] (offer stages A and B), [`messages`] (decode and encode each
@@ -61,6 +73,7 @@
 //! Run `cargo test` from `interop/rust`; `tests/vectors.rs` checks every
 //! vector of `protocols/vectors/v1/`.
 
+pub mod audit;
 pub mod carrier;
 pub mod crypto;
 pub mod custody;
@@ -70,12 +83,14 @@ pub mod fetch;
 pub mod framing;
 pub mod limits;
 pub mod locator;
+pub mod merkle;
 pub mod messages;
 pub mod objects;
 pub mod proto;
 pub mod receiver;
 pub mod sender;
 pub mod signing;
+pub mod ticket;
 
 pub use carrier::{Admission, CarrierBook, CarrierConfig, Custody};
 pub use custody::{DecodedOffer, Link};

@@ -1,4 +1,4 @@
-//! Limits and constants of spec §10 (and §6.4 / §15.7 timers, in milliseconds here).
+//! Limits and constants of spec §10 (and §6.4 / §15.7 / §18.6 timers, in milliseconds here).
 
 pub const PROTOCOL_VERSION: u32 = 1;
 pub const KEY_SIZE: usize = 32;
@@ -12,7 +12,10 @@ pub const MAX_PAYLOAD_SIZE: u64 = 2_147_483_647;
 pub const MAX_SHARD_SIZE: u64 = 134_217_728;
 pub const MAX_SHARDS: u32 = 256;
 pub const MAX_CHAIN_LINKS: usize = 64;
-pub const MAX_MANIFEST_BODY: usize = 16_384;
+/// Both manifest versions (it was 16384 before version 2, spec §4).
+pub const MAX_MANIFEST_BODY: usize = 20_480;
+/// Manifest versions a node accepts (spec §4.1).
+pub const MANIFEST_VERSIONS: [u32; 2] = [1, 2];
 pub const MAX_RECORD_BODY: usize = 1024;
 pub const MAX_RECEIPT_BODY: usize = 512;
 pub const MAX_DETAIL_BYTES: usize = 256;
@@ -30,6 +33,20 @@ pub const LOCATOR_LIFETIME_EPOCHS: u64 = 2;
 pub const MAX_FETCH_REQUEST_BODY: usize = 256;
 pub const FETCH_NONCE_SIZE: usize = 16;
 pub const FETCH_NONCE_MEMORY: usize = 100_000;
+pub const MAX_AUDIT_CHALLENGE_BODY: usize = 512;
+pub const AUDIT_NONCE_SIZE: usize = 16;
+/// Merkle leaf bytes (coding-and-crypto.md §8).
+pub const LEAF_SIZE: usize = 1024;
+/// Hashes in an audit proof's path (spec §18.3).
+pub const MAX_AUDIT_PATH: usize = 32;
+/// Audit nonces a carrier remembers (local policy, as `FETCH_NONCE_MEMORY`).
+pub const AUDIT_NONCE_MEMORY: usize = 100_000;
+/// Handed-on hops a carrier remembers for Moved answers (spec §18.4, local policy).
+pub const HANDED_ON_MEMORY: usize = 100_000;
+/// A handed-on hop is remembered this many epochs of its manifest (spec §12
+/// `handed_on_epochs`), at most `MAX_HANDED_ON_MS`.
+pub const HANDED_ON_EPOCHS: u64 = 2;
+pub const MAX_HANDED_ON_MS: u64 = 86_400_000;
 
 /// Migrate timers (spec §6.4), in milliseconds.
 pub const OFFER_TIMEOUT_MS: u64 = 10_000;
@@ -44,6 +61,11 @@ pub const FETCH_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const FETCH_LOAD_TIMEOUT_MS: u64 = 20_000;
 pub const FETCH_RESPONSE_TIMEOUT_MS: u64 = 30_000;
 pub const FETCH_IDLE_TIMEOUT_MS: u64 = 30_000;
+
+/// Audit timers (spec §18.6), in milliseconds.
+pub const AUDIT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const AUDIT_LOAD_TIMEOUT_MS: u64 = 20_000;
+pub const AUDIT_RESPONSE_TIMEOUT_MS: u64 = 30_000;
 
 /// Sender's receipt deadline after Accept (spec §6.4): `RECEIPT_TIMEOUT +
 /// shard_size / MIN_TRANSFER_RATE` seconds (real division), rounded up to ms.

@@ -119,18 +119,20 @@ pub fn holder_info(holder: &[u8; 32], addrs: &[Vec<u8>], record_hash: &[u8; 32])
     info
 }
 
-/// A signed locator value (an encoded `Signed{LocatorBody}`) for the DHT.
-/// `ephemeral_seed` must be fresh CSPRNG bytes for every record.
+/// A signed locator value (an encoded `Signed{LocatorBody}`) for the DHT,
+/// its HolderInfo sealed to `sealing_key`: the manifest's sealing key
+/// ([`crate::objects::sealing_key`]: the owner key in version 1, the repair
+/// key in version 2). `ephemeral_seed` must be fresh CSPRNG bytes for every record.
 pub fn build_value(
     locator_secret: &[u8; 32],
-    owner_key: &[u8; 32],
+    sealing_key: &[u8; 32],
     generation: u32,
     hop: u64,
     expires_at_ms: u64,
     holder: &HolderInfo,
     ephemeral_seed: &[u8; 32],
 ) -> Result<Vec<u8>> {
-    let sealed_holder = crypto::seal(owner_key, &holder.encode_to_vec(), ephemeral_seed)?;
+    let sealed_holder = crypto::seal(sealing_key, &holder.encode_to_vec(), ephemeral_seed)?;
     if sealed_holder.len() > MAX_SEALED_HOLDER {
         return Err(fail(
             RejectCode::TooLarge,
@@ -148,8 +150,10 @@ pub fn build_value(
     Ok(signed.to_signed().encode_to_vec())
 }
 
-/// The owner opens a valid record's `sealed_holder` (spec §9 "Reading").
-pub fn open_holder(owner_seed: &[u8; 32], locator: &Locator) -> Result<HolderInfo> {
-    let plain = crypto::open(owner_seed, &locator.fields.sealed_holder)?;
+/// The owner opens a valid record's `sealed_holder` (spec §9 "Reading")
+/// with the sealing seed ([`crypto::sealing_seed`]: the owner seed in
+/// version 1, the repair seed in version 2).
+pub fn open_holder(sealing_seed: &[u8; 32], locator: &Locator) -> Result<HolderInfo> {
+    let plain = crypto::open(sealing_seed, &locator.fields.sealed_holder)?;
     parse_holder_info(&plain)
 }

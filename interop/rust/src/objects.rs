@@ -10,8 +10,8 @@ use prost::Message;
 use crate::error::{fail, Result};
 use crate::limits::*;
 use crate::proto::{
-    Cipher, CustodyRecordBody, FetchRequestBody, HolderInfo, LocatorBody, ManifestBody, Reason,
-    ReceiptBody, RejectCode, Signed,
+    AuditChallengeBody, Cipher, CustodyRecordBody, FetchRequestBody, HolderInfo, LocatorBody,
+    ManifestBody, Reason, ReceiptBody, RejectCode, Signed,
 };
 use crate::signing::{self, sha256};
 
@@ -30,6 +30,7 @@ pub type Record = Parsed<CustodyRecordBody>;
 pub type Receipt = Parsed<ReceiptBody>;
 pub type Locator = Parsed<LocatorBody>;
 pub type FetchRequest = Parsed<FetchRequestBody>;
+pub type AuditChallenge = Parsed<AuditChallengeBody>;
 
 impl<T> Parsed<T> {
     /// Verifies the signature over the received body bytes.
@@ -59,13 +60,25 @@ pub fn sign_body<T: Message + Clone>(fields: &T, domain: &str, key: &SigningKey)
 }
 
 /// Wrapper checks (1)-(4) of spec §4: body limit, signature length, parse,
-/// version.
+/// version (= 1).
 fn unwrap_signed<T: Message + Default>(
     signed: &Signed,
     limit: usize,
     invalid: RejectCode,
     what: &str,
     version: impl Fn(&T) -> u32,
+) -> Result<Parsed<T>> {
+    unwrap_versioned(signed, limit, invalid, what, version, &[PROTOCOL_VERSION])
+}
+
+/// As [`unwrap_signed`], with the versions this object accepts.
+fn unwrap_versioned<T: Message + Default>(
+    signed: &Signed,
+    limit: usize,
+    invalid: RejectCode,
+    what: &str,
+    version: impl Fn(&T) -> u32,
+    versions: &[u32],
 ) -> Result<Parsed<T>> {
     if signed.body.len() > limit {
         return Err(fail(
@@ -79,10 +92,10 @@ fn unwrap_signed<T: Message + Default>(
     let fields = T::decode(signed.body.as_slice())
         .map_err(|e| fail(invalid, format!("{what} body does not parse: {e}")))?;
     let v = version(&fields);
-    if v != PROTOCOL_VERSION {
+    if !versions.contains(&v) {
         return Err(fail(
             RejectCode::UnsupportedVersion,
-            format!("{what} version {v} is not 1"),
+            format!("{what} version {v} is not supported"),
         ));
     }
     Ok(Parsed {
@@ -116,15 +129,19 @@ pub fn shard_size_for(coded_len: u64, k: u32) -> u64 {
     coded_len.div_ceil(u64::from(k.max(1))).max(1)
 }
 
-/// Manifest (spec §4, §4.1); the signature is checked later (B1).
+/// Manifest (spec §4, §4.1), version 1 or 2; the signature is checked later
+/// (B1). A version 1 body that carries fields 13 or 14 stays version 1: the
+/// fields are ignored (see [`shard_root`], [`sealing_key`]), and kept in the
+/// body bytes.
 pub fn parse_manifest(signed: &Signed) -> Result<Manifest> {
     let bad = RejectCode::BadManifest;
-    let m = unwrap_signed(
+    let m = unwrap_versioned(
         signed,
         MAX_MANIFEST_BODY,
         bad,
         "manifest",
         |b: &ManifestBody| b.version,
+        &MANIFEST_VERSIONS,
     )?;
     let f = &m.fields;
     need_len(&f.owner_key, KEY_SIZE, bad, "manifest owner_key")?;
@@ -173,7 +190,47 @@ pub fn parse_manifest(signed: &Signed) -> Result<Manifest> {
     if !(MIN_EPOCH_SECONDS..=MAX_EPOCH_SECONDS).contains(&f.epoch_seconds) {
         return Err(fail(bad, "manifest epoch_seconds outside 1..=604800"));
     }
+    if f.version == 2 {
+        need_len(&f.repair_key, KEY_SIZE, bad, "manifest repair_key")?;
+        if f.shard_roots.len() != f.n as usize {
+            return Err(fail(bad, "manifest does not list exactly n shard roots"));
+        }
+        if f.shard_roots.iter().any(|h| h.len() != HASH_SIZE) {
+            return Err(fail(bad, "a manifest shard root is not 32 bytes"));
+        }
+    }
     Ok(m)
+}
+
+/// True for a version 2 manifest: its shards have Merkle roots and can be
+/// audited (spec §4.1, §18).
+pub fn is_auditable(m: &Manifest) -> bool {
+    m.fields.version == 2
+}
+
+/// The Merkle root of shard `index` in a version 2 manifest; `None` in
+/// version 1 (whatever field 14 holds there) or for an index ≥ n.
+pub fn shard_root(m: &Manifest, index: u32) -> Option<[u8; 32]> {
+    if !is_auditable(m) {
+        return None;
+    }
+    m.fields
+        .shard_roots
+        .get(index as usize)
+        .and_then(|r| r.as_slice().try_into().ok())
+}
+
+/// The manifest's sealing key (spec §4.1): `owner_key` in version 1,
+/// `repair_key` in version 2. Locators are sealed to it (§9).
+pub fn sealing_key(m: &Manifest) -> [u8; 32] {
+    let key = if is_auditable(m) {
+        &m.fields.repair_key
+    } else {
+        &m.fields.owner_key
+    };
+    key.as_slice()
+        .try_into()
+        .expect("parse_manifest checked the key length")
 }
 
 /// CustodyRecord (spec §4, §4.2); every failure but the version is `MALFORMED`.
@@ -285,6 +342,45 @@ pub fn parse_fetch_request(signed: &Signed) -> Result<FetchRequest> {
     need_len(&f.carrier, KEY_SIZE, bad, "request carrier")?;
     need_len(&f.nonce, FETCH_NONCE_SIZE, bad, "request nonce")?;
     Ok(r)
+}
+
+/// AuditChallengeBody (spec §18.2): all failures `MALFORMED` but the size
+/// (`TOO_LARGE`) and the version (`UNSUPPORTED_VERSION`).
+pub fn parse_audit_challenge(signed: &Signed) -> Result<AuditChallenge> {
+    let bad = RejectCode::Malformed;
+    let c = unwrap_signed(
+        signed,
+        MAX_AUDIT_CHALLENGE_BODY,
+        bad,
+        "audit challenge",
+        |b: &AuditChallengeBody| b.version,
+    )?;
+    let f = &c.fields;
+    need_len(
+        &f.wanderer_id,
+        HASH_SIZE,
+        bad,
+        "audit challenge wanderer_id",
+    )?;
+    need_len(&f.owner_key, KEY_SIZE, bad, "audit challenge owner_key")?;
+    need_len(
+        &f.challenger_key,
+        KEY_SIZE,
+        bad,
+        "audit challenge challenger_key",
+    )?;
+    let grant = if f.challenger_key == f.owner_key {
+        0
+    } else {
+        SIGNATURE_SIZE
+    };
+    need_len(&f.grant, grant, bad, "audit challenge grant")?;
+    if f.shard_index >= MAX_SHARDS {
+        return Err(fail(bad, "audit challenge shard_index is not < 256"));
+    }
+    need_len(&f.carrier, KEY_SIZE, bad, "audit challenge carrier")?;
+    need_len(&f.nonce, AUDIT_NONCE_SIZE, bad, "audit challenge nonce")?;
+    Ok(c)
 }
 
 /// HolderInfo, the plaintext of `sealed_holder` (spec §4.6).

@@ -35,7 +35,8 @@ pub enum Reason {
     Repair = 5,
 }
 
-/// `RejectCode` of `wdp.proto`; 19 and 20 belong to `/wdp/fetch/1.0` only (spec §8, §14).
+/// `RejectCode` of `wdp.proto`; 19 and 20 belong to `/wdp/fetch/1.0` and
+/// `/wdp/audit/1.0`, 21 to `/wdp/audit/1.0` only (spec §8, §14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enumeration)]
 #[repr(i32)]
 pub enum RejectCode {
@@ -60,6 +61,7 @@ pub enum RejectCode {
     BadReceipt = 18,
     NotHeld = 19,
     Unauthorized = 20,
+    BadProof = 21,
 }
 
 impl RejectCode {
@@ -88,12 +90,13 @@ impl RejectCode {
             BadReceipt => "BAD_RECEIPT",
             NotHeld => "NOT_HELD",
             Unauthorized => "UNAUTHORIZED",
+            BadProof => "BAD_PROOF",
         }
     }
 
     /// The code of a `wdp.proto` name, as the vectors spell it.
     pub fn from_name(name: &str) -> Option<Self> {
-        (0..=20)
+        (0..=21)
             .filter_map(|v| RejectCode::try_from(v).ok())
             .find(|c| c.name() == name)
     }
@@ -138,6 +141,12 @@ pub struct ManifestBody {
     pub epoch_seconds: u32,
     #[prost(uint64, tag = "12")]
     pub created_at_ms: u64,
+    /// Version 2 only: the Ed25519 key of the repair seed (spec §4.1).
+    #[prost(bytes = "vec", tag = "13")]
+    pub repair_key: Vec<u8>,
+    /// Version 2 only: the Merkle root of shard i at index i (spec §4.1).
+    #[prost(bytes = "vec", repeated, tag = "14")]
+    pub shard_roots: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -335,5 +344,70 @@ pub mod fetch_message {
         Done(super::Done),
         #[prost(message, tag = "5")]
         Reject(super::Reject),
+    }
+}
+
+// ---- /wdp/audit/1.0 (spec §18) ----
+
+/// Signed by `challenger_key`, domain `wdp/v1/audit-challenge` (spec §18.2).
+#[derive(Clone, PartialEq, Message)]
+pub struct AuditChallengeBody {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub wanderer_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub owner_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub challenger_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub grant: Vec<u8>,
+    #[prost(uint32, tag = "6")]
+    pub shard_index: u32,
+    #[prost(bytes = "vec", tag = "7")]
+    pub carrier: Vec<u8>,
+    #[prost(uint32, tag = "8")]
+    pub leaf_index: u32,
+    #[prost(uint64, tag = "9")]
+    pub time_ms: u64,
+    #[prost(bytes = "vec", tag = "10")]
+    pub nonce: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct AuditProof {
+    #[prost(message, optional, tag = "1")]
+    pub record: Option<Signed>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub leaf: Vec<u8>,
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub path: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct AuditMoved {
+    #[prost(message, optional, tag = "1")]
+    pub link: Option<CustodyLink>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct AuditMessage {
+    #[prost(oneof = "audit_message::Kind", tags = "1, 2, 3, 4")]
+    pub kind: Option<audit_message::Kind>,
+}
+
+pub mod audit_message {
+    use prost::Oneof;
+
+    #[derive(Clone, PartialEq, Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Challenge(super::Signed),
+        #[prost(message, tag = "2")]
+        Proof(super::AuditProof),
+        #[prost(message, tag = "3")]
+        Reject(super::Reject),
+        #[prost(message, tag = "4")]
+        Moved(super::AuditMoved),
     }
 }

@@ -1,4 +1,5 @@
 //! The receiver side of `/wdp/migrate/1.0` (spec §6.6, §6.7, §6.8, §7), sans-IO.
+//! A version 2 shard must also have its manifest's Merkle root (§6.7 rule 6).
 //!
 //! The driver pushes the bytes it reads with [`Receiver::feed`], drains
 //! [`Receiver::poll_output`] (frames to write, a verified shard to store,
@@ -16,8 +17,9 @@ use crate::custody::{check_custody, extend_chain, DecodedOffer};
 use crate::error::{fail, WdpError};
 use crate::framing::FrameDecoder;
 use crate::limits::*;
+use crate::merkle;
 use crate::messages::{self, decode_migrate, Msg};
-use crate::objects::{sign_body, Receipt};
+use crate::objects::{shard_root, sign_body, Receipt};
 use crate::proto::{ReceiptBody, RejectCode};
 use crate::signing::DOMAIN_RECEIPT;
 
@@ -222,6 +224,16 @@ impl Receiver {
                 RejectCode::ShardHashMismatch,
                 "the data does not hash to the record's shard_hash",
             ));
+        }
+        // Version 2: the Merkle root must be the signed one, or the shard
+        // could never pass an audit (spec §6.7 rule 6).
+        if let Some(expected) = shard_root(&offer.manifest, offer.record.fields.shard_index) {
+            if merkle::root(&self.received) != expected {
+                return self.refuse(fail(
+                    RejectCode::ShardHashMismatch,
+                    "the shard does not have the manifest's Merkle root",
+                ));
+            }
         }
         let record_hash = offer.record.hash;
         let shard = std::mem::take(&mut self.received);

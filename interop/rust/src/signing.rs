@@ -13,6 +13,9 @@ pub const DOMAIN_RECORD: &str = "wdp/v1/custody-record";
 pub const DOMAIN_RECEIPT: &str = "wdp/v1/receipt";
 pub const DOMAIN_LOCATOR: &str = "wdp/v1/locator";
 pub const DOMAIN_FETCH: &str = "wdp/v1/fetch-request";
+pub const DOMAIN_AUDIT: &str = "wdp/v1/audit-challenge";
+/// The owner's grant of audit rights to another key (spec §18.2).
+pub const DOMAIN_REPAIR_GRANT: &str = "wdp/v2/repair-grant";
 
 /// `H(x)`: raw SHA-256.
 pub fn sha256(data: &[u8]) -> [u8; 32] {

@@ -34,6 +34,7 @@ fn an_unknown_field_in_a_record_is_signed_kept_and_forwarded() {
             shard_hashes: vec![sha256(&shards[0]).to_vec()],
             epoch_seconds: 60,
             created_at_ms: T0,
+            ..Default::default()
         },
         signing::DOMAIN_MANIFEST,
         &signing_key(&owner_seed),

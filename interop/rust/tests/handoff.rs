@@ -82,6 +82,7 @@ fn wanderer(payload: &[u8], k: usize, n: usize) -> Wanderer {
         shard_hashes: shards.iter().map(|s| sha256(s).to_vec()).collect(),
         epoch_seconds: 600,
         created_at_ms: T0,
+        ..Default::default()
     };
     let manifest = sign_body(&body, signing::DOMAIN_MANIFEST, &signing_key(&OWNER_SEED));
     Wanderer { manifest, shards }

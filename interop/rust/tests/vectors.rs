@@ -3,7 +3,6 @@
 //! on an unknown kind, a missing file or an unchecked case.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use prost::Message;
 use serde_json::Value;
@@ -17,21 +16,26 @@ use wdp_interop::fetch::{
 use wdp_interop::framing::{decode_frame, decode_varint, encode_frame, encode_varint};
 use wdp_interop::messages::{decode_migrate, Msg};
 use wdp_interop::objects::{
-    parse_fetch_request, parse_holder_info, parse_manifest, parse_receipt, parse_record, sign_body,
-    Manifest, Parsed, Record,
+    parse_holder_info, parse_manifest, parse_receipt, parse_record, sign_body, Manifest, Record,
 };
 use wdp_interop::proto::{
-    self, fetch_message, migrate_message, Cipher, CustodyRecordBody, FetchRequestBody, HolderInfo,
-    LocatorBody, ManifestBody, Reason, ReceiptBody, RejectCode, Signed,
+    self, fetch_message, migrate_message, Cipher, ManifestBody, RejectCode, Signed,
 };
 use wdp_interop::signing::{self, public_key, signing_key};
 use wdp_interop::{
     crypto, erasure, locator, Custody, Receiver, ReceiverOutput, Sender, SenderOutput,
 };
 
+mod common;
+
+use common::*;
+
 // ---------------------------------------------------------------- helpers
 
-const FILES: [&str; 10] = [
+/// Every vector file; `manifest-v2.json` and `audit.json` are checked in
+/// `tests/vectors_v2.rs`, the others here.
+const FILES: [&str; 12] = [
+    "audit.json",
     "crypto.json",
     "custody.json",
     "erasure.json",
@@ -39,254 +43,11 @@ const FILES: [&str; 10] = [
     "handoff.json",
     "keys.json",
     "locator.json",
+    "manifest-v2.json",
     "messages.json",
     "objects.json",
     "signing.json",
 ];
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../protocols/vectors/v1")
-}
-
-fn load(name: &str) -> Vec<Value> {
-    let path = dir().join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let doc: Value = serde_json::from_str(&text).expect("vector file is JSON");
-    assert_eq!(doc["version"], 1, "{name}: version");
-    let cases = doc["cases"].as_array().expect("cases").clone();
-    assert!(!cases.is_empty(), "{name} has no cases");
-    cases
-}
-
-/// Counts checked cases per kind; `finish` asserts every case was checked.
-struct Tally {
-    file: &'static str,
-    total: usize,
-    kinds: BTreeMap<String, usize>,
-}
-
-impl Tally {
-    fn new(file: &'static str, total: usize) -> Self {
-        Tally {
-            file,
-            total,
-            kinds: BTreeMap::new(),
-        }
-    }
-    fn done(&mut self, kind: &str) {
-        *self.kinds.entry(kind.to_string()).or_default() += 1;
-    }
-    fn finish(self, expected_kinds: &[&str]) {
-        let checked: usize = self.kinds.values().sum();
-        assert_eq!(
-            checked, self.total,
-            "{}: checked {checked} of {} cases",
-            self.file, self.total
-        );
-        for k in expected_kinds {
-            assert!(
-                self.kinds.contains_key(*k),
-                "{}: no case of kind {k} checked",
-                self.file
-            );
-        }
-        eprintln!("{}: {} cases {:?}", self.file, self.total, self.kinds);
-    }
-}
-
-fn hx(v: &Value) -> Vec<u8> {
-    hex::decode(
-        v.as_str()
-            .unwrap_or_else(|| panic!("not a hex string: {v}")),
-    )
-    .expect("hex")
-}
-fn h32(v: &Value) -> [u8; 32] {
-    hx(v).try_into().expect("32 bytes")
-}
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not an integer: {v}"))
-}
-fn st(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-fn code(v: &Value) -> RejectCode {
-    RejectCode::from_name(st(v)).unwrap_or_else(|| panic!("unknown code {v}"))
-}
-fn reason(name: &str) -> i32 {
-    [
-        Reason::Genesis,
-        Reason::Ttl,
-        Reason::Threat,
-        Reason::Drain,
-        Reason::Repair,
-    ]
-    .into_iter()
-    .find(|r| r.name() == name)
-    .unwrap_or_else(|| panic!("unknown reason {name}")) as i32
-}
-
-/// Splits a frame into its payload, asserting the prefix is exactly right.
-fn payload(frame: &[u8]) -> Vec<u8> {
-    let (prefix, len) = decode_frame(frame)
-        .expect("frame prefix")
-        .expect("complete frame");
-    assert_eq!(prefix + len, frame.len(), "frame has trailing bytes");
-    frame[prefix..].to_vec()
-}
-
-fn manifest_body(f: &Value) -> ManifestBody {
-    assert_eq!(st(&f["cipher"]), "CHACHA20_POLY1305");
-    ManifestBody {
-        version: u(&f["version"]) as u32,
-        wanderer_id: hx(&f["wanderer_id"]),
-        owner_key: hx(&f["owner_key"]),
-        cipher: Cipher::Chacha20Poly1305 as i32,
-        nonce: hx(&f["nonce"]),
-        payload_size: u(&f["payload_size"]),
-        k: u(&f["k"]) as u32,
-        n: u(&f["n"]) as u32,
-        shard_size: u(&f["shard_size"]),
-        shard_hashes: f["shard_hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(hx)
-            .collect(),
-        epoch_seconds: u(&f["epoch_seconds"]) as u32,
-        created_at_ms: u(&f["created_at_ms"]),
-    }
-}
-
-fn record_body(f: &Value) -> CustodyRecordBody {
-    CustodyRecordBody {
-        version: u(&f["version"]) as u32,
-        wanderer_id: hx(&f["wanderer_id"]),
-        shard_index: u(&f["shard_index"]) as u32,
-        generation: u(&f["generation"]) as u32,
-        hop: u(&f["hop"]),
-        from_peer: hx(&f["from_peer"]),
-        to_peer: hx(&f["to_peer"]),
-        shard_hash: hx(&f["shard_hash"]),
-        manifest_hash: hx(&f["manifest_hash"]),
-        locator_key: hx(&f["locator_key"]),
-        reason: reason(st(&f["reason"])),
-        time_ms: u(&f["time_ms"]),
-        prev_record_hash: hx(&f["prev_record_hash"]),
-    }
-}
-
-fn receipt_body(f: &Value) -> ReceiptBody {
-    ReceiptBody {
-        version: u(&f["version"]) as u32,
-        record_hash: hx(&f["record_hash"]),
-        receiver: hx(&f["receiver"]),
-        shard_hash: hx(&f["shard_hash"]),
-        time_ms: u(&f["time_ms"]),
-    }
-}
-
-fn locator_body(f: &Value) -> LocatorBody {
-    LocatorBody {
-        version: u(&f["version"]) as u32,
-        generation: u(&f["generation"]) as u32,
-        hop: u(&f["hop"]),
-        expires_at_ms: u(&f["expires_at_ms"]),
-        sealed_holder: hx(&f["sealed_holder"]),
-    }
-}
-
-fn holder_info(f: &Value) -> HolderInfo {
-    HolderInfo {
-        holder: hx(&f["holder"]),
-        addrs: f["addrs"].as_array().unwrap().iter().map(hx).collect(),
-        record_hash: hx(&f["record_hash"]),
-    }
-}
-
-fn request_body(f: &Value) -> FetchRequestBody {
-    FetchRequestBody {
-        version: u(&f["version"]) as u32,
-        wanderer_id: hx(&f["wanderer_id"]),
-        owner_key: hx(&f["owner_key"]),
-        shard_index: u(&f["shard_index"]) as u32,
-        carrier: hx(&f["carrier"]),
-        time_ms: u(&f["time_ms"]),
-        nonce: hx(&f["nonce"]),
-    }
-}
-
-/// The `Signed` of a vector object `{body, signature, ...}`.
-fn json_signed(j: &Value) -> Signed {
-    Signed {
-        body: hx(&j["body"]),
-        signature: hx(&j["signature"]),
-    }
-}
-
-/// A parsed object equals its vector: bytes, hash, and fields both ways
-/// (decoded fields = the vector's; encoding the vector's fields = the body).
-fn check_parsed<T: Message + PartialEq + std::fmt::Debug>(
-    j: &Value,
-    parsed: &Parsed<T>,
-    expected: T,
-) {
-    assert_eq!(parsed.body, hx(&j["body"]), "body bytes");
-    assert_eq!(parsed.signature, hx(&j["signature"]), "signature bytes");
-    assert_eq!(parsed.hash.to_vec(), hx(&j["hash"]), "hash = H(body)");
-    assert_eq!(parsed.fields, expected, "decoded fields");
-    assert_eq!(
-        expected.encode_to_vec(),
-        parsed.body,
-        "encoding of the fields"
-    );
-}
-
-fn check_manifest_json(j: &Value) -> Manifest {
-    let m = parse_manifest(&json_signed(j)).expect("manifest parses");
-    check_parsed(j, &m, manifest_body(&j["fields"]));
-    assert!(
-        m.verify(signing::DOMAIN_MANIFEST, &m.fields.owner_key),
-        "manifest signature"
-    );
-    m
-}
-
-fn check_record_json(j: &Value) -> Record {
-    let r = parse_record(&json_signed(j)).expect("record parses");
-    check_parsed(j, &r, record_body(&j["fields"]));
-    assert!(
-        r.verify(signing::DOMAIN_RECORD, &r.fields.from_peer),
-        "record signature"
-    );
-    r
-}
-
-fn check_receipt_json(j: &Value) {
-    let r = parse_receipt(&json_signed(j), RejectCode::BadReceipt).expect("receipt parses");
-    check_parsed(j, &r, receipt_body(&j["fields"]));
-    assert!(
-        r.verify(signing::DOMAIN_RECEIPT, &r.fields.receiver),
-        "receipt signature"
-    );
-}
-
-fn check_request_json(j: &Value) {
-    let r = parse_fetch_request(&json_signed(j)).expect("request parses");
-    check_parsed(j, &r, request_body(&j["fields"]));
-    assert!(
-        r.verify(signing::DOMAIN_FETCH, &r.fields.owner_key),
-        "request signature"
-    );
-}
-
-fn reject_proto(f: &Value) -> proto::Reject {
-    proto::Reject {
-        code: code(&f["code"]) as i32,
-        detail: st(&f["detail"]).to_string(),
-    }
-}
 
 fn frame_code(frame: &[u8]) -> Option<RejectCode> {
     match decode_migrate(&payload(frame)).expect("a frame we produced decodes") {
@@ -299,23 +60,6 @@ fn fetch_frame_code(frame: &[u8]) -> Option<RejectCode> {
     match decode_fetch(&payload(frame)).expect("a frame we produced decodes") {
         FetchMsg::Reject { code, .. } => Some(code),
         _ => None,
-    }
-}
-
-/// Frames equal, except Reject frames, which compare by code (details are informative).
-fn assert_same_frame(
-    ours: &[u8],
-    theirs: &[u8],
-    codes: fn(&[u8]) -> Option<RejectCode>,
-    what: &str,
-) {
-    match (codes(ours), codes(theirs)) {
-        (Some(a), Some(b)) => assert_eq!(a, b, "{what}: reject code"),
-        _ => assert_eq!(
-            hex::encode(ours),
-            hex::encode(theirs),
-            "{what}: frame bytes"
-        ),
     }
 }
 
@@ -370,6 +114,8 @@ fn signing() {
             "DOMAIN_RECEIPT" => signing::DOMAIN_RECEIPT,
             "DOMAIN_LOCATOR" => signing::DOMAIN_LOCATOR,
             "DOMAIN_FETCH" => signing::DOMAIN_FETCH,
+            "DOMAIN_AUDIT" => signing::DOMAIN_AUDIT,
+            "DOMAIN_REPAIR_GRANT" => signing::DOMAIN_REPAIR_GRANT,
             other => panic!("unknown domain constant {other}"),
         };
         assert_eq!(constant, domain);
@@ -537,6 +283,7 @@ fn erasure_vectors() {
                 shard_hashes: hashes,
                 epoch_seconds: u(&c["epoch_seconds"]) as u32,
                 created_at_ms: u(&c["created_at_ms"]),
+                ..Default::default()
             };
             let m = sign_body(&body, signing::DOMAIN_MANIFEST, &signing_key(&seed));
             assert_eq!(m.body, hx(&c["manifest"]["body"]));

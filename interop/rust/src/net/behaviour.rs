@@ -14,6 +14,8 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
 pub const MIGRATE_PROTOCOL: StreamProtocol = StreamProtocol::new("/wdp/migrate/1.0");
 /// The owner's read protocol (spec §15).
 pub const FETCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/wdp/fetch/1.0");
+/// The possession audit protocol (spec §18).
+pub const AUDIT_PROTOCOL: StreamProtocol = StreamProtocol::new("/wdp/audit/1.0");
 /// Identify's protocol version string (informative; py-libp2p sends `ipfs/0.1.0`).
 pub const IDENTIFY_VERSION: &str = "ipfs/0.1.0";
 /// Kad message limit. Locator values are at most 2048 bytes, so the rust-libp2p

@@ -19,10 +19,12 @@ use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use wdp_interop::audit::{handed_on_lifetime_ms, HandedOn};
 use wdp_interop::carrier::{CarrierBook, CarrierConfig, Custody};
-use wdp_interop::custody::{key32, make_offer, sign_next_record};
+use wdp_interop::custody::{key32, make_offer, sign_next_record, Link};
 use wdp_interop::error::WdpError;
 use wdp_interop::fetch::checks::NonceCache;
+use wdp_interop::limits::AUDIT_NONCE_MEMORY;
 use wdp_interop::objects::{sign_body, Receipt, Record};
 use wdp_interop::proto::{Reason, RejectCode};
 use wdp_interop::receiver::{Receiver, ReceiverOutcome, ReceiverOutput};
@@ -95,6 +97,10 @@ pub(super) struct Shared {
     pub(super) shards: HashMap<[u8; 32], Vec<u8>>,
     /// Nonces of fetch requests already served (spec §15.5 F6).
     pub(super) nonces: NonceCache,
+    /// Nonces of audit challenges (spec §18.4 A7; a cache of its own).
+    pub(super) audit_nonces: NonceCache,
+    /// Hops by which this node handed shards on, for audits (spec §18.4 A8).
+    pub(super) handed_on: HandedOn,
 }
 
 /// What a handoff task tells the event loop.
@@ -152,6 +158,8 @@ impl Carrier {
             book: CarrierBook::new(CarrierConfig::default()),
             shards: HashMap::new(),
             nonces: NonceCache::default(),
+            audit_nonces: NonceCache::new(AUDIT_NONCE_MEMORY),
+            handed_on: HandedOn::default(),
         };
         Self {
             key: SigningKey::from_bytes(&seed),
@@ -196,6 +204,17 @@ impl Carrier {
         tokio::spawn(async move {
             while let Some((peer, stream)) = incoming.next().await {
                 tokio::spawn(super::fetch::serve(peer, stream, local_key, shared.clone()));
+            }
+        });
+    }
+
+    /// Serve every inbound `/wdp/audit/1.0` stream (a possession audit), one task each.
+    pub fn spawn_audit_acceptor(&self, mut incoming: libp2p_stream::IncomingStreams) {
+        let shared = self.shared.clone();
+        let local_key = self.key.verifying_key().to_bytes();
+        tokio::spawn(async move {
+            while let Some((peer, stream)) = incoming.next().await {
+                tokio::spawn(super::audit::serve(peer, stream, local_key, shared.clone()));
             }
         });
     }
@@ -249,7 +268,15 @@ impl Carrier {
                         let mut shared = self.shared.lock().expect("carrier lock");
                         if let Some(held) = shared.book.held(&key.0, key.1) {
                             let brought = held.record.hash;
+                            let lifetime =
+                                handed_on_lifetime_ms(held.manifest.fields.epoch_seconds);
                             shared.shards.remove(&brought);
+                            // Remember the hop to answer audits with moved (spec §18.4).
+                            let link = Link {
+                                record: record.clone(),
+                                receipt: (*receipt).clone(),
+                            };
+                            shared.handed_on.remember(link, lifetime, now_ms());
                         }
                         shared.book.handed_off(&record);
                         drop(shared);

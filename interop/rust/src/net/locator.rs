@@ -8,6 +8,7 @@ use wdp_interop::carrier::Custody;
 use wdp_interop::locator::{
     build_value, dht_key, expires_at_ms, holder_info, validate as validate_value,
 };
+use wdp_interop::objects::sealing_key;
 
 /// What the driver reports about a valid record.
 pub struct LocatorInfo {
@@ -50,7 +51,7 @@ pub fn validate(key: &[u8], value: &[u8], now_ms: u64) -> Result<LocatorInfo, Re
 }
 
 /// This carrier's locator for a shard it took: `(dht key, value, expires_at_ms,
-/// republish after)`, naming `holder` at `addrs`, sealed to the owner.
+/// republish after)`, naming `holder` at `addrs`, sealed to the manifest's sealing key.
 pub fn make(
     custody: &Custody,
     holder: &[u8; 32],
@@ -62,13 +63,9 @@ pub fn make(
         .as_slice()
         .try_into()
         .map_err(|_| "record locator_key is not 32 bytes".to_string())?;
-    let owner_key: [u8; 32] = custody
-        .manifest
-        .fields
-        .owner_key
-        .as_slice()
-        .try_into()
-        .map_err(|_| "manifest owner_key is not 32 bytes".to_string())?;
+    // Sealed to the manifest's sealing key: the owner key in version 1, the
+    // repair key in version 2 (spec §4.1, §9).
+    let sealing_key = sealing_key(&custody.manifest);
     let now = now_ms();
     let expires = expires_at_ms(now, custody.manifest.fields.epoch_seconds);
     let binary: Vec<Vec<u8>> = addrs.iter().map(|a| a.to_vec()).collect();
@@ -76,7 +73,7 @@ pub fn make(
     let ephemeral: [u8; 32] = rand::random();
     let value = build_value(
         &custody.locator_secret,
-        &owner_key,
+        &sealing_key,
         f.generation,
         f.hop,
         expires,

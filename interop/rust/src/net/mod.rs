@@ -1,5 +1,6 @@
 //! The libp2p driver of the WDP carrier: swarm, DHT records, handoff streams, test interface.
 
+pub mod audit;
 pub mod behaviour;
 pub mod control;
 pub mod events;

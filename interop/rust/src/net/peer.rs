@@ -17,7 +17,9 @@ use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::behaviour::{Behaviour, BehaviourEvent, FETCH_PROTOCOL, KAD_PROTOCOL, MIGRATE_PROTOCOL};
+use super::behaviour::{
+    Behaviour, BehaviourEvent, AUDIT_PROTOCOL, FETCH_PROTOCOL, KAD_PROTOCOL, MIGRATE_PROTOCOL,
+};
 use super::control::{self, Command};
 use super::events::{emit, emit_line, hex};
 use super::handoffs::{Carrier, HandoffReport, Tamper};
@@ -109,6 +111,13 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .accept(FETCH_PROTOCOL)
         .map_err(|e| format!("cannot register {FETCH_PROTOCOL}: {e}"))?;
     carrier.spawn_fetch_acceptor(fetches);
+    let audits = swarm
+        .behaviour()
+        .stream
+        .new_control()
+        .accept(AUDIT_PROTOCOL)
+        .map_err(|e| format!("cannot register {AUDIT_PROTOCOL}: {e}"))?;
+    carrier.spawn_audit_acceptor(audits);
 
     let mut pending: HashMap<QueryId, Pending> = HashMap::new();
     let mut migrate_peers: HashSet<PeerId> = HashSet::new();
