@@ -334,6 +334,28 @@ def test_unproven_peers_get_a_small_share_while_proven_ones_are_acceptable() -> 
     assert set(choices(unproven, urgent=False)) == {c.peer for c in unproven}
 
 
+def test_a_patient_hop_waits_rather_than_draw_an_unproven_peer_when_proven_ones_are_taken() -> None:
+    # A 10-node swarm: the proven peers all hold siblings, only unknowns are free.
+    proven = [Candidate(pid(i), f"{20 + i}.0.0.1", 0.05, True, proven=True) for i in range(5)]
+    unproven = [Candidate(pid(50 + i), f"{60 + i}.0.0.1", 0.05, True) for i in range(2)]
+    taken = {c.peer for c in proven}
+
+    def pick(seed: int, *, patient: bool) -> Candidate | None:
+        return choose_carrier(
+            proven + unproven, urgent=False, rng=random.Random(seed), exclude=taken,
+            patient=patient,
+        )  # fmt: skip
+
+    waited = sum(pick(s, patient=True) is None for s in range(2000)) / 2000
+    assert 0.92 < waited < 0.98  # unproven_share (5 %) of the tries still go
+    assert all(pick(s, patient=False) is not None for s in range(200))  # drain, repair: go
+    # A swarm where nobody is proven yet (a fresh one): hops go on as before.
+    assert all(
+        choose_carrier(unproven, urgent=False, rng=random.Random(s), patient=True) is not None
+        for s in range(200)
+    )
+
+
 def test_threat_hops_avoid_unsteady_peers_and_their_groups() -> None:
     region = [Candidate(pid(i), f"70.1.0.{i}", 0.300, True, steady=False) for i in range(1, 3)]
     neighbour = Candidate(pid(3), "70.1.0.3", 0.290, True, steady=True)  # same /16, looks fine

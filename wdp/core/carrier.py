@@ -364,17 +364,23 @@ class Carrier:
             *self._saturated_peers(),
         }
         urgent = reason is Reason.THREAT
+        candidates = self.candidates(urgent)
         choice = choose_carrier(
-            self.candidates(urgent),
+            candidates,
             urgent=urgent,
             rng=self.rng,
             exclude=exclude,
             recent=recent,
             self_ipv4=self.self_ipv4,
             params=self.params.placement,
+            patient=reason is Reason.TTL,
         )
         if choice is None:
             held.next_hop_at = now + self._retry_delay(reason)
+            open_peers = any(c.healthy and c.peer not in exclude for c in candidates)
+            if reason is Reason.TTL and open_peers:
+                # Held back: only unproven peers would take it. Stay one more epoch.
+                held.next_hop_at = now + float(held.manifest.value.epoch_seconds)
             return []
         offer = self.next_offer(held, choice.peer, reason, now)
         held.in_flight_to, held.in_flight = choice.peer, offer

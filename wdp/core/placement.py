@@ -169,8 +169,15 @@ def choose_carrier(
     self_ipv4: str | None = None,
     params: PlacementParams | None = None,
     recent_ipv4: Mapping[bytes, str | None] | None = None,
+    patient: bool = False,
 ) -> Candidate | None:
     """Pick the next carrier per the tier table in the module docstring.
+
+    ``patient``: the hop may wait (a TTL hop). When this node knows proven
+    peers but none is acceptable now (they hold siblings, were tried, or are
+    busy), a patient hop goes to an unproven peer only with probability
+    ``unproven_share`` and otherwise returns ``None``: the shard stays with
+    its carrier rather than take a draw on an unknown peer.
 
     ``recent_ipv4`` supplies addresses of recent carriers that may no longer
     be candidates (their prefixes are still avoided); addresses of recent
@@ -193,7 +200,13 @@ def choose_carrier(
     acceptable = [pool[k] for k in sorted(pool)]
     if urgent and p.robust_flight:
         acceptable = _calm(acceptable, candidates, p) or acceptable
-    acceptable = _trusted(acceptable, urgent=urgent, rng=rng, share=p.unproven_share)
+    known_proven = any(c.proven for c in pool.values()) or any(c.proven for c in candidates)
+    acceptable = _trusted(
+        acceptable, urgent=urgent, rng=rng, share=p.unproven_share,
+        hold_back=patient and known_proven,
+    )  # fmt: skip
+    if not acceptable:
+        return None
 
     window = list(recent[-p.recent_window :]) if p.recent_window else []
     last_visit = {peer: i for i, peer in enumerate(window)}  # later visit wins
@@ -256,11 +269,18 @@ def _calm(
 
 
 def _trusted(
-    acceptable: list[Candidate], *, urgent: bool, rng: Rng, share: float
+    acceptable: list[Candidate], *, urgent: bool, rng: Rng, share: float, hold_back: bool
 ) -> list[Candidate]:
-    """Proven peers, but for ``share`` of non-urgent hops (all peers if none is proven)."""
+    """Proven peers, but for ``share`` of non-urgent hops.
+
+    With no proven peer acceptable: every peer, unless ``hold_back`` (a hop
+    that may wait, on a node that knows proven peers), where it is every peer
+    for ``share`` of the tries and none otherwise.
+    """
     proven = [c for c in acceptable if c.proven]
     unproven = [c for c in acceptable if not c.proven]
+    if not proven and unproven and hold_back and not urgent:
+        return unproven if rng.random() < share else []
     if not proven or not unproven:
         return acceptable
     if not urgent and rng.random() < share:
