@@ -110,6 +110,9 @@ class SwarmView:
     def carried(self, key: ShardKey) -> None:
         return None
 
+    def handed_on(self, key: ShardKey) -> None:
+        return None
+
 
 class Topology:
     """The swarm of one run: network, nodes, neighbours, owners (see module docstring)."""

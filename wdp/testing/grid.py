@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wdp.core.effects import ShardKey
@@ -31,6 +31,7 @@ from wdp.core.node import HandoffEnded, NodeCore, NodeEffect, NodeParams, SendDa
 from wdp.core.owner import GetDone, OpFailed, OwnerCore, OwnerEffect, OwnerParams, PutDone
 from wdp.core.signing import Signer
 from wdp.core.ticket import Ticket
+from wdp.sim.attackers import Dropper
 from wdp.sim.events import EventQueue
 from wdp.sim.runtime import Endpoint, Link, Runtime
 from wdp.sim.transport import PerfectLink
@@ -73,7 +74,10 @@ class Grid:
         seed: int = 1,
         node_params: NodeParams | None = None,
         owner_params: OwnerParams | None = None,
+        black_holes: Sequence[int] = (),
     ) -> None:
+        """``black_holes``: nodes that sign receipts and discard every shard (the
+        simulator's :class:`~wdp.sim.attackers.Dropper`)."""
         self.q = EventQueue()
         self.q.now = T0
         self.seed = seed
@@ -82,6 +86,7 @@ class Grid:
         self.runtime = Runtime(self.q, PerfectLink(), self)
         self.node_params = node_params
         self.owner_params = owner_params
+        self.black_holes = frozenset(black_holes)
         for i in range(nodes):
             signer = Signer(self._seed("node", i))
             ep = self.runtime.add(Endpoint(i, signer, f"10.{i}.0.1"))
@@ -98,7 +103,8 @@ class Grid:
         return random.Random(self._seed(*parts))
 
     def _start(self, ep: Endpoint) -> None:
-        core = NodeCore(
+        kind = Dropper if ep.index in self.black_holes else NodeCore
+        core = kind(
             ep.signer,
             self._rng("core", ep.index, ep.inc),
             self.q.now,

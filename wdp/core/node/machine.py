@@ -195,6 +195,10 @@ class NodeCore:
         """This node's custody of ``key``, if it carries it."""
         return self.carrier.held.get(key)
 
+    def handed_on(self, key: ShardKey) -> CustodyLink | None:
+        """The hop by which this node recently handed ``key`` on (its audit answers Moved)."""
+        return self.carrier.handed_on(key)
+
     def is_lost(self, peer: bytes) -> bool:
         """The peer was reported lost and has not been seen or answered a ping since."""
         stats = self.carrier.latency.stats(peer)

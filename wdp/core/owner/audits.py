@@ -24,6 +24,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from ..audit import make_challenge
+from ..effects import ShardKey
 from ..errors import RejectCode
 from ..limits import AUDIT_NONCE_SIZE
 from ..merkle import leaf_count
@@ -81,8 +82,8 @@ class AuditShard:
         return self._ask(self.first.holder, self.first.addrs, now)
 
     def _ask(self, peer: bytes, addrs: tuple[bytes, ...], now: float) -> Effects:
-        if peer == self.owner.view.peer:  # the shard fled to this very node
-            return self.then(Audited(Verdict.ALIVE, peer), now)
+        if peer == self.owner.view.peer:  # the shard fled to this very node: no question needed
+            return self._own(now)
         m = self.manifest.value
         rng = self.owner.rng
         challenge = make_challenge(
@@ -130,6 +131,19 @@ class AuditShard:
             return []
         evidence.unanswered(peer, now)
         return self.then(Audited(Verdict.UNANSWERED, peer), now)
+
+    def _own(self, now: float) -> Effects:
+        """This node carries the shard, or handed it on (follow that hop), or knows nothing."""
+        view = self.owner.view
+        key = ShardKey(self.ticket.wanderer_id, self.index)
+        if view.carried(key) is not None:
+            return self.then(Audited(Verdict.ALIVE, view.peer), now)
+        link = view.handed_on(key)
+        if link is None or self.follows <= 0:
+            return self.then(Audited(Verdict.UNANSWERED, view.peer), now)
+        self.follows -= 1
+        self.retried = False
+        return self._follow(link.record.value.to_peer, now)
 
     def _follow(self, nxt: bytes, now: float) -> Effects:
         """Audit the next carrier, at the addresses its own locator gives if it published one."""

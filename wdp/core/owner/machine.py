@@ -24,6 +24,7 @@ from typing import Protocol
 from ..carrier import HeldShard
 from ..effects import ShardKey
 from ..node.effects import AuditEnded, FetchEnded, LaunchEnded
+from ..objects import CustodyLink
 from ..placement import Candidate, PlacementParams
 from ..rng import Rng
 from ..ticket import Ticket
@@ -59,6 +60,10 @@ class OwnerView(Protocol):
 
     def carried(self, key: ShardKey) -> HeldShard | None:
         """This node's own custody of ``key`` (a shard that fled here), if any."""
+        ...
+
+    def handed_on(self, key: ShardKey) -> CustodyLink | None:
+        """The hop by which this node recently handed ``key`` on, if it remembers one."""
         ...
 
 

@@ -14,6 +14,7 @@ from .. import erasure
 from ..effects import ShardKey
 from ..errors import ProtocolError
 from ..limits import TAG_SIZE
+from ..objects import HolderInfo
 from ..ticket import Ticket
 from ..wanderer import Wanderer, create_wanderer, rebuild
 from .audits import Audited, AuditShard, Verdict
@@ -69,6 +70,7 @@ class PutOp:
         self.taken: set[bytes] = set()
         self.done = 0
         self.failed: list[int] = []
+        self.placed: dict[int, bytes] = {}
 
     def start(self, now: float) -> Effects:
         owner, view, n = self.owner, self.owner.view, self.n
@@ -115,6 +117,8 @@ class PutOp:
         self.done += 1
         if peer is None:
             self.failed.append(index)
+        else:
+            self.placed[index] = peer
         out: Effects = [Progress(self.op, "launching shards", self.done, self.n)]
         if self.done < self.n:
             return out
@@ -133,6 +137,8 @@ class PutOp:
             created_at=now,
             generations=[0] * self.n,
             stale=[0] * self.n,
+            carriers=[self.placed[i].hex() if i in self.placed else "" for i in range(self.n)],
+            carriers_at=[now] * self.n,
         )
         out += self.owner.own(record, now)
         wid = manifest.value.wanderer_id
@@ -241,12 +247,20 @@ class CheckOp:
         ).start(now)  # fmt: skip
 
     def _located(self, index: int, located: Located | None, now: float) -> Effects:
+        audits = self.manifest.value.auditable and self.owner.params.audit
+        epoch = float(self.manifest.value.epoch_seconds)
+        known = self.record.carrier(index, now, within=epoch)
+        if located is None and audits and known is not None:
+            # No locator (the carrier never published one, or it expired): ask the
+            # carrier last known; it proves, shows where the shard went, or fails.
+            g = self.tracker.generations[index]
+            located = Located(g, HolderInfo(known, (), b""))
         if located is None:
             return self._alive(index, None, now)
         holder = located.holder
-        if holder.holder == self.owner.view.peer:
+        if holder.holder == self.owner.view.peer and not audits:
             return self._alive(index, holder.holder, now)
-        if self.manifest.value.auditable and self.owner.params.audit:
+        if audits:  # (a locator naming this node: the audit asks this node's own custody)
             return AuditShard(
                 self.owner, self.ticket, self.manifest, index, located,
                 lambda audited, t: self._audited(index, audited, t),
@@ -273,6 +287,7 @@ class CheckOp:
         self.tracker.observe(index, holder is not None)
         if holder is not None:
             self.holders[index] = holder
+            self.record.set_carrier(index, holder, now)
             self.answered += 1
         return self._one_done(now)
 
@@ -323,6 +338,7 @@ class CheckOp:
             out = [NotPlaced(self.wanderer_id, index, generation)]
         else:
             self.tracker.repaired(index)
+            self.record.set_carrier(index, peer, now)
             found_at, why, blamed = self.findings[index]
             self.record.log_repair(index, generation, found_at, now, why, blamed)
             out = [Repaired(self.wanderer_id, index, generation)]

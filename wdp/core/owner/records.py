@@ -28,6 +28,14 @@ class OwnedWanderer:
             ``{"shard", "generation", "found_at", "repaired_at", "why", "blamed"}``:
             when the loss was found and the new generation placed, what the
             audit found, and the hex key of the peer that lost it ("" if none).
+        carriers: Per shard, the hex key of the carrier this owner last knew
+            (the peer it launched the shard to, or the last one that proved
+            it holds it); "" if none. When the shard's locator is missing and
+            the owner learned this within an epoch, the audit asks that
+            carrier (which proves, or shows the hop it made, which carriers
+            remember for two epochs), so a carrier that never published a
+            locator is found out at once instead of after stale rounds.
+        carriers_at: When each of ``carriers`` was learned (seconds).
     """
 
     name: str
@@ -38,6 +46,23 @@ class OwnedWanderer:
     generations: list[int]
     stale: list[int] = field(default_factory=list)
     repairs: list[dict[str, object]] = field(default_factory=list)
+    carriers: list[str] = field(default_factory=list)
+    carriers_at: list[float] = field(default_factory=list)
+
+    def carrier(self, index: int, now: float, within: float) -> bytes | None:
+        """The carrier this owner knew for shard ``index`` (launched to, or proved it),
+        if it learned that at most ``within`` seconds ago."""
+        if index >= len(self.carriers) or index >= len(self.carriers_at):
+            return None
+        known, at = self.carriers[index], self.carriers_at[index]
+        return bytes.fromhex(known) if known and now - at <= within else None
+
+    def set_carrier(self, index: int, peer: bytes, now: float) -> None:
+        missing = len(self.generations) - len(self.carriers)
+        self.carriers += [""] * max(0, missing)
+        self.carriers_at += [0.0] * max(0, len(self.generations) - len(self.carriers_at))
+        self.carriers[index] = peer.hex()
+        self.carriers_at[index] = now
 
     def log_repair(
         self,
