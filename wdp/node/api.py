@@ -409,6 +409,8 @@ class LocalApi:
                      "audited": t.version >= 2, "repairs": len(item.repairs)}  # fmt: skip
             if req.get("tickets"):
                 entry["ticket"] = item.ticket
+            if req.get("repairs"):  # when each loss was found and repaired, and who lost it
+                entry["repair_log"] = item.repairs
             items.append(entry)
         await send({"ok": True, "wanderers": items})
 

@@ -89,12 +89,16 @@ class LocalSwarm:
         store: str = "disk",
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        commands: dict[int, list[str]] | None = None,
     ) -> None:
+        """``commands``: the program some nodes run instead of ``wdp-node`` (by index);
+        it takes ``wdp-node``'s arguments (tests run attacker nodes this way)."""
         self.n = n
         self.base_dir = Path(base_dir)
         self.store = store
         self.env = {**os.environ, **(env or {})}
         self.extra_args = extra_args or []
+        self.commands = commands or {}
         self.nodes: list[NodeProcess] = []
 
     def __enter__(self) -> LocalSwarm:
@@ -113,7 +117,7 @@ class LocalSwarm:
         data_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.base_dir / f"node{index}.log"
         args = [
-            *wdp_node_command(),
+            *self.commands.get(index, wdp_node_command()),
             "--listen", "/ip4/127.0.0.1/tcp/0",
             "--data-dir", str(data_dir),
             "--store", self.store,
