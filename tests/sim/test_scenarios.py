@@ -111,3 +111,35 @@ def test_real_crypto_runs_the_same_protocol() -> None:
     standin = simulate(sc.with_swarm(crypto="standin"), POLICIES["wdp"], 1)
     # same sizes on the wire: keys and signatures are as long in both modes
     assert abs(r.counters["hops"] - standin.counters["hops"]) < 0.3 * r.counters["hops"]
+
+
+# -- attacks on the defences ------------------------------------------------------------
+
+
+def test_fresh_identities_leaving_together_provoke_flight_only_without_the_defences() -> None:
+    attacker = Sybil(fraction=0.1, behaviour="hoard", churners=0.25, churn_links=20,
+                     churn_stay=60, churn_every=1, churn_from=2)  # fmt: skip
+    sc = tiny(nodes=40, horizon_epochs=5).replace(sybil=attacker)
+    off = simulate(sc, POLICIES["wdp-off"], 1)
+    on = simulate(sc, POLICIES["wdp"], 1)
+    assert off.counters["churn_waves"] == on.counters["churn_waves"] >= 2
+    assert off.counters.get("threat_critical", 0) > 0 and off.counters.get("hops_THREAT", 0) > 0
+    assert on.counters.get("threat_critical", 0) == 0 and on.counters.get("hops_THREAT", 0) == 0
+
+
+def test_late_joiners_and_sleepers_start_dropping_when_the_scenario_says() -> None:
+    late = tiny(horizon_epochs=4).replace(sybil=Sybil(fraction=0.2, join_epoch=2))
+    sim = Simulation(late, POLICIES["wdp"], 1)
+    sim.advance(1.5 * late.swarm.epoch)
+    sybils = [ep for ep in sim.topology.nodes if ep.kind == "drop"]
+    assert sybils and not any(ep.alive for ep in sybils)  # not online yet
+    sim.advance(2.5 * late.swarm.epoch)
+    assert all(ep.alive for ep in sybils)
+
+    sleeper = tiny(horizon_epochs=5).replace(sybil=Sybil(fraction=0.2, honest_epochs=2))
+    sim = Simulation(sleeper, POLICIES["wdp"], 1)
+    sim.advance(1.9 * sleeper.swarm.epoch)
+    assert sim.counters.get("dropped", 0) == 0  # honest so far, and carrying
+    assert any(ep.kind == "sleeper" and ep.core and ep.core.held for ep in sim.topology.nodes)
+    result = sim.run()
+    assert result.counters["dropped"] > 0
