@@ -50,7 +50,7 @@ demo: install
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
 
-.PHONY: bench-sim study
+.PHONY: bench-sim study budget
 
 ## Swarm simulator: handoffs simulated per second (fidelity, stand-in crypto, 10,000-node shape).
 bench-sim: install
@@ -59,6 +59,10 @@ bench-sim: install
 ## Durability study: every scenario x storage policy; rewrites docs/durability.md's numbers and plots.
 study: install
 	$(PY) -m wdp.sim.cli study --docs docs
+
+## Hop budget: loss, exposure and bandwidth against epoch length and attacker lag (docs/durability.md).
+budget: install
+	$(PY) -m wdp.sim.cli budget --docs docs
 
 .PHONY: bench
 

@@ -168,6 +168,34 @@ def study(
         raise typer.Exit(1)
 
 
+@app.command()
+def budget(
+    docs: Annotated[Path, typer.Option(help="Where durability.md and its plots go.")] = Path(
+        "docs"
+    ),
+    quick: Annotated[
+        bool, typer.Option(help="A small, fast version (checks the pipeline).")
+    ] = False,
+    jobs: Annotated[int, typer.Option(help="Runs in parallel (processes).")] = 2,
+) -> None:
+    """The hop budget: loss, exposure and bandwidth against epoch length and attacker lag."""
+    if importlib.util.find_spec("matplotlib") is None:
+        _fail("the hop budget draws its plots with matplotlib, which is not installed: "
+              "pip install 'wdp[study]' (or 'make install')")  # fmt: skip
+    from .budget import run_budget
+
+    def progress(i: int, n: int, r: dict[str, Any]) -> None:
+        typer.echo(f"[{i}/{n}] {r['scenario']} {r['policy']}: lost {r['lost'][-1]}/"
+                   f"{r['wanderers']} ({r['wall_seconds']:.0f} s)")  # fmt: skip
+
+    try:
+        out = run_budget(docs=docs, quick=quick, workers=jobs, progress=progress)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(f"cannot write the hop budget's output{where}: {exc.strerror or exc}")
+    typer.echo(f"{out['runs']} runs; numbers in {docs}/durability.md")
+
+
 @app.command("bench")
 def bench_(
     quick: Annotated[bool, typer.Option(help="Smaller runs (seconds instead of minutes).")] = False,

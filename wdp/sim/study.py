@@ -188,6 +188,24 @@ def _key(r: dict[str, Any]) -> tuple[str, str]:
     return r["scenario"], r["policy"]
 
 
+def _upkeep(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """Bytes sent by kind to keep the data stored: the first upload (the same under every
+    policy) is left out."""
+    by_kind: dict[str, int] = {}
+    for r in runs:
+        for kind, n in r["bytes_by_kind"].items():
+            if not kind.startswith("launch_"):
+                by_kind[kind] = by_kind.get(kind, 0) + n
+    return by_kind
+
+
+def upkeep_per_byte_day(runs: list[dict[str, Any]]) -> float:
+    """Bytes sent to keep the data stored, per stored payload byte per day of the runs."""
+    days = runs[0]["params"]["horizon_epochs"] * runs[0]["params"]["epoch"] / DAY
+    stored = sum(r["wanderers"] * r["payload_bytes"] for r in runs)
+    return sum(_upkeep(runs).values()) / stored / days if stored else 0.0
+
+
 def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
@@ -199,14 +217,8 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
         trials = sum(r["wanderers"] for r in runs)
         times = runs[0]["times"]
         lost = [sum(r["lost"][i] for r in runs) / trials for i in range(len(times))]
-        days = runs[0]["params"]["horizon_epochs"] * runs[0]["params"]["epoch"] / DAY
-        stored = sum(r["wanderers"] * r["payload_bytes"] for r in runs)
-        by_kind: dict[str, int] = {}
-        for r in runs:
-            for kind, n in r["bytes_by_kind"].items():
-                by_kind[kind] = by_kind.get(kind, 0) + n
-        upkeep = {k: n for k, n in by_kind.items() if not k.startswith("launch_")}
-        total = sum(upkeep.values())  # the first upload is the same for every policy: left out
+        upkeep = _upkeep(runs)
+        total = sum(upkeep.values())
         control = sum(n for k, n in upkeep.items() if k.endswith("_control"))
         agg[key] = {
             "runs": len(runs),
@@ -215,7 +227,7 @@ def aggregate(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
             "p_loss": lost,
             "p_loss_final": lost[-1],
             "lost_final": sum(r["lost"][-1] for r in runs),
-            "bw_per_byte_day": total / stored / days if stored else 0.0,
+            "bw_per_byte_day": upkeep_per_byte_day(runs),
             "bw_control_share": control / total if total else 0.0,
             "hops": sum(r["counters"].get("hops", 0) for r in runs),
             "threat_hops": sum(r["counters"].get("hops_THREAT", 0) for r in runs),
@@ -305,12 +317,13 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def write_doc(doc: Path, block: str) -> None:
-    text = doc.read_text() if doc.exists() else f"# Durability study\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+def write_doc(doc: Path, block: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the generated section between ``begin`` and ``end`` (appended if missing)."""
+    text = doc.read_text() if doc.exists() else f"# Durability study\n\n{begin}\n{end}\n"
+    if begin not in text or end not in text:
+        text = text.rstrip() + f"\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
     doc.write_text(head + block + tail)
 
 
