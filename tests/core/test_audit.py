@@ -9,16 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.core.helpers import (
-    OWNER_SEED,
-    T0,
-    Node,
-    launch,
-    make_node,
-    make_wanderer,
-    run_handoff,
-    seed,
-)
 from wdp.core import merkle
 from wdp.core.audit import (
     AuditChallenge,
@@ -41,6 +31,17 @@ from wdp.core.nonces import NonceCache
 from wdp.core.objects import CustodyLink, Reason, Signed
 from wdp.core.signing import Signer
 from wdp.core.wanderer import Wanderer, create_wanderer, repair_seed
+
+from .helpers import (
+    OWNER_SEED,
+    T0,
+    Node,
+    launch,
+    make_node,
+    make_wanderer,
+    run_handoff,
+    seed,
+)
 
 REPAIR_SEED = repair_seed(OWNER_SEED)
 

@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 
-from tests.core.helpers import OWNER_SEED, T0, make_node, make_wanderer, run_handoff
 from wdp.core import crypto, merkle
 from wdp.core.errors import RejectCode, RemoteProtocolError
 from wdp.core.locator import make_locator, open_locator
@@ -15,6 +14,8 @@ from wdp.core.proto import wdp_pb2 as pb
 from wdp.core.signing import Signer, public_key_of
 from wdp.core.ticket import Ticket, TicketError
 from wdp.core.wanderer import create_wanderer, launch_offer, locator_seed, repair_seed, sealing_seed
+
+from .helpers import OWNER_SEED, T0, make_node, make_wanderer, run_handoff
 
 
 def _resigned(manifest: Manifest, **changes: object) -> bytes:
