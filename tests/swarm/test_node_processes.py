@@ -55,7 +55,8 @@ async def test_eight_nodes_shards_make_three_ttl_hops_with_verified_chains(swarm
 
 
 async def test_a_node_whose_peers_stop_answering_flees_to_healthy_peers(swarm_factory):
-    swarm = swarm_factory(8)
+    # Peers are evidence once known for threat_min_age (5 min by default; 3 s here).
+    swarm = swarm_factory(8, env={"WDP_THREAT_MIN_AGE": "3"})
     w = make_wanderer(b"threatened " * 1000, k=1, n=1, epoch=3600)  # no TTL hop in this test
     async with owner_node(swarm) as owner:
         await seed_shards(owner, swarm, w, targets=[2])
