@@ -251,8 +251,8 @@ def markdown(
             "distinct shards; *drops/hop*: share of hops that ended at a dropping Sybil; *lost*: "
             "wanderers lost.",
             "",
-            "| Sybil share | layout | policy | seeds | hoard: seen | hoard: rebuildable | "
-            "drop: drops/hop | drop: lost |",
+            "| Sybil share | layout | policy | seeds (hoard / drop) | hoard: seen | "
+            "hoard: rebuildable | drop: drops/hop | drop: lost |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         index = {(r["behaviour"], r["fraction"], r["spread"], r["policy"]): r for r in sybil}
@@ -260,7 +260,7 @@ def markdown(
         for fraction, spread, pol in combos:
             h = index.get(("hoard", fraction, spread, pol))
             d = index.get(("drop", fraction, spread, pol))
-            n = max(x["seeds"] for x in (h, d) if x is not None)
+            n = " / ".join(str(x["seeds"]) for x in (h, d) if x is not None)
             lines.append(
                 f"| {_pct(fraction)} | {'spread' if spread else 'clustered'} | {pol} | {n} | "
                 f"{_pct(h['captured_shards']) if h else ''} | "
