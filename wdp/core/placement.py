@@ -200,10 +200,9 @@ def choose_carrier(
     acceptable = [pool[k] for k in sorted(pool)]
     if urgent and p.robust_flight:
         acceptable = _calm(acceptable, candidates, p) or acceptable
-    known_proven = any(c.proven for c in pool.values()) or any(c.proven for c in candidates)
     acceptable = _trusted(
         acceptable, urgent=urgent, rng=rng, share=p.unproven_share,
-        hold_back=patient and known_proven,
+        hold_back=patient and any(c.proven for c in candidates),
     )  # fmt: skip
     if not acceptable:
         return None

@@ -252,10 +252,7 @@ class Faults:
         sim = self.sim
         if node.index in self.seized or node.alive:
             return
-        sim.trace(sim.q.now, "join", sim.topology.name(node.index))
-        alive = sim.topology.alive
-        alive.insert(bisect_right(alive, node.index), node.index)
-        sim.start_node(node, first=False)
+        self._come_online(node)
         churn = sim.sc.churn
         sim.q.after(rng.expovariate(1.0 / (churn.session_hours * 3600)), self._leave, node, rng)
 

@@ -58,9 +58,9 @@ class OwnedWanderer:
         return bytes.fromhex(known) if known and now - at <= within else None
 
     def set_carrier(self, index: int, peer: bytes, now: float) -> None:
-        missing = len(self.generations) - len(self.carriers)
-        self.carriers += [""] * max(0, missing)
-        self.carriers_at += [0.0] * max(0, len(self.generations) - len(self.carriers_at))
+        n = len(self.generations)  # records saved before these fields had none
+        self.carriers += [""] * (n - len(self.carriers))
+        self.carriers_at += [0.0] * (n - len(self.carriers_at))
         self.carriers[index] = peer.hex()
         self.carriers_at[index] = now
 
