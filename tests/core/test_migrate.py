@@ -421,6 +421,20 @@ def test_a_busy_peer_is_tried_again_soon_but_a_failing_one_is_not():
     assert a.carrier.handle_timer(t + params.busy_backoff) == []  # failing: backed off longer
 
 
+def test_a_sibling_holder_is_skipped_for_one_epoch_only_since_siblings_wander_too():
+    w, a, b = two_nodes_with_shard()
+    a.carrier.observe(PingOk(b.peer, 0.01, T0))
+    (held,) = a.carrier.held.values()
+    held.next_hop_at = T0
+    a.carrier.handle_timer(T0)
+    a.carrier.handoff_failed(held.key, RejectCode.SIBLING_HELD, T0)
+    epoch = w.manifest.value.epoch_seconds
+    params = a.carrier.params
+    assert a.carrier.handle_timer(T0 + params.peer_backoff) == []  # b holds a sibling now
+    (again,) = a.carrier.handle_timer(T0 + epoch + params.retry_delay)
+    assert again.to_peer == b.peer  # an epoch later its sibling may have moved on
+
+
 def test_an_evacuation_spreads_over_peers_instead_of_flooding_the_furthest():
     a = make_node(1)
     far, near = make_node(2), make_node(3)

@@ -38,7 +38,13 @@ async def test_eight_nodes_shards_make_three_ttl_hops_with_verified_chains(swarm
         at = where(swarm, w)
         return len(at) == 4 and all(m.signed_record().value.hop >= 3 for _, m in at.values())
 
-    await wait_for("every shard at hop >= 3", all_hopped, timeout=180)
+    def state() -> str:
+        at = {i: (n, m.signed_record().value.hop) for i, (n, m) in where(swarm, w).items()}
+        holders = sorted({n for n, _ in at.values()})
+        tails = "\n".join(f"--- node {n}\n{swarm.nodes[n].log()[-3000:]}" for n in holders)
+        return f"shard -> (node, hop): {at}\n{tails}"
+
+    await wait_for("every shard at hop >= 3", all_hopped, timeout=180, logs=state)
     for index, (node_index, meta) in sorted(where(swarm, w).items()):
         assert verify_chain(meta) >= 3
         assert [link.record.value.reason for link in meta.links()[1:]] == [Reason.TTL] * (

@@ -143,7 +143,9 @@ class Carrier:
         self._panic_wipe_at: float | None = None
         self._reserved: dict[bytes, tuple[ShardKey, int]] = {}  # record hash -> inbound shard
         self._seen: OrderedDict[ShardKey, tuple[int, int]] = OrderedDict()
-        self._sibling_holders: OrderedDict[bytes, set[bytes]] = OrderedDict()
+        # wanderer -> {peer: until}: peers that answered SIBLING_HELD. Siblings
+        # wander too, so the answer holds for one epoch of that wanderer only.
+        self._sibling_holders: OrderedDict[bytes, dict[bytes, float]] = OrderedDict()
         self._forwarded: OrderedDict[bytes, set[bytes]] = OrderedDict()  # peer -> wanderers
         self._handed_on: OrderedDict[ShardKey, tuple[CustodyLink, float]] = OrderedDict()
         self._now = now
@@ -352,6 +354,7 @@ class Carrier:
             return [StartHandoff(held.key, held.in_flight_to, offer)]
         held.reason = reason
         held.failed_peers = {p: t for p, t in held.failed_peers.items() if t > now}
+        siblings = self._sibling_holders.get(held.key.wanderer_id, {})
         recent = [
             peer
             for link in held.chain
@@ -360,7 +363,7 @@ class Carrier:
         exclude = {
             self.peer,
             *held.failed_peers,
-            *self._sibling_holders.get(held.key.wanderer_id, ()),
+            *(peer for peer, until in siblings.items() if until > now),
             *self._saturated_peers(),
         }
         urgent = reason is Reason.THREAT
@@ -483,8 +486,11 @@ class Carrier:
         if in_doubt and offer is not None:
             held.retry = offer
         elif code is RejectCode.SIBLING_HELD:
-            holders = self._sibling_holders.setdefault(key.wanderer_id, set())
-            holders.add(peer)
+            known = self._sibling_holders.get(key.wanderer_id, {})
+            holders = {p: until for p, until in known.items() if until > now}
+            self._sibling_holders[key.wanderer_id] = holders
+            holders[peer] = now + float(held.manifest.value.epoch_seconds)
+            self._sibling_holders.move_to_end(key.wanderer_id)
             while len(self._sibling_holders) > self.params.seen_memory:
                 self._sibling_holders.popitem(last=False)
         elif code is RejectCode.BUSY:
