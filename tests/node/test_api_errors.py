@@ -175,6 +175,10 @@ def raw_exchange(path: Path, data: bytes) -> list[bytes]:
         (b'{"op": "put", "size": 1, "name": 5}', "bad request: 'name' must be text"),
         (b'{"op": "get"}', "bad request: 'ticket' is missing"),
         (b'{"op": "get", "ticket": "nope"}', "not a WDP ticket"),
+        (b"[" * 30_000 + b"]" * 30_000, "bad request: the request nests deeper than 8 levels"),
+        (b'{"a":' * 10_000 + b"1" + b"}" * 10_000, "bad request: the request nests deeper"),
+        (b'{"op": "[[[[[[[[[[[[\\"{{{{{{{{{{{{"}', "unknown operation '[[[["),  # in a string
+        (b"[" * 5_000, "bad request: the request nests deeper"),  # and never closed
     ],
 )
 async def test_bad_requests_get_one_plain_line(tmp_path: Path, line: bytes, expected: str) -> None:

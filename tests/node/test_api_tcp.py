@@ -95,6 +95,9 @@ async def test_wrong_or_missing_token_gets_one_error_and_nothing_else(tmp_path: 
             answer = json.loads(lines[0])
             assert answer["ok"] is False and "unauthorised" in answer["error"]
             assert "peer_id" not in answer
+        # Nested 30,000 deep, without a token: refused before it is parsed.
+        lines = await in_thread(raw_exchange, port, b"[" * 30_000 + b"]" * 30_000 + b"\n")
+        assert json.loads(lines[0])["error"].startswith("bad request: the request nests deeper")
         # A put with a wrong token stores nothing, even with its payload sent.
         payload = os.urandom(3000)
         request = {"op": "put", "size": len(payload), "name": "x", "token": "y" * 20}

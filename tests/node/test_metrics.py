@@ -39,5 +39,6 @@ async def test_metrics_report_shards_hops_rejects_and_peers() -> None:
         assert m["wdp_shard_bytes_held"] == w.manifest.value.shard_size
         assert m['wdp_hops_total{direction="in"}'] == 1
         assert m['wdp_rejects_total{by="this_node",code="SIBLING_HELD"}'] == 1
+        assert m['wdp_refusals_total{kind="handoff SIBLING_HELD"}'] == 1
         assert m["wdp_threat_level"] == 0
         assert m["wdp_peers"] >= 1

@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 API_SOCKET = "api.sock"
 API_TOKEN_FILE = "api.token"
 MAX_REQUEST_LINE = 64 * 1024
+MAX_REQUEST_DEPTH = 8  # requests are flat objects; depth is checked before the line is parsed
 CHUNK = 1 << 20
 TCP_REQUEST_TIMEOUT = 10.0  # a TCP client must send its request line this fast
 MIN_TOKEN_LENGTH = 16
@@ -189,10 +191,26 @@ async def _read_exactly(stream: trio.SocketStream, buf: bytearray, size: int) ->
     return bytes(out)
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _depth(line: bytes) -> int:
+    """How deeply ``line``'s JSON nests, counted without parsing it (strings skipped)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", line)):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _parse_request(line: bytes) -> dict[str, Any]:
+    """The request object of one line; any malformed line is a :class:`BadRequest`."""
+    if _depth(line) > MAX_REQUEST_DEPTH:
+        raise BadRequest(f"the request nests deeper than {MAX_REQUEST_DEPTH} levels")
     try:
         request = json.loads(line)
-    except ValueError:  # not UTF-8, or not JSON
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested beyond the parser
         raise BadRequest("the request line is not JSON") from None
     if not isinstance(request, dict):
         raise BadRequest("the request must be a JSON object")
@@ -301,7 +319,9 @@ class LocalApi:
                     return
                 request = _parse_request(line)
                 if not self._authorised(request):
-                    log.warning("api: TCP request without the right token refused")
+                    self.node.refusals.refused(
+                        "api token", "a TCP client", "wrong or missing token", self.node.clock()
+                    )
                     await send({"ok": False, "error": "unauthorised: wrong or missing API "
                                 "token; give the node's token (its data directory's "
                                 "api.token) with --token or WDP_API_TOKEN"})  # fmt: skip
@@ -453,6 +473,7 @@ class LocalApi:
                 "passed": stats.audits_passed, "failed": dict(stats.audits_failed),
             },
             "excluded_peers": sorted(p.hex()[:16] for p in excluded),
+            "refusals": dict(sorted(node.refusals.counts.items())),
         })  # fmt: skip
 
     async def op_panic(

@@ -49,6 +49,12 @@ class NodeCollector(Collector):
         for code, n in sorted(stats.rejects_received.items()):
             rejects.add_metric([code, "peer"], n)
         yield rejects
+        refusals = CounterMetricFamily(
+            "wdp_refusals", "Refused peer and API requests, by kind", labels=["kind"]
+        )
+        for kind, n in sorted(node.refusals.counts.items()):
+            refusals.add_metric([kind], n)
+        yield refusals
         peers = carrier.latency.peers()
         yield GaugeMetricFamily("wdp_peers", "Peers in the latency map", len(peers))
         yield GaugeMetricFamily(

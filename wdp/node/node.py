@@ -91,6 +91,7 @@ from .host import (
     remote_ipv4,
 )
 from .ping import Pinger
+from .refusals import RefusalLog
 from .stats import NodeStats
 from .store import MemoryStore, ShardMeta, Store
 from .streams import StreamPump, reset_quietly
@@ -199,6 +200,7 @@ class Node:
         self.threat_events: list[ThreatChanged] = []
         self.results: deque[HandoffResult] = deque(maxlen=1000)  # latest outbound hops
         self.stats = NodeStats()
+        self.refusals = RefusalLog()
         self.running = False
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Event()
@@ -264,6 +266,7 @@ class Node:
                     self._stopping = True
                     self.running = False
                     self._nursery = None
+                    self.refusals.flush()
 
     async def stop(self) -> None:
         """Close every connection, then end :meth:`run` (idempotent)."""
@@ -358,12 +361,16 @@ class Node:
                     self._owner_report(eff)
                 case FetchServed():
                     # A fetch tells the carrier that this peer holds the owner key: no peer logged.
-                    outcome = "served" if eff.ok else f"refused ({eff.code and eff.code.name})"
-                    log.info("fetch of %s %s %s", eff.key, outcome, eff.detail)
+                    if eff.ok:
+                        log.info("fetch of %s served", eff.key)
+                    else:
+                        self._refused("fetch", eff.code, "-", f"{eff.key} {eff.detail}")
                 case AuditServed():
                     self.stats.count_audit_answered(eff.ok)
-                    outcome = "answered" if eff.ok else f"refused ({eff.code and eff.code.name})"
-                    log.info("audit of %s %s %s", eff.key, outcome, eff.detail)
+                    if eff.ok:
+                        log.info("audit of %s answered", eff.key)
+                    else:
+                        self._refused("audit", eff.code, "-", f"{eff.key} {eff.detail}")
                 case CustodyDropped():
                     log.error("custody of %s dropped: %s", eff.key, eff.why)
                 case CustodyRestored():
@@ -408,7 +415,7 @@ class Node:
             log.info("took custody of shard %s hop %s (%s) from %s", eff.key, eff.hop, reason, peer)
         elif eff.inbound:
             self.stats.count_reject(code, sent=not eff.by_peer)
-            log.info("refused a handoff from %s: %s %s", peer, code, eff.detail)
+            self._refused("handoff", eff.code, peer, eff.detail)
         elif eff.ok:
             self.stats.hops_out += 1
             self.results.append(HandoffResult(True))
@@ -417,6 +424,10 @@ class Node:
             self.stats.count_reject(code, sent=False)
             self.results.append(HandoffResult(False, eff.code, eff.detail))
             log.info("handoff of %s to %s failed: %s %s", eff.key, peer, code, eff.detail)
+
+    def _refused(self, what: str, code: RejectCode | None, peer: str, detail: str) -> None:
+        kind = f"{what} {code.name if code is not None else 'aborted'}"
+        self.refusals.refused(kind, peer, detail, self.clock())
 
     def _owner_report(self, eff: LaunchEnded | FetchEnded | AuditEnded) -> None:
         if isinstance(eff, AuditEnded):
@@ -440,7 +451,10 @@ class Node:
             try:
                 remote = peer_key_of(stream.muxed_conn.peer_id)
             except NotEd25519PeerError as exc:
-                log.info("refusing a %s stream from a non-Ed25519 peer: %s", protocol, exc)
+                self.refusals.refused(
+                    f"{protocol} non-Ed25519 peer", str(stream.muxed_conn.peer_id), str(exc),
+                    self.clock(),
+                )  # fmt: skip
                 await reset_quietly(stream)
                 return
             sid, effects = self.core.accept_stream(protocol, remote, self.clock())
