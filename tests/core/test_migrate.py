@@ -16,7 +16,7 @@ from wdp.core.signing import Signer, verify
 from wdp.core.threat import PingFailed, PingOk
 from wdp.core.wanderer import create_wanderer, launch_offer
 
-from .helpers import T0, Node, launch, make_node, make_wanderer, run_handoff, seed
+from .helpers import OWNER_SEED, T0, Node, launch, make_node, make_wanderer, run_handoff, seed
 
 
 def held_by(node: Node, w, index: int = 0) -> bool:
@@ -433,6 +433,23 @@ def test_a_sibling_holder_is_skipped_for_one_epoch_only_since_siblings_wander_to
     assert a.carrier.handle_timer(T0 + params.peer_backoff) == []  # b holds a sibling now
     (again,) = a.carrier.handle_timer(T0 + epoch + params.retry_delay)
     assert again.to_peer == b.peer  # an epoch later its sibling may have moved on
+
+
+def test_a_one_second_epoch_is_held_to_the_carriers_floor():
+    """Nobody can make a carrier move their bytes every second (the manifest allows 1 s)."""
+    fast = create_wanderer(b"x" * 3000, owner_seed=OWNER_SEED, nonce=b"\x02" * 12,
+                           k=1, n=1, epoch_seconds=1, now=T0)  # fmt: skip
+    params = CarrierParams(min_epoch=60.0)
+    a, b = make_node(1, params), make_node(2)
+    assert launch(fast, 0, a).reject_code is None
+    a.carrier.observe(PingOk(b.peer, 0.01, T0))
+    (held,) = a.carrier.held.values()
+    assert held.next_hop_at >= T0 + 60.0
+    assert a.carrier.handle_timer(T0 + 59.9) == []
+    (start,) = a.carrier.handle_timer(T0 + 60.0 * 1.25)
+    assert start.to_peer == b.peer
+    # A wanderer that asks for more than the floor keeps its own epoch.
+    assert a.carrier.epoch_of(make_wanderer().manifest.value) == 600.0
 
 
 def test_an_evacuation_spreads_over_peers_instead_of_flooding_the_furthest():

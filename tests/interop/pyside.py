@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import trio
 from libp2p.peer.id import ID
 
+from wdp.core.carrier import CarrierParams
 from wdp.core.custody import check_chain, check_link
 from wdp.core.messages import Offer
 from wdp.core.node import LaunchEnded
@@ -40,6 +41,7 @@ async def py_node(
         ping_interval=math.inf,
         discovery_interval=3600.0,
         enable_dht=dht,
+        carrier_params=CarrierParams(min_epoch=1.0),  # tests hop after a few seconds
     )
     async with open_node(cfg) as node:
         yield node

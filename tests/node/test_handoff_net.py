@@ -39,13 +39,13 @@ def assert_chain(node: Node, key: ShardKey, hops: list[tuple[bytes, bytes, Reaso
 
 async def launch_and_hop(clock: MovableClock, a: Node, b: Node) -> ShardKey:
     """B launches shard 0 to A; a TTL hop (clock moved past the epoch) takes it A -> B."""
-    w = make_wanderer(clock, epoch=5)
+    w = make_wanderer(clock, epoch=60)
     key = key_of(w)
     result = await b.launch_shard(w, 0, a.peer_id, owner_seed=OWNER_SEED)
     assert result.ok, result
     assert key in a.carrier.held and a.store.keys() == [key]
 
-    clock.advance(5 * 1.25 + 0.1)  # past any jittered epoch: A's timer fires now
+    clock.advance(60 * 1.25 + 0.1)  # past any jittered epoch: A's timer fires now
     with trio.fail_after(DEADLINE):
         await b.wait_until(lambda: key in b.carrier.held)
         await a.wait_until(lambda: key not in a.carrier.held and len(a.results) > 0)
@@ -83,8 +83,8 @@ async def test_launch_then_ttl_hop_over_tcp() -> None:
         assert holder.record_hash == b.carrier.held[key].last.record.hash
         assert holder.addrs == tuple(addr.to_bytes() for addr in b.addrs)
         assert loc.value.hop == 1
-        # expiry = now + 2 x epoch (5 s here)
-        assert abs(loc.value.expires_at_ms - (clock() + 10) * 1000) < 5000
+        # expiry = now + 2 x epoch (60 s here)
+        assert abs(loc.value.expires_at_ms - (clock() + 120) * 1000) < 5000
 
 
 @pytest.mark.trio
@@ -155,7 +155,7 @@ async def test_panic_wipes_what_cannot_leave() -> None:
 @pytest.mark.trio
 async def test_restart_takes_back_committed_shards(tmp_path) -> None:
     clock = MovableClock()
-    w = make_wanderer(clock, epoch=5)
+    w = make_wanderer(clock, epoch=60)
     key = key_of(w)
     async with nodes(clock, 12) as (b,):
         async with nodes(clock, 13, store=DiskStore(tmp_path)) as (a,):
@@ -168,7 +168,7 @@ async def test_restart_takes_back_committed_shards(tmp_path) -> None:
             await a2.connect(b.addrs[0])
             with trio.fail_after(DEADLINE):
                 await a2.wait_until(lambda: b.peer_key in a2.carrier.latency)
-            clock.advance(5 * 1.25 + 0.1)
+            clock.advance(60 * 1.25 + 0.1)
             with trio.fail_after(DEADLINE):
                 await b.wait_until(lambda: key in b.carrier.held)
                 await a2.wait_until(lambda: key not in a2.carrier.held)
@@ -206,3 +206,19 @@ async def test_a_multi_chunk_shard_crosses_intact() -> None:
         assert result.ok
         shard, meta = a.store.get(key_of(w))
         assert shard == w.shards[0] and len(shard) > 5 * MAX_CHUNK_SIZE and meta.committed
+
+
+@pytest.mark.trio
+async def test_a_one_second_epoch_is_held_to_the_floor_and_its_locator_lives_as_long() -> None:
+    clock = MovableClock()
+    async with nodes(clock, 1, 2) as (a, b):
+        w = make_wanderer(clock, epoch=1)
+        key = key_of(w)
+        assert (await b.launch_shard(w, 0, a.peer_id, owner_seed=OWNER_SEED)).ok
+        with trio.fail_after(DEADLINE):
+            await a.wait_until(lambda: key in a.locators)
+        floor = a.carrier.params.min_epoch
+        assert floor == 60.0  # the default
+        loc = validate_locator(*a.locators[key], int(clock() * 1000))
+        assert abs(loc.value.expires_at_ms - (clock() + 2 * floor) * 1000) < 5000
+        assert a.carrier.held[key].next_hop_at >= clock() + floor - 1  # it arrived just now

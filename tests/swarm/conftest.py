@@ -25,6 +25,7 @@ FAST_PINGS = {
     "WDP_PING_INTERVAL": "0.5",
     "WDP_PING_TIMEOUT": "1.0",
     "WDP_DISCOVERY_INTERVAL": "2",
+    "WDP_MIN_EPOCH": "1",  # tests hop every few seconds; a node's default floor is 60 s
 }
 
 

@@ -124,3 +124,20 @@ async def test_panic_empties_the_store(swarm_factory):
     assert code == 0, node.log()[-3000:]
     leftovers = [p.name for p in (node.data_dir / "shards").iterdir()]
     assert leftovers == [], leftovers
+
+
+async def test_a_one_second_epoch_moves_no_faster_than_the_carriers_floor(swarm_factory):
+    floor, window = 3.0, 12.0
+    swarm = swarm_factory(3, env={"WDP_MIN_EPOCH": str(floor)})
+    w = make_wanderer(b"in a hurry " * 1000, k=1, n=1, epoch=1)  # the spec's minimum
+    async with owner_node(swarm) as owner:
+        await seed_shards(owner, swarm, w, targets=[0])
+    started = trio.current_time()
+    hops = 0
+    while trio.current_time() - started < window:  # a bounded observation window
+        at = where(swarm, w)
+        if at:
+            hops = max(hops, at[0][1].signed_record().value.hop)
+        await trio.sleep(0.2)
+    # Without the floor it would make about 10 hops here (one every 0.75..1.25 s).
+    assert 1 <= hops <= window / floor, hops

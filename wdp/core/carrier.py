@@ -73,6 +73,10 @@ class CarrierParams:
             also the number of peers whose forwarding evidence is remembered.
         proof_wanderers: Distinct wanderers a peer must have handed on (in
             verified chains this node received) to count as proven.
+        min_epoch: The shortest epoch this carrier honours, in seconds: a shard
+            whose manifest asks for less stays here at least this long (and its
+            locator lives as long), so nobody can make the swarm move their
+            bytes every second (the manifest allows 1 s).
         handed_on_epochs: Epochs (of the shard's manifest, at most a day) for
             which this node remembers the hop by which it handed a shard on, to
             show an auditor where it went (spec 18); ``seen_memory`` such hops
@@ -89,6 +93,7 @@ class CarrierParams:
     seen_memory: int = 100_000
     proof_wanderers: int = 2
     handed_on_epochs: float = 2.0
+    min_epoch: float = 60.0
     schedule: ScheduleParams = field(default_factory=ScheduleParams)
     placement: PlacementParams = field(default_factory=PlacementParams)
     threat: ThreatParams = field(default_factory=ThreatParams)
@@ -228,7 +233,6 @@ class Carrier:
         self.remember_seen(store.key, (rec.generation, rec.hop))
         chain = (*store.chain, link)[-MAX_CHAIN_LINKS:]
         self._note_forwarders(chain)
-        epoch = float(store.manifest.value.epoch_seconds)
         self.held[store.key] = HeldShard(
             key=store.key,
             manifest=store.manifest,
@@ -236,7 +240,7 @@ class Carrier:
             locator_secret=store.locator_secret,
             size=len(store.shard),
             acquired_at=now,
-            next_hop_at=next_hop_at(now, epoch, self.rng, self.params.schedule),
+            next_hop_at=self._hop_time(store.manifest.value, now),
         )
         effects: list[CarrierEffect] = [
             PublishLocator(
@@ -281,9 +285,7 @@ class Carrier:
             locator_secret=meta.locator_secret,
             size=manifest.value.shard_size,
             acquired_at=now,
-            next_hop_at=next_hop_at(
-                now, float(manifest.value.epoch_seconds), self.rng, self.params.schedule
-            ),
+            next_hop_at=self._hop_time(manifest.value, now),
         )
         return [
             PublishLocator(
@@ -383,11 +385,20 @@ class Carrier:
             open_peers = any(c.healthy and c.peer not in exclude for c in candidates)
             if reason is Reason.TTL and open_peers:
                 # Held back: only unproven peers would take it. Stay one more epoch.
-                held.next_hop_at = now + float(held.manifest.value.epoch_seconds)
+                held.next_hop_at = now + self.epoch_of(held.manifest.value)
             return []
         offer = self.next_offer(held, choice.peer, reason, now)
         held.in_flight_to, held.in_flight = choice.peer, offer
         return [StartHandoff(held.key, choice.peer, offer)]
+
+    def epoch_of(self, manifest: Manifest) -> float:
+        """The epoch this carrier keeps for ``manifest``: its own, but not below ``min_epoch``."""
+        return max(float(manifest.epoch_seconds), self.params.min_epoch)
+
+    def _hop_time(self, manifest: Manifest, now: float) -> float:
+        """When a shard that arrived ``now`` hops on: jittered, never before ``min_epoch``."""
+        at = next_hop_at(now, self.epoch_of(manifest), self.rng, self.params.schedule)
+        return max(at, now + self.params.min_epoch)
 
     def _saturated_peers(self) -> set[bytes]:
         """Peers this node already has ``max_inbound`` handoffs running to.
@@ -447,7 +458,7 @@ class Carrier:
         if held is not None:
             self.remember_seen(key, (held.record.generation, held.record.hop + 1))
             if link is not None:
-                epoch = held.manifest.value.epoch_seconds
+                epoch = self.epoch_of(held.manifest.value)
                 keep = min(self.params.handed_on_epochs * epoch, 86_400.0)
                 self._handed_on[key] = (link, now + keep)
                 self._handed_on.move_to_end(key)
@@ -489,7 +500,7 @@ class Carrier:
             known = self._sibling_holders.get(key.wanderer_id, {})
             holders = {p: until for p, until in known.items() if until > now}
             self._sibling_holders[key.wanderer_id] = holders
-            holders[peer] = now + float(held.manifest.value.epoch_seconds)
+            holders[peer] = now + self.epoch_of(held.manifest.value)
             self._sibling_holders.move_to_end(key.wanderer_id)
             while len(self._sibling_holders) > self.params.seen_memory:
                 self._sibling_holders.popitem(last=False)

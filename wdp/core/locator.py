@@ -67,12 +67,15 @@ def make_locator(
     return locator_dht_key(signer.public_key), Signed.create(body, signer).to_bytes()
 
 
-def locator_expiry_ms(now_ms: int, epoch_seconds: int) -> int:
+def locator_expiry_ms(now_ms: int, epoch_seconds: float) -> int:
     """When a locator published at ``now_ms`` should expire: a few epochs, at most a day.
 
-    A carrier whose shard stays longer than half that (a long epoch) republishes.
+    ``epoch_seconds`` is the epoch the carrier keeps (the manifest's, or its
+    floor if that is longer). A carrier whose shard stays longer than half
+    that (a long epoch) republishes.
     """
-    return now_ms + min(LOCATOR_LIFETIME_EPOCHS * epoch_seconds * 1000, MAX_LOCATOR_TTL_MS)
+    lifetime = int(LOCATOR_LIFETIME_EPOCHS * epoch_seconds * 1000)
+    return now_ms + min(lifetime, MAX_LOCATOR_TTL_MS)
 
 
 def validate_locator(key: str, value: bytes, now_ms: int) -> Signed[Locator]:

@@ -66,7 +66,9 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
         announce_addrs=announce or None,
         store=store,
         carrier_params=CarrierParams(
-            capacity=settings.capacity, threat=ThreatParams(min_age=settings.threat_min_age)
+            capacity=settings.capacity,
+            min_epoch=settings.min_epoch,
+            threat=ThreatParams(min_age=settings.threat_min_age),
         ),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,

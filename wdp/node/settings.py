@@ -62,6 +62,9 @@ class Settings(BaseModel):
     repair_interval: float = Field(300.0, gt=0)  # at most this long between repair checks
     # Seconds a peer must be known (and have answered a ping) before its loss is evidence.
     threat_min_age: float = Field(300.0, ge=0)
+    # The shortest epoch this node honours: a shard whose wanderer asks for less
+    # (the manifest allows 1 s) stays at least this long.
+    min_epoch: float = Field(60.0, ge=1, le=7 * 24 * 3600)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # The local API on TCP too ("127.0.0.1:5080"), each request carrying a token:
     # api_token, or else the one the node keeps in <data_dir>/api.token.

@@ -129,7 +129,8 @@ def error(message: str) -> None:
 
 def run(base: Path) -> int:
     env = {"WDP_PING_INTERVAL": "0.5", "WDP_PING_TIMEOUT": "1", "WDP_DISCOVERY_INTERVAL": "2",
-           "WDP_REPAIR_INTERVAL": "2", "WDP_EPOCH": str(EPOCH)}  # fmt: skip
+           "WDP_REPAIR_INTERVAL": "2", "WDP_EPOCH": str(EPOCH),
+           "WDP_MIN_EPOCH": str(EPOCH)}  # below the 60 s floor a node keeps by default  # fmt: skip
     console.print(f"[bold]Starting {NODES} wdp-node processes on 127.0.0.1[/bold] (logs in {base})")
     with LocalSwarm(NODES, base, store="memory", env=env) as swarm:
         deadline = time.monotonic() + 60

@@ -21,6 +21,9 @@ pub const MAX_RECEIPT_BODY: usize = 512;
 pub const MAX_DETAIL_BYTES: usize = 256;
 pub const MIN_EPOCH_SECONDS: u32 = 1;
 pub const MAX_EPOCH_SECONDS: u32 = 604_800;
+/// A carrier's floor on the epoch it honours (spec §12 "Epoch floor"; the
+/// reference default): a shard whose manifest asks for less stays this long.
+pub const MIN_EPOCH_FLOOR_SECONDS: u32 = 60;
 pub const MAX_LOCATOR_VALUE: usize = 2048;
 pub const MIN_SEALED_HOLDER: usize = 48;
 pub const MAX_SEALED_HOLDER: usize = 1024;

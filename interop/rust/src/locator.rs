@@ -94,7 +94,14 @@ pub fn select(key: &[u8], values: &[Vec<u8>], now_ms: u64) -> Option<usize> {
         .map(|(i, _, _)| i)
 }
 
-/// `now + min(2 × epoch_seconds × 1000, 24 h)` (spec §9 "Publishing").
+/// The epoch a carrier keeps for a manifest's `epoch_seconds`: never below
+/// its floor (spec §12 "Epoch floor").
+pub fn kept_epoch_seconds(epoch_seconds: u32) -> u32 {
+    epoch_seconds.max(MIN_EPOCH_FLOOR_SECONDS)
+}
+
+/// `now + min(2 × epoch_seconds × 1000, 24 h)` (spec §9 "Publishing"); the
+/// caller passes the epoch it keeps ([`kept_epoch_seconds`]).
 pub fn expires_at_ms(now_ms: u64, epoch_seconds: u32) -> u64 {
     now_ms + (LOCATOR_LIFETIME_EPOCHS * u64::from(epoch_seconds) * 1000).min(MAX_LOCATOR_TTL_MS)
 }

@@ -643,7 +643,7 @@ class NodeCore:
             return None
         rec, manifest = held.record, held.manifest.value
         now_ms = max(0, int(now * 1000))
-        expires_ms = locator_expiry_ms(now_ms, manifest.epoch_seconds)
+        expires_ms = locator_expiry_ms(now_ms, self.carrier.epoch_of(manifest))
         dht_key, value = make_locator(
             locator_secret=held.locator_secret,
             sealing_key=manifest.sealing_key,

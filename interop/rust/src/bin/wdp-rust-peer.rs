@@ -22,7 +22,7 @@ const USAGE: &str = "usage: wdp-rust-peer --key-file PATH [--listen MULTIADDR]..
                      default /ip4/127.0.0.1/tcp/0)
   --bootstrap ADDR   a peer to join through, ending in /p2p/<peer id> (repeatable)
   --epoch SECS       hold each accepted shard this long before passing it on
-                     (default: the manifest's epoch_seconds)
+                     (default: the manifest's epoch_seconds, at least 60 s)
   --tamper MODE      corrupt the next outbound handoff: hash (wrong shard bytes),
                      signature (bad record signature), chain (wrong prev_record_hash)";
 

@@ -25,6 +25,7 @@ use wdp_interop::custody::{key32, make_offer, sign_next_record, Link};
 use wdp_interop::error::WdpError;
 use wdp_interop::fetch::checks::NonceCache;
 use wdp_interop::limits::AUDIT_NONCE_MEMORY;
+use wdp_interop::locator::kept_epoch_seconds;
 use wdp_interop::objects::{sign_body, Receipt, Record};
 use wdp_interop::proto::{Reason, RejectCode};
 use wdp_interop::receiver::{Receiver, ReceiverOutcome, ReceiverOutput};
@@ -234,7 +235,8 @@ impl Carrier {
                     "chain_len": custody.chain.len(),
                 }));
                 let epoch = self.epoch.unwrap_or_else(|| {
-                    Duration::from_secs(u64::from(custody.manifest.fields.epoch_seconds))
+                    let kept = kept_epoch_seconds(custody.manifest.fields.epoch_seconds);
+                    Duration::from_secs(u64::from(kept))
                 });
                 self.due.insert(key, Instant::now() + epoch);
                 self.came_from.insert(key, peer);

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use libp2p::Multiaddr;
 use wdp_interop::carrier::Custody;
 use wdp_interop::locator::{
-    build_value, dht_key, expires_at_ms, holder_info, validate as validate_value,
+    build_value, dht_key, expires_at_ms, holder_info, kept_epoch_seconds,
+    validate as validate_value,
 };
 use wdp_interop::objects::sealing_key;
 
@@ -67,7 +68,10 @@ pub fn make(
     // repair key in version 2 (spec §4.1, §9).
     let sealing_key = sealing_key(&custody.manifest);
     let now = now_ms();
-    let expires = expires_at_ms(now, custody.manifest.fields.epoch_seconds);
+    let expires = expires_at_ms(
+        now,
+        kept_epoch_seconds(custody.manifest.fields.epoch_seconds),
+    );
     let binary: Vec<Vec<u8>> = addrs.iter().map(|a| a.to_vec()).collect();
     let info = holder_info(holder, &binary, &custody.record.hash);
     let ephemeral: [u8; 32] = rand::random();
