@@ -13,6 +13,7 @@ from wdp.core.rng import Rng
 
 from .addrs import LocalIps, local_ips
 from .host import Clock, listen_addrs_for
+from .kadguard import KadLimits
 from .store import Store
 
 __all__ = ["NodeConfig"]
@@ -41,6 +42,7 @@ class NodeConfig:
             (``0.0.0.0``, ``::``) are advertised as one address per entry.
         discovery_interval: Seconds between Kademlia lookups for new peers.
         max_peers: Connections beyond which discovery dials no more peers.
+        kad_limits: What other peers can make the DHT do (streams, records).
     """
 
     seed: bytes
@@ -59,3 +61,4 @@ class NodeConfig:
     local_ips: LocalIps = local_ips
     discovery_interval: float = 30.0
     max_peers: int = 64
+    kad_limits: KadLimits = field(default_factory=KadLimits)

@@ -45,6 +45,7 @@ from wdp.core.limits import DHT_NAMESPACE, KEY_SIZE, MIGRATE_PROTOCOL_ID
 from wdp.core.locator import select_locator, validate_locator
 
 from .addrs import LocalIps, advertised_addrs, local_ips
+from .kadguard import GuardedValueStore, KadGuard, KadLimits, guard_dht
 
 __all__ = [
     "MIGRATE_PROTOCOL",
@@ -284,33 +285,44 @@ class LocatorValidator(Validator):
 
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
+        # Refuses a peer's PUT over its share before the signature is checked.
+        self.admit: Callable[[bytes], None] | None = None
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def validate(self, key: str, value: bytes) -> None:
+        if self.admit is not None:
+            self.admit(key.encode())
         validate_locator(key, value, self._now_ms())
 
     def select(self, key: str, values: list[bytes]) -> int:
         return select_locator(key, values, self._now_ms())
 
 
-def new_dht(host: IHost, clock: Clock = time.time) -> KadDHT:
-    """Kademlia in server mode, strict validation, the ``wdp`` namespace only.
+def new_dht(
+    host: IHost, clock: Clock = time.time, limits: KadLimits | None = None
+) -> tuple[KadDHT, KadGuard]:
+    """Kademlia in server mode, strict validation, the ``wdp`` namespace only, guarded.
 
     ``validator_changed=True`` keeps py-libp2p from adding its ``pk``/``ipns``
-    validators: a WDP node stores nothing but locators.
+    validators: a WDP node stores nothing but locators. The guard
+    (:mod:`wdp.node.kadguard`) bounds what other peers can make it do.
     """
-    validator = NamespacedValidator(
-        {DHT_NAMESPACE: LocatorValidator(clock)}, strict_validation=True
-    )
-    return KadDHT(
+    locators = LocatorValidator(clock)
+    validator = NamespacedValidator({DHT_NAMESPACE: locators}, strict_validation=True)
+    dht = KadDHT(
         host,
         DHTMode.SERVER,
         validator=validator,
         validator_changed=True,
         strict_validation=True,
     )
+    guard = guard_dht(dht, limits or KadLimits(), clock)
+    store = dht.value_store
+    assert isinstance(store, GuardedValueStore)
+    locators.admit = store.admit
+    return dht, guard
 
 
 async def bootstrap(

@@ -34,6 +34,7 @@ import multiaddr
 import trio
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.kad_dht import KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.tools.anyio_service import background_trio_service
@@ -90,6 +91,7 @@ from .host import (
     peer_key_of,
     remote_ipv4,
 )
+from .kadguard import KadGuard
 from .ping import Pinger
 from .refusals import RefusalLog
 from .stats import NodeStats
@@ -180,7 +182,13 @@ class Node:
         self.peer_id: ID = self.host.get_id()
         if peer_key_of(self.peer_id) != self.peer_key:  # pragma: no cover - identity invariant
             raise RuntimeError("libp2p identity and WDP peer key differ")
-        self.dht = new_dht(self.host, self.clock) if config.enable_dht else None
+        self.dht: KadDHT | None = None
+        self.kad_guard: KadGuard | None = None
+        if config.enable_dht:
+            self.dht, self.kad_guard = new_dht(self.host, self.clock, config.kad_limits)
+            self.kad_guard.on_refused = lambda kind, peer, detail: self.refusals.refused(
+                kind, peer, detail, self.clock()
+            )
         self.rng: Rng = config.rng if config.rng is not None else random.SystemRandom()
         self.core = NodeCore(
             self.signer,
