@@ -16,6 +16,7 @@ FAST_PINGS = {
     "WDP_PING_INTERVAL": "0.5",
     "WDP_PING_TIMEOUT": "2.0",
     "WDP_DISCOVERY_INTERVAL": "2",
+    "WDP_MIN_EPOCH": "1",  # tests hop every few seconds; a node's default floor is 60 s
 }
 LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "ws": "/ip4/127.0.0.1/tcp/0/ws"}
 
