@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from wdp.core.carrier import CarrierParams
-from wdp.core.effects import HandoffFailed, HandoffSucceeded, WipeShard
+from wdp.core.effects import HandoffFailed, HandoffSucceeded, Send, WipeShard
 from wdp.core.errors import MIGRATE_REJECT_CODES, RejectCode
 from wdp.core.framing import FrameDecoder, encode_frame, encode_uvarint
 from wdp.core.limits import DATA_IDLE_TIMEOUT, MAX_CHAIN_LINKS, MAX_FRAME_SIZE
@@ -311,6 +312,60 @@ def test_chain_is_truncated_to_the_last_links_and_still_verifies():
     (held,) = nodes[(MAX_CHAIN_LINKS + 5) % 3].carrier.held.values()
     assert len(held.chain) == MAX_CHAIN_LINKS
     assert held.chain[-1].record.value.hop == MAX_CHAIN_LINKS + 5
+
+
+def full_chain_offer():
+    """A carrier ``a`` about to offer a shard with a full chain (64 links) to ``b``."""
+    w = make_wanderer()
+    nodes = [make_node(i) for i in range(1, 4)]
+    assert launch(w, 0, nodes[0]).reject_code is None
+    for hop in range(1, MAX_CHAIN_LINKS + 1):
+        assert hop_to(nodes[(hop - 1) % 3], nodes[hop % 3], now=T0 + hop).reject_code is None
+    a = nodes[MAX_CHAIN_LINKS % 3]
+    (held,) = a.carrier.held.values()
+    offer = a.carrier.next_offer(held, make_node(9).peer, Reason.TTL, T0 + 100)
+    assert len(offer.chain) == MAX_CHAIN_LINKS
+    return a, offer
+
+
+def test_a_replayed_offer_costs_a_lookup_not_129_signature_checks():
+    a, offer = full_chain_offer()
+    receiver = make_node(9)
+    frame = encode_frame(encode_message(offer), MAX_FRAME_SIZE)
+
+    def offered(remote: bytes) -> list:
+        session = ReceiverSession(receiver.signer, receiver.carrier, T0 + 100, remote_peer=remote)
+        return session.receive_data(frame, T0 + 100)
+
+    started = time.process_time()
+    first = offered(a.peer)
+    first_cpu = time.process_time() - started
+    assert isinstance(first[0], Send) and isinstance(first[0].message, Accept)
+    replays = 200
+    started = time.process_time()
+    for _ in range(replays):
+        again = offered(a.peer)  # refused (the shard is on its way here), but cheaply
+        assert isinstance(again[-1], HandoffFailed)
+        assert again[-1].code is RejectCode.SIBLING_HELD
+    replay_cpu = (time.process_time() - started) / replays
+    print(f"64-link offer ({len(frame)} B): first {first_cpu * 1e3:.2f} ms CPU, "
+          f"replayed {replay_cpu * 1e3:.3f} ms CPU")  # fmt: skip
+    assert replay_cpu <= 0.001
+    # The same bytes from another peer are still refused for their sender.
+    (stranger,) = [e for e in offered(make_node(5).peer) if isinstance(e, HandoffFailed)]
+    assert stranger.code is RejectCode.WRONG_SENDER
+
+
+def test_a_changed_byte_is_a_new_offer_and_verified_again():
+    a, offer = full_chain_offer()
+    receiver = make_node(9)
+    frame = bytearray(encode_frame(encode_message(offer), MAX_FRAME_SIZE))
+    session = ReceiverSession(receiver.signer, receiver.carrier, T0, remote_peer=a.peer)
+    session.receive_data(bytes(frame), T0)
+    frame[-100] ^= 1  # inside the last link's receipt signature
+    session = ReceiverSession(receiver.signer, receiver.carrier, T0, remote_peer=a.peer)
+    (failed,) = [e for e in session.receive_data(bytes(frame), T0) if isinstance(e, HandoffFailed)]
+    assert failed.code in (RejectCode.BAD_SIGNATURE, RejectCode.MALFORMED, RejectCode.BAD_CHAIN)
 
 
 # ---- session edge cases -------------------------------------------------------

@@ -73,6 +73,9 @@ class CarrierParams:
             also the number of peers whose forwarding evidence is remembered.
         proof_wanderers: Distinct wanderers a peer must have handed on (in
             verified chains this node received) to count as proven.
+        verified_offers: Offers (by the SHA-256 of their frame) remembered as
+            having passed every stateless check, so the same bytes offered
+            again cost a lookup, not up to 129 signature checks.
         min_epoch: The shortest epoch this carrier honours, in seconds: a shard
             whose manifest asks for less stays here at least this long (and its
             locator lives as long), so nobody can make the swarm move their
@@ -94,6 +97,7 @@ class CarrierParams:
     proof_wanderers: int = 2
     handed_on_epochs: float = 2.0
     min_epoch: float = 60.0
+    verified_offers: int = 1024
     schedule: ScheduleParams = field(default_factory=ScheduleParams)
     placement: PlacementParams = field(default_factory=PlacementParams)
     threat: ThreatParams = field(default_factory=ThreatParams)
@@ -153,6 +157,7 @@ class Carrier:
         self._sibling_holders: OrderedDict[bytes, dict[bytes, float]] = OrderedDict()
         self._forwarded: OrderedDict[bytes, set[bytes]] = OrderedDict()  # peer -> wanderers
         self._handed_on: OrderedDict[ShardKey, tuple[CustodyLink, float]] = OrderedDict()
+        self._verified: OrderedDict[bytes, Offer] = OrderedDict()  # offer frame digest -> offer
         self._now = now
 
     # ---- state queries ---------------------------------------------------
@@ -208,6 +213,18 @@ class Carrier:
             return ProtocolError(RejectCode.SIBLING_HELD, "this node holds a shard of it already")
         self._reserved[offer.record.hash] = (key, size)
         return None
+
+    def verified_offer(self, digest: bytes) -> Offer | None:
+        found = self._verified.get(digest)
+        if found is not None:
+            self._verified.move_to_end(digest)
+        return found
+
+    def offer_verified(self, digest: bytes, offer: Offer) -> None:
+        self._verified[digest] = offer
+        self._verified.move_to_end(digest)
+        while len(self._verified) > self.params.verified_offers:
+            self._verified.popitem(last=False)
 
     def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
         """The receipt already given for this very hop, while this node still holds the shard."""

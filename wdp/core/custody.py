@@ -91,6 +91,17 @@ def check_chain(
         check_follows(prev, nxt.value)
 
 
+def check_sender(offer: Offer, remote_peer: bytes) -> None:
+    """After hop 0, the stream's peer must be the one that signed the record.
+
+    The only offer check that depends on who sent these bytes: an offer that
+    passed every other check once needs only this one when it comes again.
+    """
+    rec = offer.record.value
+    if rec.hop > 0 and rec.from_peer != remote_peer:
+        raise _fail(RejectCode.WRONG_SENDER, "the record was made by another peer than the sender")
+
+
 def check_offer(offer: Offer, *, local_peer: bytes, remote_peer: bytes) -> None:
     """Every offer check that needs no local state, in spec order; raises RemoteProtocolError.
 
@@ -107,8 +118,7 @@ def check_offer(offer: Offer, *, local_peer: bytes, remote_peer: bytes) -> None:
     check_record_fits_manifest(rec, manifest)
     if rec.to_peer != local_peer:
         raise _fail(RejectCode.WRONG_RECIPIENT, "the record hands the shard to another peer")
-    if rec.hop > 0 and rec.from_peer != remote_peer:
-        raise _fail(RejectCode.WRONG_SENDER, "the record was made by another peer than the sender")
+    check_sender(offer, remote_peer)
     check_chain(manifest, offer.chain, record)
     if public_key_of(offer.locator_secret) != rec.locator_key:
         raise _fail(RejectCode.BAD_LOCATOR_KEY, "locator_secret does not match locator_key")

@@ -42,6 +42,7 @@ from libp2p.kad_dht.pb.kademlia_pb2 import Record
 from libp2p.kad_dht.value_store import ValueStore
 from libp2p.peer.id import ID
 
+from wdp.core.errors import WdpError
 from wdp.core.limits import KAD_PROTOCOL_ID
 from wdp.core.objects import Locator, Signed
 
@@ -88,7 +89,7 @@ KAD_SENDER: contextvars.ContextVar[Sender | None] = contextvars.ContextVar(
 """Who sent the request being served (None: this node's own put or lookup)."""
 
 
-class RecordQuotaError(ValueError):
+class RecordQuotaError(WdpError, ValueError):
     """A peer would store more records than its share; the PUT is refused."""
 
 

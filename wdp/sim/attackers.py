@@ -43,6 +43,12 @@ class AdmitAll:
     def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
         return None
 
+    def verified_offer(self, digest: bytes) -> Offer | None:
+        return None  # verifies every offer afresh
+
+    def offer_verified(self, digest: bytes, offer: Offer) -> None:
+        pass
+
 
 class Dropper(NodeCore):
     """Signs for every shard it is offered, then deletes it (see module docstring)."""
@@ -71,6 +77,12 @@ class TakeSiblings:
 
     def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
         return self.carrier.receipt_for(offer)
+
+    def verified_offer(self, digest: bytes) -> Offer | None:
+        return self.carrier.verified_offer(digest)
+
+    def offer_verified(self, digest: bytes, offer: Offer) -> None:
+        self.carrier.offer_verified(digest, offer)
 
 
 class Hoarder(NodeCore):
