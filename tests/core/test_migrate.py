@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 from wdp.core.carrier import CarrierParams
-from wdp.core.effects import HandoffFailed, HandoffSucceeded, Send, WipeShard
+from wdp.core.effects import HandoffFailed, HandoffSucceeded, Send, StoreShard, WipeShard
 from wdp.core.errors import MIGRATE_REJECT_CODES, RejectCode
 from wdp.core.framing import FrameDecoder, encode_frame, encode_uvarint
-from wdp.core.limits import DATA_IDLE_TIMEOUT, MAX_CHAIN_LINKS, MAX_FRAME_SIZE
+from wdp.core.limits import DATA_IDLE_TIMEOUT, MAX_CHAIN_LINKS, MAX_FRAME_SIZE, RATE_WINDOW
 from wdp.core.messages import Accept, Data, Offer, Receipt, decode_message, encode_message
 from wdp.core.migrate import ReceiverSession, ReceiverState, SenderSession, SenderState
 from wdp.core.objects import Reason, Signed
@@ -17,7 +18,17 @@ from wdp.core.signing import Signer, verify
 from wdp.core.threat import PingFailed, PingOk
 from wdp.core.wanderer import create_wanderer, launch_offer
 
-from .helpers import OWNER_SEED, T0, Node, launch, make_node, make_wanderer, run_handoff, seed
+from .helpers import (
+    OWNER_NODE_KEY,
+    OWNER_SEED,
+    T0,
+    Node,
+    launch,
+    make_node,
+    make_wanderer,
+    run_handoff,
+    seed,
+)
 
 
 def held_by(node: Node, w, index: int = 0) -> bool:
@@ -366,6 +377,78 @@ def test_a_changed_byte_is_a_new_offer_and_verified_again():
     session = ReceiverSession(receiver.signer, receiver.carrier, T0, remote_peer=a.peer)
     (failed,) = [e for e in session.receive_data(bytes(frame), T0) if isinstance(e, HandoffFailed)]
     assert failed.code in (RejectCode.BAD_SIGNATURE, RejectCode.MALFORMED, RejectCode.BAD_CHAIN)
+
+
+def test_shard_bytes_arriving_at_once_are_bounded_in_all_and_per_sending_peer():
+    receiver = make_node(2, CarrierParams(max_inflight=8_000, max_inflight_per_peer=6_000))
+
+    def offer_from(owner: int, i: int):
+        w = create_wanderer(bytes([i]) * 3000, owner_seed=bytes([owner]) * 32,
+                            nonce=bytes([i]) * 12, k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+        return launch_offer(w.manifest, 0, owner_seed=bytes([owner]) * 32,
+                            to_peer=receiver.peer, now=T0)  # fmt: skip
+
+    size = offer_from(1, 1).manifest.value.shard_size
+    assert 3000 <= size < 3100
+    assert receiver.carrier.admit(offer_from(1, 1)) is None
+    refused = receiver.carrier.admit(offer_from(1, 2))  # a second from the same owner key
+    assert refused is not None and refused.code is RejectCode.BUSY
+    assert "this peer already has" in refused.detail
+    assert receiver.carrier.admit(offer_from(2, 3)) is None  # another sender is unaffected
+    refused = receiver.carrier.admit(offer_from(3, 4))  # 3 x 3 KB > 8 KB in all
+    assert refused is not None and refused.code is RejectCode.BUSY
+    receiver.carrier.receive_aborted(offer_from(1, 1).record.hash)  # one ends: room again
+    assert receiver.carrier.admit(offer_from(3, 4)) is None
+
+
+def receiving(size: int):
+    """A receiver that accepted hop 0 of a ``size``-byte shard, and a way to send it data."""
+    big = create_wanderer(os.urandom(size), owner_seed=OWNER_SEED, nonce=b"\x05" * 12,
+                          k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+    receiver = make_node(2)
+    offer = launch_offer(big.manifest, 0, owner_seed=OWNER_SEED, to_peer=receiver.peer, now=T0)
+    session = ReceiverSession(receiver.signer, receiver.carrier, T0, remote_peer=OWNER_NODE_KEY)
+    (accept,) = session.receive_data(encode_frame(encode_message(offer), MAX_FRAME_SIZE), T0)
+    assert isinstance(accept.message, Accept)
+    shard = big.shards[0]
+
+    def send(start: int, end: int, now: float) -> list:
+        frame = encode_frame(encode_message(Data(start, shard[start:end])), MAX_FRAME_SIZE)
+        return session.receive_data(frame, now)
+
+    return session, send, len(shard)
+
+
+def run_timers(session: ReceiverSession, until: float) -> list:
+    effects: list = []
+    while (at := session.get_timer()) is not None and at <= until and not session.finished:
+        effects += session.handle_timer(at)
+    return effects
+
+
+def test_a_trickling_sender_is_cut_off_at_the_rate_window_not_kept_by_idle_gaps():
+    session, send, _size = receiving(3 << 20)
+    sent = 0
+    for t in range(20, 200, 20):  # one byte every 20 s: never idle for 30 s
+        ended = run_timers(session, T0 + t)
+        if session.finished:
+            break
+        send(sent, sent + 1, T0 + t)
+        sent += 1
+    (failed,) = [e for e in ended if isinstance(e, HandoffFailed)]
+    assert failed.code is RejectCode.TIMEOUT and "slower than 64 KiB/s" in failed.detail
+    assert session.finished and sent == RATE_WINDOW // 20  # cut off when the first window ends
+
+
+def test_a_slow_but_honest_sender_keeps_its_handoff():
+    session, send, size = receiving(3 << 20)
+    step = 1 << 20  # 1 MiB every 10 s: 100 KiB/s, above the 64 KiB/s floor
+    effects: list = []
+    for i in range(-(-size // step)):
+        now = T0 + 10 * (i + 1)
+        assert not [e for e in run_timers(session, now) if isinstance(e, HandoffFailed)]
+        effects += send(i * step, min(size, (i + 1) * step), now)
+    assert any(isinstance(e, StoreShard) for e in effects)
 
 
 # ---- session edge cases -------------------------------------------------------

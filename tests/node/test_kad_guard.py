@@ -157,7 +157,7 @@ def guarded_store(limits: KadLimits) -> tuple[GuardedValueStore, LocatorValidato
     base = ValueStore(host=None, local_peer_id=ID(b"\x00" * 34))  # type: ignore[arg-type]
     store = GuardedValueStore(base, limits)
     validator = LocatorValidator()
-    validator.admit = store.admit
+    validator.check_quota = store.check_quota
     return store, validator
 
 

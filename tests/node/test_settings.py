@@ -34,6 +34,8 @@ def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
         ("store = 'tape'", "store"),
         ("epoch = 0", "epoch"),
         ("colour = 'blue'", "colour"),
+        ("max_inflight_per_peer = '64MiB'", "max_inflight_per_peer"),  # below one 128 MiB shard
+        ("max_streams_per_peer = 0", "max_streams_per_peer"),
     ],
 )
 def test_bad_config_gives_one_clear_error(tmp_path: Path, content: str, needle: str) -> None:
@@ -42,6 +44,13 @@ def test_bad_config_gives_one_clear_error(tmp_path: Path, content: str, needle: 
     with pytest.raises(SettingsError, match=needle) as exc:
         load_settings(cfg, {}, environ={})
     assert "\n" not in str(exc.value)
+
+
+def test_limits_are_settings_with_sizes(tmp_path: Path) -> None:
+    env = {"WDP_MAX_PARTIAL_FRAMES": "32MiB", "WDP_MAX_STREAMS_PER_PEER": "8"}
+    s = load_settings(None, {}, environ=env)
+    assert s.max_partial_frames == 32 << 20 and s.max_streams_per_peer == 8
+    assert s.max_inflight == 256 << 20 and s.kad_records_per_peer == 2_000  # defaults
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -73,6 +73,10 @@ class CarrierParams:
             also the number of peers whose forwarding evidence is remembered.
         proof_wanderers: Distinct wanderers a peer must have handed on (in
             verified chains this node received) to count as proven.
+        max_inflight: Bytes of admitted shards arriving at once (held in memory
+            until each is whole and verified); more are refused with BUSY.
+        max_inflight_per_peer: ... of those from one sending peer (for a launch:
+            one owner key), so one stranger cannot take them all.
         verified_offers: Offers (by the SHA-256 of their frame) remembered as
             having passed every stateless check, so the same bytes offered
             again cost a lookup, not up to 129 signature checks.
@@ -98,6 +102,8 @@ class CarrierParams:
     handed_on_epochs: float = 2.0
     min_epoch: float = 60.0
     verified_offers: int = 1024
+    max_inflight: int = 256 << 20
+    max_inflight_per_peer: int = 128 << 20
     schedule: ScheduleParams = field(default_factory=ScheduleParams)
     placement: PlacementParams = field(default_factory=PlacementParams)
     threat: ThreatParams = field(default_factory=ThreatParams)
@@ -150,7 +156,8 @@ class Carrier:
         self.held: dict[ShardKey, HeldShard] = {}
         self.draining = False
         self._panic_wipe_at: float | None = None
-        self._reserved: dict[bytes, tuple[ShardKey, int]] = {}  # record hash -> inbound shard
+        # record hash -> (shard, size, sending peer) of each admitted inbound handoff
+        self._reserved: dict[bytes, tuple[ShardKey, int, bytes]] = {}
         self._seen: OrderedDict[ShardKey, tuple[int, int]] = OrderedDict()
         # wanderer -> {peer: until}: peers that answered SIBLING_HELD. Siblings
         # wander too, so the answer holds for one epoch of that wanderer only.
@@ -184,7 +191,7 @@ class Carrier:
     @property
     def used(self) -> int:
         held = sum(h.size for h in self.held.values())
-        return held + sum(size for _, size in self._reserved.values())
+        return held + sum(size for _, size, _ in self._reserved.values())
 
     # ---- ReceiverPolicy --------------------------------------------------
 
@@ -203,15 +210,33 @@ class Carrier:
         if len(self._reserved) >= self.params.max_inbound:
             return ProtocolError(RejectCode.BUSY, "too many handoffs in progress")
         size = offer.manifest.value.shard_size
+        busy = self._over_inflight(rec.from_peer, size)
+        if busy is not None:
+            return ProtocolError(RejectCode.BUSY, busy)
         if self.used + size > self.params.capacity:
             return ProtocolError(
                 RejectCode.CAPACITY,
                 f"{size} bytes do not fit: {self.used} of {self.params.capacity} in use",
             )
-        incoming = [k for k, _ in self._reserved.values()]
+        incoming = [k for k, _, _ in self._reserved.values()]
         if any(k.wanderer_id == rec.wanderer_id for k in (*self.held, *incoming)):
             return ProtocolError(RejectCode.SIBLING_HELD, "this node holds a shard of it already")
-        self._reserved[offer.record.hash] = (key, size)
+        self._reserved[offer.record.hash] = (key, size, rec.from_peer)
+        return None
+
+    def _over_inflight(self, peer: bytes, size: int) -> str | None:
+        """Why one more shard of ``size`` from ``peer`` would not fit the in-flight budget.
+
+        An admitted shard is held in memory until its last byte arrives and
+        hashes right, so the bytes admitted at once are bounded, in all and
+        per sending peer (a launch counts against the owner key).
+        """
+        total = sum(n for _, n, _ in self._reserved.values())
+        if total + size > self.params.max_inflight:
+            return f"{total} bytes already arriving; the limit is {self.params.max_inflight}"
+        mine = sum(n for _, n, p in self._reserved.values() if p == peer)
+        if mine + size > self.params.max_inflight_per_peer:
+            return f"this peer already has {mine} bytes arriving here"
         return None
 
     def verified_offer(self, digest: bytes) -> Offer | None:

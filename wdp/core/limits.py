@@ -45,6 +45,8 @@ RECEIPT_TIMEOUT = 30.0  # sender: Accept received -> Receipt, plus shard_size / 
 DONE_TIMEOUT = 10.0  # receiver: Receipt sent -> Done (informative only)
 STORE_TIMEOUT = 20.0  # receiver: waiting for the driver to store the shard (< RECEIPT_TIMEOUT)
 MIN_TRANSFER_RATE = 256 * 1024  # bytes/s a sender allows for before its receipt timeout
+MIN_RECEIVE_RATE = 64 * 1024  # receiver: bytes/s of shard data it requires, per window
+RATE_WINDOW = 30.0  # receiver: seconds over which that rate is measured
 
 # /wdp/fetch/1.0 (the owner reads a shard from its carrier).
 FETCH_NONCE_SIZE = 16  # FetchRequestBody.nonce

@@ -126,6 +126,17 @@ class FramedSession(Generic[M, E]):
                 effects += self._end(exc, notify=True)
         return effects
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a frame that has not fully arrived (the node budgets them)."""
+        return self._decoder.buffered
+
+    def abort(self, exc: ProtocolError, now: float) -> list[E]:
+        """End the session for a local reason (a budget), telling the peer ``exc``'s code."""
+        if self.finished:
+            return []
+        return self._end(exc, notify=True)
+
     def handle_timer(self, now: float) -> list[E]:
         """Call at (or after) ``get_timer()``; early or late calls are harmless."""
         if self._deadline is None or now < self._deadline or self.finished:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import multiaddr
 
 from wdp.core.carrier import CarrierParams
+from wdp.core.node.budget import StreamBudget
 from wdp.core.rng import Rng
 
 from .addrs import LocalIps, local_ips
@@ -43,6 +44,8 @@ class NodeConfig:
         discovery_interval: Seconds between Kademlia lookups for new peers.
         max_peers: Connections beyond which discovery dials no more peers.
         kad_limits: What other peers can make the DHT do (streams, records).
+        stream_budget: What other peers' migrate, fetch and audit streams may
+            take (how many, bytes of partial frames).
     """
 
     seed: bytes
@@ -62,3 +65,4 @@ class NodeConfig:
     discovery_interval: float = 30.0
     max_peers: int = 64
     kad_limits: KadLimits = field(default_factory=KadLimits)
+    stream_budget: StreamBudget = field(default_factory=StreamBudget)

@@ -12,6 +12,7 @@ import trio
 
 from wdp.core.carrier import CarrierParams
 from wdp.core.errors import WdpError
+from wdp.core.node.budget import StreamBudget
 from wdp.core.owner import OwnerParams
 from wdp.core.threat import ThreatParams
 
@@ -19,6 +20,7 @@ from .api import API_SOCKET, ApiError, LocalApi, tcp_token
 from .errors import leaf_exceptions
 from .host import ensure_ports_free
 from .hostport import format_hostport, parse_hostport
+from .kadguard import KadLimits
 from .node import Node, NodeConfig
 from .owner import Owner, OwnerRegistry
 from .settings import Settings
@@ -68,7 +70,19 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
         carrier_params=CarrierParams(
             capacity=settings.capacity,
             min_epoch=settings.min_epoch,
+            max_inflight=settings.max_inflight,
+            max_inflight_per_peer=settings.max_inflight_per_peer,
             threat=ThreatParams(min_age=settings.threat_min_age),
+        ),
+        stream_budget=StreamBudget(
+            streams=settings.max_streams,
+            streams_per_peer=settings.max_streams_per_peer,
+            buffered=settings.max_partial_frames,
+            buffered_per_peer=settings.max_partial_frames_per_peer,
+        ),
+        kad_limits=KadLimits(
+            per_peer=settings.kad_streams_per_peer,
+            records_per_peer=settings.kad_records_per_peer,
         ),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,

@@ -286,14 +286,14 @@ class LocatorValidator(Validator):
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
         # Refuses a peer's PUT over its share before the signature is checked.
-        self.admit: Callable[[bytes], None] | None = None
+        self.check_quota: Callable[[bytes], None] | None = None
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def validate(self, key: str, value: bytes) -> None:
-        if self.admit is not None:
-            self.admit(key.encode())
+        if self.check_quota is not None:
+            self.check_quota(key.encode())
         validate_locator(key, value, self._now_ms())
 
     def select(self, key: str, values: list[bytes]) -> int:
@@ -321,7 +321,7 @@ def new_dht(
     guard = guard_dht(dht, limits or KadLimits(), clock)
     store = dht.value_store
     assert isinstance(store, GuardedValueStore)
-    locators.admit = store.admit
+    locators.check_quota = store.check_quota
     return dht, guard
 
 

@@ -208,7 +208,7 @@ class GuardedValueStore(ValueStore):
 
     # ---- quotas ----------------------------------------------------------------
 
-    def admit(self, key: bytes) -> None:
+    def check_quota(self, key: bytes) -> None:
         """Refuse (RecordQuotaError) a PUT of ``key`` by the current sender over its share.
 
         Called by the validator before the record's signature is checked.
@@ -249,7 +249,7 @@ class GuardedValueStore(ValueStore):
 
     def put_record(self, key: bytes, record: Record) -> None:
         sender = KAD_SENDER.get()
-        self.admit(key)
+        self.check_quota(key)
         if key not in self.store and len(self.store) >= self.limits.records:
             self._make_room(sender)
         self._forget(key)

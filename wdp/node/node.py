@@ -195,7 +195,9 @@ class Node:
             self.rng,
             self.clock(),
             NodeParams(
-                carrier=config.carrier_params or CarrierParams(), lost_after=config.lost_after
+                carrier=config.carrier_params or CarrierParams(),
+                budget=config.stream_budget,
+                lost_after=config.lost_after,
             ),
             self_ipv4=self_ipv4(
                 advertised_addrs(config.listen_addrs, config.announce_addrs, config.local_ips)

@@ -65,6 +65,16 @@ class Settings(BaseModel):
     # The shortest epoch this node honours: a shard whose wanderer asks for less
     # (the manifest allows 1 s) stays at least this long.
     min_epoch: float = Field(60.0, ge=1, le=7 * 24 * 3600)
+    # What other peers may take of this node (README "Limits"): inbound streams,
+    # bytes held in partial frames, bytes of shards arriving at once.
+    max_streams: int = Field(256, ge=1)
+    max_streams_per_peer: int = Field(16, ge=1)
+    max_partial_frames: int = Field(64 << 20, ge=2 << 20)
+    max_partial_frames_per_peer: int = Field(16 << 20, ge=2 << 20)
+    max_inflight: int = Field(256 << 20, ge=128 << 20)
+    max_inflight_per_peer: int = Field(128 << 20, ge=128 << 20)
+    kad_streams_per_peer: int = Field(4, ge=1)
+    kad_records_per_peer: int = Field(2_000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # The local API on TCP too ("127.0.0.1:5080"), each request carrying a token:
     # api_token, or else the one the node keeps in <data_dir>/api.token.
@@ -102,7 +112,14 @@ class Settings(BaseModel):
             parse_hostport(value, example="127.0.0.1:9464")  # ValueError says what to write
         return value
 
-    @field_validator("capacity", mode="before")
+    @field_validator(
+        "capacity",
+        "max_partial_frames",
+        "max_partial_frames_per_peer",
+        "max_inflight",
+        "max_inflight_per_peer",
+        mode="before",
+    )
     @classmethod
     def _size(cls, value: Any) -> Any:
         return parse_size(value) if isinstance(value, str) else value

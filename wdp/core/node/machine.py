@@ -56,7 +56,7 @@ from ..effects import (
 from ..effects import PersistReceipt as SessionPersistReceipt
 from ..effects import PublishLocator as CarrierPublish
 from ..effects import StoreShard as SessionStoreShard
-from ..errors import LocalProtocolError, RejectCode
+from ..errors import LocalProtocolError, ProtocolError, RejectCode
 from ..fetch import FetchClientSession, FetchEffect, FetchRequest, FetchServerSession
 from ..fetch import LoadShard as SessionLoadShard
 from ..latency import PeerStats
@@ -77,6 +77,7 @@ from ..rng import Rng
 from ..signing import Signer
 from ..stored import ShardMeta, StoreError
 from ..threat import Observation, PeerLost, PeerSeen, PingFailed, PingOk, ThreatLevel
+from .budget import INBOUND, StreamBudget, over_buffer_budget, over_stream_budget
 from .effects import (
     AuditEnded,
     CloseStream,
@@ -106,12 +107,14 @@ class NodeParams:
 
     Attributes:
         carrier: The carrier's tuning (capacity, retries, schedule, placement, threat).
+        budget: What other peers' inbound streams may take (count, partial frames).
         lost_after: Failed pings in a row after which a peer is reported lost.
         publish_retry: Seconds before a locator put that failed is tried again
             (at most half the locator's lifetime).
     """
 
     carrier: CarrierParams = field(default_factory=CarrierParams)
+    budget: StreamBudget = field(default_factory=StreamBudget)
     lost_after: int = 3
     publish_retry: float = 30.0
 
@@ -232,6 +235,7 @@ class NodeCore:
 
         Returns the stream's id, by which the driver reports its bytes and its end.
         """
+        over = over_stream_budget(self.params.budget, self._streams.values(), remote_peer)
         if protocol == MIGRATE_PROTOCOL_ID:
             stream = self._new_stream(Role.RECEIVE, remote_peer)
             stream.session = ReceiverSession(self.signer, self.policy, now, remote_peer)
@@ -243,6 +247,9 @@ class NodeCore:
             )
         else:
             raise LocalProtocolError(RejectCode.PROTOCOL_VIOLATION, f"no session for {protocol}")
+        if over is not None:  # refused at once, with the protocol's own reject
+            refused = stream.session.abort(ProtocolError(RejectCode.BUSY, over), now)
+            return stream.sid, self._route(stream, refused, now)
         return stream.sid, []
 
     def stream_opened(self, sid: int, now: float) -> list[NodeEffect]:
@@ -282,7 +289,14 @@ class NodeCore:
         stream = self._streams.get(sid)
         if stream is None or stream.session is None or stream.closed:
             return []
-        return self._route(stream, stream.session.receive_data(data, now), now)
+        out = self._route(stream, stream.session.receive_data(data, now), now)
+        if stream.role in INBOUND and stream.session.buffered:
+            over = over_buffer_budget(self.params.budget, self._streams.values(), stream)
+            if over is not None:
+                out += self._route(
+                    stream, stream.session.abort(ProtocolError(RejectCode.BUSY, over), now), now
+                )
+        return out
 
     def stream_lost(self, sid: int, now: float) -> list[NodeEffect]:
         """Stream ``sid`` ended: the peer closed or reset it, or it broke."""
