@@ -401,6 +401,22 @@ def test_shard_bytes_arriving_at_once_are_bounded_in_all_and_per_sending_peer():
     assert receiver.carrier.admit(offer_from(3, 4)) is None
 
 
+def test_one_owner_key_gets_only_its_share_of_a_carriers_capacity():
+    receiver = make_node(2, CarrierParams(capacity=10_000, owner_share=0.5))
+
+    def offer_from(owner: int, i: int):
+        w = create_wanderer(bytes([i]) * 3000, owner_seed=bytes([owner]) * 32,
+                            nonce=bytes([i]) * 12, k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+        return launch_offer(w.manifest, 0, owner_seed=bytes([owner]) * 32,
+                            to_peer=receiver.peer, now=T0)  # fmt: skip
+
+    assert receiver.carrier.admit(offer_from(1, 1)) is None
+    refused = receiver.carrier.admit(offer_from(1, 2))  # 2 x 3 KB > half of 10 KB
+    assert refused is not None and refused.code is RejectCode.CAPACITY
+    assert "its share is 5000" in refused.detail
+    assert receiver.carrier.admit(offer_from(2, 3)) is None  # another owner still fits
+
+
 def receiving(size: int):
     """A receiver that accepted hop 0 of a ``size``-byte shard, and a way to send it data."""
     big = create_wanderer(os.urandom(size), owner_seed=OWNER_SEED, nonce=b"\x05" * 12,

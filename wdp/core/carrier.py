@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .effects import (
     CarrierEffect,
@@ -77,6 +78,9 @@ class CarrierParams:
             until each is whole and verified); more are refused with BUSY.
         max_inflight_per_peer: ... of those from one sending peer (for a launch:
             one owner key), so one stranger cannot take them all.
+        owner_share: The share of ``capacity`` the shards of one owner key may
+            take, so one stranger cannot fill the node with its own wanderers
+            (owner keys cost nothing to make: this bounds one, not a Sybil).
         verified_offers: Offers (by the SHA-256 of their frame) remembered as
             having passed every stateless check, so the same bytes offered
             again cost a lookup, not up to 129 signature checks.
@@ -102,11 +106,21 @@ class CarrierParams:
     handed_on_epochs: float = 2.0
     min_epoch: float = 60.0
     verified_offers: int = 1024
+    owner_share: float = 0.25
     max_inflight: int = 256 << 20
     max_inflight_per_peer: int = 128 << 20
     schedule: ScheduleParams = field(default_factory=ScheduleParams)
     placement: PlacementParams = field(default_factory=PlacementParams)
     threat: ThreatParams = field(default_factory=ThreatParams)
+
+
+class _Arrival(NamedTuple):
+    """An admitted inbound handoff: its shard, size, sending peer and wanderer's owner key."""
+
+    key: ShardKey
+    size: int
+    peer: bytes
+    owner: bytes
 
 
 @dataclass(slots=True)
@@ -156,8 +170,8 @@ class Carrier:
         self.held: dict[ShardKey, HeldShard] = {}
         self.draining = False
         self._panic_wipe_at: float | None = None
-        # record hash -> (shard, size, sending peer) of each admitted inbound handoff
-        self._reserved: dict[bytes, tuple[ShardKey, int, bytes]] = {}
+        # record hash -> each admitted inbound handoff, until it ends
+        self._reserved: dict[bytes, _Arrival] = {}
         self._seen: OrderedDict[ShardKey, tuple[int, int]] = OrderedDict()
         # wanderer -> {peer: until}: peers that answered SIBLING_HELD. Siblings
         # wander too, so the answer holds for one epoch of that wanderer only.
@@ -191,7 +205,7 @@ class Carrier:
     @property
     def used(self) -> int:
         held = sum(h.size for h in self.held.values())
-        return held + sum(size for _, size, _ in self._reserved.values())
+        return held + sum(a.size for a in self._reserved.values())
 
     # ---- ReceiverPolicy --------------------------------------------------
 
@@ -218,10 +232,19 @@ class Carrier:
                 RejectCode.CAPACITY,
                 f"{size} bytes do not fit: {self.used} of {self.params.capacity} in use",
             )
-        incoming = [k for k, _, _ in self._reserved.values()]
+        owner = offer.manifest.value.owner_key
+        theirs = sum(h.size for h in self.held.values() if h.manifest.value.owner_key == owner)
+        theirs += sum(a.size for a in self._reserved.values() if a.owner == owner)
+        share = int(self.params.capacity * self.params.owner_share)
+        if theirs + size > share:
+            return ProtocolError(
+                RejectCode.CAPACITY,
+                f"this owner's shards would take {theirs + size} bytes here; its share is {share}",
+            )
+        incoming = [a.key for a in self._reserved.values()]
         if any(k.wanderer_id == rec.wanderer_id for k in (*self.held, *incoming)):
             return ProtocolError(RejectCode.SIBLING_HELD, "this node holds a shard of it already")
-        self._reserved[offer.record.hash] = (key, size, rec.from_peer)
+        self._reserved[offer.record.hash] = _Arrival(key, size, rec.from_peer, owner)
         return None
 
     def _over_inflight(self, peer: bytes, size: int) -> str | None:
@@ -231,10 +254,10 @@ class Carrier:
         hashes right, so the bytes admitted at once are bounded, in all and
         per sending peer (a launch counts against the owner key).
         """
-        total = sum(n for _, n, _ in self._reserved.values())
+        total = sum(a.size for a in self._reserved.values())
         if total + size > self.params.max_inflight:
             return f"{total} bytes already arriving; the limit is {self.params.max_inflight}"
-        mine = sum(n for _, n, p in self._reserved.values() if p == peer)
+        mine = sum(a.size for a in self._reserved.values() if a.peer == peer)
         if mine + size > self.params.max_inflight_per_peer:
             return f"this peer already has {mine} bytes arriving here"
         return None
