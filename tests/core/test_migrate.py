@@ -379,42 +379,51 @@ def test_a_changed_byte_is_a_new_offer_and_verified_again():
     assert failed.code in (RejectCode.BAD_SIGNATURE, RejectCode.MALFORMED, RejectCode.BAD_CHAIN)
 
 
+def launched_to(receiver: Node, owner: int):
+    """A 3 KB shard's launch offer to ``receiver``, for a wanderer of its own owner key."""
+    w = create_wanderer(bytes([owner]) * 3000, owner_seed=bytes([owner]) * 32,
+                        nonce=bytes([owner]) * 12, k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+    return launch_offer(w.manifest, 0, owner_seed=bytes([owner]) * 32,
+                        to_peer=receiver.peer, now=T0)  # fmt: skip
+
+
 def test_shard_bytes_arriving_at_once_are_bounded_in_all_and_per_sending_peer():
     receiver = make_node(2, CarrierParams(max_inflight=8_000, max_inflight_per_peer=6_000))
-
-    def offer_from(owner: int, i: int):
-        w = create_wanderer(bytes([i]) * 3000, owner_seed=bytes([owner]) * 32,
-                            nonce=bytes([i]) * 12, k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
-        return launch_offer(w.manifest, 0, owner_seed=bytes([owner]) * 32,
-                            to_peer=receiver.peer, now=T0)  # fmt: skip
-
-    size = offer_from(1, 1).manifest.value.shard_size
+    admit = receiver.carrier.admit
+    x, y, z = (make_node(n).peer for n in (5, 6, 7))  # the owners' nodes
+    size = launched_to(receiver, 1).manifest.value.shard_size
     assert 3000 <= size < 3100
-    assert receiver.carrier.admit(offer_from(1, 1)) is None
-    refused = receiver.carrier.admit(offer_from(1, 2))  # a second from the same owner key
+    assert admit(launched_to(receiver, 1), x) is None
+    refused = admit(launched_to(receiver, 2), x)  # another wanderer, the same sending peer
     assert refused is not None and refused.code is RejectCode.BUSY
     assert "this peer already has" in refused.detail
-    assert receiver.carrier.admit(offer_from(2, 3)) is None  # another sender is unaffected
-    refused = receiver.carrier.admit(offer_from(3, 4))  # 3 x 3 KB > 8 KB in all
+    assert admit(launched_to(receiver, 3), y) is None  # another sender is unaffected
+    refused = admit(launched_to(receiver, 4), z)  # 3 x 3 KB > 8 KB in all
     assert refused is not None and refused.code is RejectCode.BUSY
-    receiver.carrier.receive_aborted(offer_from(1, 1).record.hash)  # one ends: room again
-    assert receiver.carrier.admit(offer_from(3, 4)) is None
+    receiver.carrier.receive_aborted(launched_to(receiver, 1).record.hash)  # one ended: room
+    assert admit(launched_to(receiver, 4), z) is None
 
 
-def test_one_owner_key_gets_only_its_share_of_a_carriers_capacity():
-    receiver = make_node(2, CarrierParams(capacity=10_000, owner_share=0.5))
-
-    def offer_from(owner: int, i: int):
-        w = create_wanderer(bytes([i]) * 3000, owner_seed=bytes([owner]) * 32,
-                            nonce=bytes([i]) * 12, k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
-        return launch_offer(w.manifest, 0, owner_seed=bytes([owner]) * 32,
-                            to_peer=receiver.peer, now=T0)  # fmt: skip
-
-    assert receiver.carrier.admit(offer_from(1, 1)) is None
-    refused = receiver.carrier.admit(offer_from(1, 2))  # 2 x 3 KB > half of 10 KB
+def test_one_peer_launching_many_wanderers_gets_only_its_share_of_capacity():
+    receiver = make_node(2, CarrierParams(capacity=10_000, launch_share=0.5))
+    admit = receiver.carrier.admit
+    stranger, other = make_node(5).peer, make_node(6).peer
+    assert admit(launched_to(receiver, 1), stranger) is None
+    refused = admit(launched_to(receiver, 2), stranger)  # a fresh owner key changes nothing
     assert refused is not None and refused.code is RejectCode.CAPACITY
     assert "its share is 5000" in refused.detail
-    assert receiver.carrier.admit(offer_from(2, 3)) is None  # another owner still fits
+    assert admit(launched_to(receiver, 3), other) is None  # another peer still fits
+    # A launch that completed counts while the shard stays.
+    held = make_node(3, CarrierParams(capacity=10_000, launch_share=0.5))
+    assert run_handoff(None, held, launched_to(held, 7), _shard_of(7)).reject_code is None
+    refused = held.carrier.admit(launched_to(held, 8), OWNER_NODE_KEY)
+    assert refused is not None and refused.code is RejectCode.CAPACITY
+
+
+def _shard_of(owner: int) -> bytes:
+    w = create_wanderer(bytes([owner]) * 3000, owner_seed=bytes([owner]) * 32,
+                        nonce=bytes([owner]) * 12, k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+    return w.shards[0]
 
 
 def receiving(size: int):

@@ -78,9 +78,10 @@ class CarrierParams:
             until each is whole and verified); more are refused with BUSY.
         max_inflight_per_peer: ... of those from one sending peer (for a launch:
             one owner key), so one stranger cannot take them all.
-        owner_share: The share of ``capacity`` the shards of one owner key may
-            take, so one stranger cannot fill the node with its own wanderers
-            (owner keys cost nothing to make: this bounds one, not a Sybil).
+        launch_share: The share of ``capacity`` that shards one peer launched
+            here (hop 0) may take while they stay, so one stranger cannot fill
+            the node with its own wanderers (peer ids cost nothing to make:
+            this bounds one identity, not a Sybil).
         verified_offers: Offers (by the SHA-256 of their frame) remembered as
             having passed every stateless check, so the same bytes offered
             again cost a lookup, not up to 129 signature checks.
@@ -106,7 +107,7 @@ class CarrierParams:
     handed_on_epochs: float = 2.0
     min_epoch: float = 60.0
     verified_offers: int = 1024
-    owner_share: float = 0.25
+    launch_share: float = 0.25
     max_inflight: int = 256 << 20
     max_inflight_per_peer: int = 128 << 20
     schedule: ScheduleParams = field(default_factory=ScheduleParams)
@@ -115,12 +116,12 @@ class CarrierParams:
 
 
 class _Arrival(NamedTuple):
-    """An admitted inbound handoff: its shard, size, sending peer and wanderer's owner key."""
+    """An admitted inbound handoff: its shard, size, sending peer, and for a launch its peer."""
 
     key: ShardKey
     size: int
     peer: bytes
-    owner: bytes
+    launcher: bytes  # the remote peer of a hop 0, else b""
 
 
 @dataclass(slots=True)
@@ -139,6 +140,7 @@ class HeldShard:
     in_flight: Offer | None = None  # ... with this offer
     retry: Offer | None = None  # an offer whose receipt went missing: ask that peer again first
     failed_peers: dict[bytes, float] = field(default_factory=dict)  # peer -> until
+    launcher: bytes = b""  # the peer that launched it here (hop 0), counted in its share
 
     @property
     def last(self) -> CustodyLink:
@@ -209,8 +211,13 @@ class Carrier:
 
     # ---- ReceiverPolicy --------------------------------------------------
 
-    def admit(self, offer: Offer) -> ProtocolError | None:
-        """Local refusals, checked after the stateless offer checks, in spec order."""
+    def admit(self, offer: Offer, remote_peer: bytes = b"") -> ProtocolError | None:
+        """Local refusals, checked after the stateless offer checks, in spec order.
+
+        ``remote_peer`` is the stream's authenticated peer: the sender of a
+        carrier hop, the owner's node for a launch (hop 0). Budgets and shares
+        are counted per remote peer.
+        """
         rec = offer.record.value
         key = ShardKey(rec.wanderer_id, rec.shard_index)
         seen = self._seen.get(key)
@@ -224,7 +231,8 @@ class Carrier:
         if len(self._reserved) >= self.params.max_inbound:
             return ProtocolError(RejectCode.BUSY, "too many handoffs in progress")
         size = offer.manifest.value.shard_size
-        busy = self._over_inflight(rec.from_peer, size)
+        peer = remote_peer or rec.from_peer
+        busy = self._over_inflight(peer, size)
         if busy is not None:
             return ProtocolError(RejectCode.BUSY, busy)
         if self.used + size > self.params.capacity:
@@ -232,19 +240,21 @@ class Carrier:
                 RejectCode.CAPACITY,
                 f"{size} bytes do not fit: {self.used} of {self.params.capacity} in use",
             )
-        owner = offer.manifest.value.owner_key
-        theirs = sum(h.size for h in self.held.values() if h.manifest.value.owner_key == owner)
-        theirs += sum(a.size for a in self._reserved.values() if a.owner == owner)
-        share = int(self.params.capacity * self.params.owner_share)
-        if theirs + size > share:
-            return ProtocolError(
-                RejectCode.CAPACITY,
-                f"this owner's shards would take {theirs + size} bytes here; its share is {share}",
-            )
+        launcher = peer if rec.hop == 0 else b""
+        if launcher:
+            theirs = sum(h.size for h in self.held.values() if h.launcher == launcher)
+            theirs += sum(a.size for a in self._reserved.values() if a.launcher == launcher)
+            share = int(self.params.capacity * self.params.launch_share)
+            if theirs + size > share:
+                return ProtocolError(
+                    RejectCode.CAPACITY,
+                    f"shards this peer launched would take {theirs + size} bytes here; "
+                    f"its share is {share}",
+                )
         incoming = [a.key for a in self._reserved.values()]
         if any(k.wanderer_id == rec.wanderer_id for k in (*self.held, *incoming)):
             return ProtocolError(RejectCode.SIBLING_HELD, "this node holds a shard of it already")
-        self._reserved[offer.record.hash] = _Arrival(key, size, rec.from_peer, owner)
+        self._reserved[offer.record.hash] = _Arrival(key, size, peer, launcher)
         return None
 
     def _over_inflight(self, peer: bytes, size: int) -> str | None:
@@ -293,12 +303,13 @@ class Carrier:
     ) -> list[CarrierEffect]:
         """The shard is stored and the receipt sent: take custody, schedule its next hop."""
         self._now = now
-        self._reserved.pop(link.record.hash, None)
+        arrival = self._reserved.pop(link.record.hash, None)
         rec = link.record.value
         self.remember_seen(store.key, (rec.generation, rec.hop))
         chain = (*store.chain, link)[-MAX_CHAIN_LINKS:]
         self._note_forwarders(chain)
         self.held[store.key] = HeldShard(
+            launcher=arrival.launcher if arrival is not None else b"",
             key=store.key,
             manifest=store.manifest,
             chain=chain,

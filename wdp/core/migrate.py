@@ -126,8 +126,11 @@ def _send(msg: Message) -> Send:
 class ReceiverPolicy(Protocol):
     """What a receiver needs to know about its own node (the carrier core provides it)."""
 
-    def admit(self, offer: Offer) -> ProtocolError | None:
-        """Local refusals, in spec order: STALE_HOP, SHUTTING_DOWN, BUSY, CAPACITY, SIBLING_HELD."""
+    def admit(self, offer: Offer, remote_peer: bytes = b"") -> ProtocolError | None:
+        """Local refusals, in spec order: STALE_HOP, SHUTTING_DOWN, BUSY, CAPACITY, SIBLING_HELD.
+
+        ``remote_peer``: the stream's authenticated peer (budgets are per peer).
+        """
         ...
 
     def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
@@ -317,7 +320,7 @@ class ReceiverSession(_Session):
             self.committed = True
             self._deadline = now + DONE_TIMEOUT
             return [_send(Receipt(earlier))]
-        refusal = self.policy.admit(offer)
+        refusal = self.policy.admit(offer, self.remote_peer)
         if refusal is not None:
             raise refusal
         self.state = ReceiverState.RECEIVING

@@ -72,7 +72,7 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
             min_epoch=settings.min_epoch,
             max_inflight=settings.max_inflight,
             max_inflight_per_peer=settings.max_inflight_per_peer,
-            owner_share=settings.owner_share,
+            launch_share=settings.launch_share,
             threat=ThreatParams(min_age=settings.threat_min_age),
         ),
         stream_budget=StreamBudget(

@@ -73,7 +73,7 @@ class Settings(BaseModel):
     max_partial_frames_per_peer: int = Field(16 << 20, ge=2 << 20)
     max_inflight: int = Field(256 << 20, ge=128 << 20)
     max_inflight_per_peer: int = Field(128 << 20, ge=128 << 20)
-    owner_share: float = Field(0.25, gt=0, le=1)  # of capacity, for one owner key's shards
+    launch_share: float = Field(0.25, gt=0, le=1)  # of capacity, for shards one peer launched
     kad_streams_per_peer: int = Field(4, ge=1)
     kad_records_per_peer: int = Field(2_000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -37,7 +37,7 @@ DROPPED = "dropped: a black hole keeps nothing"
 class AdmitAll:
     """A dropper's admission: every offer, and no memory of receipts given."""
 
-    def admit(self, offer: Offer) -> ProtocolError | None:
+    def admit(self, offer: Offer, remote_peer: bytes = b"") -> ProtocolError | None:
         return None
 
     def receipt_for(self, offer: Offer) -> Signed[ReceiptBody] | None:
@@ -69,8 +69,8 @@ class TakeSiblings:
     def __init__(self, carrier: ReceiverPolicy) -> None:
         self.carrier = carrier
 
-    def admit(self, offer: Offer) -> ProtocolError | None:
-        refusal = self.carrier.admit(offer)
+    def admit(self, offer: Offer, remote_peer: bytes = b"") -> ProtocolError | None:
+        refusal = self.carrier.admit(offer, remote_peer)
         if refusal is not None and refusal.code is RejectCode.SIBLING_HELD:
             return None
         return refusal
