@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 
 from wdp.core.errors import RejectCode
-from wdp.core.framing import encode_uvarint
+from wdp.core.framing import encode_frame, encode_uvarint
 from wdp.core.limits import AUDIT_PROTOCOL_ID, MAX_FRAME_SIZE, MIGRATE_PROTOCOL_ID
-from wdp.core.messages import Reject
+from wdp.core.messages import Accept, Reject, encode_message
 from wdp.core.node import CloseStream, NodeCore, NodeParams, SendData
 from wdp.core.node.budget import StreamBudget
 from wdp.core.signing import Signer
+from wdp.core.wanderer import create_wanderer, launch_offer
 
 from .helpers import T0
 
@@ -90,3 +91,21 @@ def test_only_bytes_of_unfinished_frames_count() -> None:
     assert not refused_busy(out)
     third, _ = core.accept_stream(MIGRATE_PROTOCOL_ID, peer(1), T0)
     assert refused_busy(core.data_received(third, partial_frame(), T0))
+
+
+def test_a_refused_replay_does_not_free_the_reservation_of_the_offer_it_copies() -> None:
+    """Else replaying an admitted offer and letting it fail lifts every admission limit."""
+    core = node()
+    w = create_wanderer(b"x" * 3000, owner_seed=b"\x05" * 32, nonce=b"\x01" * 12,
+                        k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+    offer = launch_offer(w.manifest, 0, owner_seed=b"\x05" * 32, to_peer=core.peer, now=T0)
+    data = encode_frame(encode_message(offer), MAX_FRAME_SIZE)
+    first, _ = core.accept_stream(MIGRATE_PROTOCOL_ID, peer(1), T0)
+    assert any(isinstance(e.message, Accept) for e in core.data_received(first, data, T0)
+               if isinstance(e, SendData))  # fmt: skip
+    for _ in range(3):
+        replay, _ = core.accept_stream(MIGRATE_PROTOCOL_ID, peer(1), T0)
+        out = core.data_received(replay, data, T0)
+        (reject,) = [e.message for e in out if isinstance(e, SendData)]
+        assert isinstance(reject, Reject) and reject.code is RejectCode.SIBLING_HELD
+    assert core.carrier.used == w.manifest.value.shard_size  # the first still holds its room

@@ -266,6 +266,9 @@ class ReceiverSession(_Session):
         self.committed = False
         self.receipt: Signed[ReceiptBody] | None = None  # signed once stored, sent once persisted
         self._offer_digest: bytes | None = None  # SHA-256 of the offer's frame
+        # The policy admitted this session's offer (it holds a reservation to free
+        # if it fails; a refused replay of the same offer must not free another's).
+        self.admitted = False
         self._idle_at = 0.0  # RECEIVING: the next Data must come by then
         self._window = (0.0, 0)  # RECEIVING: (end, bytes received at its start) of a rate window
         self._known_offer = False  # that frame passed the offer checks here before
@@ -323,6 +326,7 @@ class ReceiverSession(_Session):
         refusal = self.policy.admit(offer, self.remote_peer)
         if refusal is not None:
             raise refusal
+        self.admitted = True
         self.state = ReceiverState.RECEIVING
         manifest = offer.manifest.value
         root = manifest.shard_roots[rec.shard_index] if manifest.auditable else None

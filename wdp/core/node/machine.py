@@ -593,7 +593,7 @@ class NodeCore:
         if stream.role is Role.RECEIVE:
             assert isinstance(stream.session, ReceiverSession)
             offer = stream.session.offer
-            if offer is not None:
+            if offer is not None and stream.session.admitted:
                 self.carrier.receive_aborted(offer.record.hash)
         elif stream.role is Role.LAUNCH:
             assert stream.tag is not None and stream.key is not None
