@@ -8,6 +8,8 @@ before any of the payload is buffered, so memory stays bounded.
 
 from __future__ import annotations
 
+import sys
+
 from .errors import LocalProtocolError, RejectCode, RemoteProtocolError
 
 MAX_VARINT_BYTES = 10
@@ -107,3 +109,8 @@ class FrameDecoder:
     def buffered(self) -> int:
         """Bytes received but not yet returned as a frame."""
         return len(self._buf)
+
+    @property
+    def allocated(self) -> int:
+        """Memory the buffer takes (a bytearray grows in steps above what it holds)."""
+        return sys.getsizeof(self._buf)

@@ -128,8 +128,8 @@ class FramedSession(Generic[M, E]):
 
     @property
     def buffered(self) -> int:
-        """Bytes held for a frame that has not fully arrived (the node budgets them)."""
-        return self._decoder.buffered
+        """Memory held for a frame that has not fully arrived (the node budgets it)."""
+        return self._decoder.allocated if self._decoder.buffered else 0
 
     def abort(self, exc: ProtocolError, now: float) -> list[E]:
         """End the session for a local reason (a budget), telling the peer ``exc``'s code."""

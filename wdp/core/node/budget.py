@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .streams import Role, Stream
 
-__all__ = ["INBOUND", "StreamBudget", "over_buffer_budget", "over_stream_budget"]
+__all__ = ["INBOUND", "STREAM_OVERHEAD", "StreamBudget", "over_buffer_budget", "over_stream_budget"]
 
 INBOUND = (Role.RECEIVE, Role.SERVE)
 
@@ -58,15 +58,26 @@ def over_stream_budget(budget: StreamBudget, streams: Iterable[Stream], peer: by
     return None
 
 
+STREAM_OVERHEAD = 64 * 1024
+"""Memory one open inbound stream costs besides its frame buffer (the muxer's window,
+the read in hand, the session), counted with the partial frames so that what the
+node actually holds stays within the budget."""
+
+
+def _held(stream: Stream) -> int:
+    assert stream.session is not None
+    return stream.session.buffered + STREAM_OVERHEAD
+
+
 def over_buffer_budget(
     budget: StreamBudget, streams: Iterable[Stream], stream: Stream
 ) -> str | None:
-    """Why ``stream`` must end for the bytes its peers hold in partial frames, or None."""
+    """Why ``stream`` must end for the memory its peers hold in partial frames, or None."""
     inbound = _inbound(streams)
-    total = sum(s.session.buffered for s in inbound if s.session is not None)
+    total = sum(_held(s) for s in inbound)
     if total > budget.buffered:
         return f"{total} bytes of partial frames held; the limit is {budget.buffered}"
-    mine = sum(s.session.buffered for s in inbound if s.peer == stream.peer and s.session)
+    mine = sum(_held(s) for s in inbound if s.peer == stream.peer)
     if mine > budget.buffered_per_peer:
         return (
             f"this peer's partial frames hold {mine} bytes; the limit is {budget.buffered_per_peer}"
