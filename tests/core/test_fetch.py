@@ -598,6 +598,26 @@ def test_client_timers_and_stream_loss():
         client.start(NOW)
 
 
+def test_a_carrier_that_trickles_its_data_is_cut_off_at_the_rate_window():
+    s = carried()
+    run = run_fetch(s.b, s.request(i=5))
+    header = next(m for _, m in run.frames if isinstance(m, Header))
+    shard = s.w.shards[0]
+    client = FetchClientSession(s.request(i=6))
+    client.start(NOW)
+    client.receive_data(frame(header), NOW)
+    out: list = []
+    for i, t in enumerate(range(20, 100, 20)):  # a byte every 20 s: never idle for 30 s
+        while (at := client.get_timer()) is not None and at <= NOW + t and not client.finished:
+            out += client.handle_timer(at)
+        if client.finished:
+            break
+        client.receive_data(frame(Data(i, shard[i : i + 1])), NOW + t)
+    assert client.failure is not None and client.failure.code is RejectCode.TIMEOUT
+    assert "slower than 64 KiB/s" in client.failure.detail
+    assert client.result is None
+
+
 def test_frames_split_anywhere_give_the_same_result():
     s = carried()
     run = run_fetch(s.b, s.request())

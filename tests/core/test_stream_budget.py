@@ -62,7 +62,7 @@ def partial_frame() -> bytes:
 
 
 def test_200_partial_frames_from_4_identities_hold_no_more_than_the_budget() -> None:
-    budget = StreamBudget(streams_per_peer=64)  # only the byte budget stops them here
+    budget = StreamBudget(streams_per_peer=64, open_burst=100)  # only bytes stop them here
     core = node(budget)
     refused = 0
     for i in range(200):
@@ -112,3 +112,16 @@ def test_a_refused_replay_does_not_free_the_reservation_of_the_offer_it_copies()
         (reject,) = [e.message for e in out if isinstance(e, SendData)]
         assert isinstance(reject, Reject) and reject.code is RejectCode.SIBLING_HELD
     assert core.carrier.used == w.manifest.value.shard_size  # the first still holds its room
+
+
+def test_a_peer_opening_streams_too_fast_is_refused_before_anything_is_verified() -> None:
+    core = node(StreamBudget(streams_per_peer=100, opens_per_second=20.0, open_burst=40))
+    opened = [core.accept_stream(MIGRATE_PROTOCOL_ID, peer(1), T0)[1] for _ in range(50)]
+    assert sum(1 for effects in opened if not effects) == 40  # the burst
+    assert all(refused_busy(effects) for effects in opened[40:])
+    (reject,) = [e.message for e in opened[-1] if isinstance(e, SendData)]
+    assert "faster than 20 a second" in reject.detail
+    assert not core.accept_stream(MIGRATE_PROTOCOL_ID, peer(2), T0)[1]  # others unaffected
+    # Tokens come back at 20 a second: half a second later, 10 more streams.
+    later = [core.accept_stream(MIGRATE_PROTOCOL_ID, peer(1), T0 + 0.5)[1] for _ in range(12)]
+    assert sum(1 for effects in later if not effects) == 10

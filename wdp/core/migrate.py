@@ -55,10 +55,8 @@ from .limits import (
     DONE_TIMEOUT,
     MAX_CHUNK_SIZE,
     MAX_FRAME_SIZE,
-    MIN_RECEIVE_RATE,
     MIN_TRANSFER_RATE,
     OFFER_TIMEOUT,
-    RATE_WINDOW,
     RECEIPT_TIMEOUT,
     STORE_TIMEOUT,
 )
@@ -76,7 +74,7 @@ from .messages import (
 from .objects import CustodyLink, CustodyRecord, Signed
 from .objects import Receipt as ReceiptBody
 from .objects import time_ms as _time_ms
-from .session import FramedSession, ShardAssembly, next_state
+from .session import FramedSession, RateFloor, ShardAssembly, next_state
 from .signing import Signer
 
 
@@ -270,7 +268,7 @@ class ReceiverSession(_Session):
         # if it fails; a refused replay of the same offer must not free another's).
         self.admitted = False
         self._idle_at = 0.0  # RECEIVING: the next Data must come by then
-        self._window = (0.0, 0)  # RECEIVING: (end, bytes received at its start) of a rate window
+        self._floor: RateFloor | None = None  # RECEIVING: the data rate it must keep
         self._known_offer = False  # that frame passed the offer checks here before
 
     @property
@@ -331,30 +329,15 @@ class ReceiverSession(_Session):
         manifest = offer.manifest.value
         root = manifest.shard_roots[rec.shard_index] if manifest.auditable else None
         self._shard = ShardAssembly(manifest.shard_size, rec.shard_hash, root)
-        self._window = (now + RATE_WINDOW, 0)
+        self._floor = RateFloor(manifest.shard_size, now)
         self._data_due(now)
         return [_send(Accept(offer.record.hash))]
 
     def _data_due(self, now: float) -> None:
-        """The next data must come within the idle timeout, and the window's rate must hold."""
+        """The next data must come within the idle timeout, and the rate floor must hold."""
+        assert self._floor is not None
         self._idle_at = now + DATA_IDLE_TIMEOUT
-        self._deadline = min(self._idle_at, self._window[0])
-
-    def _rate_holds(self, now: float) -> bool:
-        """At a window's end: did at least ``MIN_RECEIVE_RATE`` arrive (or all that was left)?
-
-        An idle timeout alone lets a peer hold an admitted handoff, and the
-        memory reserved for it, with one byte every 29 s.
-        """
-        assert self._shard is not None
-        start = self._window[1]
-        got = self._shard.received - start
-        owed = min(int(MIN_RECEIVE_RATE * RATE_WINDOW), self._shard.size - start)
-        if got < owed:
-            return False
-        self._window = (now + RATE_WINDOW, self._shard.received)
-        self._deadline = min(self._idle_at, self._window[0])
-        return True
+        self._deadline = min(self._idle_at, self._floor.ends_at)
 
     def _on_data(self, data: Data, now: float) -> list[Effect]:
         assert self.offer is not None and self.key is not None and self._shard is not None
@@ -433,12 +416,11 @@ class ReceiverSession(_Session):
             self._deadline = None
             return [Close()]
         if self.state is ReceiverState.RECEIVING and now < self._idle_at:
-            if self._rate_holds(now):
-                return []
-            rate = f"{MIN_RECEIVE_RATE // 1024} KiB/s over {RATE_WINDOW:.0f} s"
-            return self._end(
-                ProtocolError(RejectCode.TIMEOUT, f"shard data slower than {rate}"), notify=True
-            )
+            assert self._floor is not None and self._shard is not None
+            if not self._floor.holds(self._shard.received, now):
+                return self._end(RateFloor.failure(), notify=True)
+            self._deadline = min(self._idle_at, self._floor.ends_at)
+            return []
         return self._end(
             ProtocolError(RejectCode.TIMEOUT, f"timed out in {self.state.value}"), notify=True
         )

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from .errors import ProtocolError, RejectCode, RemoteProtocolError
 from .framing import FrameDecoder
-from .limits import MAX_FRAME_SIZE
+from .limits import MAX_FRAME_SIZE, MIN_RECEIVE_RATE, RATE_WINDOW
 from .merkle import merkle_root
 
 M = TypeVar("M")
@@ -83,6 +83,35 @@ class ShardAssembly:
     def discard(self) -> None:
         """Drop what arrived (the session ended without the whole shard)."""
         self._buf = bytearray()
+
+
+class RateFloor:
+    """Shard data must keep coming: ``MIN_RECEIVE_RATE`` over each ``RATE_WINDOW``.
+
+    An idle timeout alone lets a peer hold a transfer (and the memory and slot
+    it takes) with one byte every 29 s. At each window's end at least the
+    floor's worth of bytes, or all that was still owed, must have arrived.
+    """
+
+    __slots__ = ("ends_at", "size", "start")
+
+    def __init__(self, size: int, now: float) -> None:
+        self.size = size
+        self.start = 0  # bytes received when the window began
+        self.ends_at = now + RATE_WINDOW
+
+    def holds(self, received: int, now: float) -> bool:
+        """At the window's end: did enough arrive? If so, the next window begins."""
+        owed = min(int(MIN_RECEIVE_RATE * RATE_WINDOW), self.size - self.start)
+        if received - self.start < owed:
+            return False
+        self.start, self.ends_at = received, now + RATE_WINDOW
+        return True
+
+    @staticmethod
+    def failure() -> ProtocolError:
+        rate = f"{MIN_RECEIVE_RATE // 1024} KiB/s over {RATE_WINDOW:.0f} s"
+        return ProtocolError(RejectCode.TIMEOUT, f"shard data slower than {rate}")
 
 
 class FramedSession(Generic[M, E]):

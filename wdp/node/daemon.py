@@ -80,6 +80,8 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
             streams_per_peer=settings.max_streams_per_peer,
             buffered=settings.max_partial_frames,
             buffered_per_peer=settings.max_partial_frames_per_peer,
+            opens_per_second=settings.stream_opens_per_second,
+            open_burst=settings.stream_open_burst,
         ),
         kad_limits=KadLimits(
             per_peer=settings.kad_streams_per_peer,

@@ -71,6 +71,8 @@ class Settings(BaseModel):
     max_streams_per_peer: int = Field(16, ge=1)
     max_partial_frames: int = Field(64 << 20, ge=2 << 20)
     max_partial_frames_per_peer: int = Field(16 << 20, ge=2 << 20)
+    stream_opens_per_second: float = Field(20.0, gt=0)  # per peer, with a burst of
+    stream_open_burst: int = Field(40, ge=1)
     max_inflight: int = Field(256 << 20, ge=128 << 20)
     max_inflight_per_peer: int = Field(128 << 20, ge=128 << 20)
     launch_share: float = Field(0.25, gt=0, le=1)  # of capacity, for shards one peer launched

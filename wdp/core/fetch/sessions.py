@@ -34,7 +34,7 @@ from ..limits import (
 )
 from ..messages import Data, Done, Reject
 from ..objects import CustodyRecord, Manifest, Signed
-from ..session import ExchangeSession, ShardAssembly, next_state
+from ..session import ExchangeSession, RateFloor, ShardAssembly, next_state
 from ..signing import sha256
 from .checks import FetchLookup, NonceCache, check_fetch_header, check_fetch_request
 from .request import (
@@ -204,6 +204,8 @@ class FetchClientSession(_FetchSession):
         self.result: FetchResult | None = None
         self._shard: ShardAssembly | None = None  # once the header is in
         self._complete: bytes | None = None  # every byte arrived and hashed
+        self._floor: RateFloor | None = None  # once the header is in: the data rate it keeps
+        self._idle_at = 0.0
 
     @property
     def finished(self) -> bool:
@@ -229,7 +231,8 @@ class FetchClientSession(_FetchSession):
             check_fetch_header(msg, self.request.value, self.expected_manifest_hash)
             self.header = msg
             self.state = nxt
-            self._deadline = now + FETCH_IDLE_TIMEOUT
+            self._floor = RateFloor(msg.manifest.value.shard_size, now)
+            self._data_due(now)
             return []
         assert self.header is not None
         manifest = self.header.manifest.value
@@ -255,12 +258,26 @@ class FetchClientSession(_FetchSession):
             self._shard = ShardAssembly(manifest.shard_size, manifest.shard_hashes[index])
         mismatch = "the data does not hash to the manifest's hash"
         shard = self._shard.add(data.offset, data.chunk, mismatch)
-        self._deadline = now + FETCH_IDLE_TIMEOUT
         if shard is not None:
             self._complete = shard
+        self._data_due(now)
         return []
 
+    def _data_due(self, now: float) -> None:
+        """The next message must come within the idle timeout; until the last byte, the
+        rate floor must hold too."""
+        assert self._floor is not None
+        self._idle_at = now + FETCH_IDLE_TIMEOUT
+        floor = self._floor.ends_at if self._complete is None else self._idle_at
+        self._deadline = min(self._idle_at, floor)
+
     def _on_timeout(self, now: float) -> list[FetchEffect]:
+        if self._floor is not None and self._complete is None and now < self._idle_at:
+            received = 0 if self._shard is None else self._shard.received
+            if not self._floor.holds(received, now):
+                return self._end(RateFloor.failure(), notify=True)
+            self._deadline = min(self._idle_at, self._floor.ends_at)
+            return []
         what = "answer" if self.state is FetchClientState.REQUESTED else "data"
         return self._end(ProtocolError(RejectCode.TIMEOUT, f"no {what} in time"), notify=True)
 

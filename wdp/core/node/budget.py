@@ -11,12 +11,20 @@ peer already retries later) and the others go on.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .streams import Role, Stream
 
-__all__ = ["INBOUND", "STREAM_OVERHEAD", "StreamBudget", "over_buffer_budget", "over_stream_budget"]
+__all__ = [
+    "INBOUND",
+    "STREAM_OVERHEAD",
+    "OpenRate",
+    "StreamBudget",
+    "over_buffer_budget",
+    "over_stream_budget",
+]
 
 INBOUND = (Role.RECEIVE, Role.SERVE)
 
@@ -31,12 +39,18 @@ class StreamBudget:
         buffered: Bytes held in partial frames by inbound streams, all peers.
         buffered_per_peer: ... by one peer's streams (a panic sends up to 8
             handoffs at once, each holding up to 1.3 MiB between reads).
+        opens_per_second: Inbound streams one peer may open per second, on
+            average (each brings an offer or request whose signatures cost
+            CPU: a fresh 64-link offer is 129 checks, 10 ms);
+        open_burst: ... and at once, after a quiet spell.
     """
 
     streams: int = 256
     streams_per_peer: int = 16
     buffered: int = 64 << 20
     buffered_per_peer: int = 16 << 20
+    opens_per_second: float = 20.0
+    open_burst: int = 40
 
 
 def _inbound(streams: Iterable[Stream]) -> list[Stream]:
@@ -83,3 +97,26 @@ def over_buffer_budget(
             f"this peer's partial frames hold {mine} bytes; the limit is {budget.buffered_per_peer}"
         )
     return None
+
+
+class OpenRate:
+    """How fast each peer opens streams: a token bucket per peer (the last 10,000 peers)."""
+
+    MEMORY = 10_000
+
+    def __init__(self, budget: StreamBudget) -> None:
+        self.budget = budget
+        self._buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
+
+    def allow(self, peer: bytes, now: float) -> str | None:
+        """Take one token for ``peer``; the refusal's reason when it has none left."""
+        rate, burst = self.budget.opens_per_second, float(self.budget.open_burst)
+        tokens, then = self._buckets.pop(peer, (burst, now))
+        tokens = min(burst, tokens + max(0.0, now - then) * rate)
+        allowed = tokens >= 1.0
+        self._buckets[peer] = (tokens - 1.0 if allowed else tokens, now)
+        while len(self._buckets) > self.MEMORY:
+            self._buckets.popitem(last=False)
+        if allowed:
+            return None
+        return f"this peer opens streams faster than {rate:g} a second"

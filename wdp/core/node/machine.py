@@ -77,7 +77,7 @@ from ..rng import Rng
 from ..signing import Signer
 from ..stored import ShardMeta, StoreError
 from ..threat import Observation, PeerLost, PeerSeen, PingFailed, PingOk, ThreatLevel
-from .budget import INBOUND, StreamBudget, over_buffer_budget, over_stream_budget
+from .budget import INBOUND, OpenRate, StreamBudget, over_buffer_budget, over_stream_budget
 from .effects import (
     AuditEnded,
     CloseStream,
@@ -151,6 +151,7 @@ class NodeCore:
         self.peer = signer.public_key
         self.rng = rng
         self.params = params if params is not None else NodeParams()
+        self._open_rate = OpenRate(self.params.budget)  # inbound streams per peer per second
         self.carrier = Carrier(signer, rng, now, self.params.carrier, self_ipv4=self_ipv4)
         self.policy: ReceiverPolicy = self.carrier  # who admits offers (the carrier's rules)
         self.nonces = NonceCache()  # of fetch requests
@@ -235,7 +236,9 @@ class NodeCore:
 
         Returns the stream's id, by which the driver reports its bytes and its end.
         """
-        over = over_stream_budget(self.params.budget, self._streams.values(), remote_peer)
+        over = self._open_rate.allow(remote_peer, now) or over_stream_budget(
+            self.params.budget, self._streams.values(), remote_peer
+        )
         if protocol == MIGRATE_PROTOCOL_ID:
             stream = self._new_stream(Role.RECEIVE, remote_peer)
             stream.session = ReceiverSession(self.signer, self.policy, now, remote_peer)
