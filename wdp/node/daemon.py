@@ -84,8 +84,13 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
             open_burst=settings.stream_open_burst,
         ),
         kad_limits=KadLimits(
+            concurrent=settings.kad_streams,
             per_peer=settings.kad_streams_per_peer,
+            per_ip=settings.kad_streams_per_ip,
+            request_timeout=settings.kad_request_timeout,
+            records=settings.kad_records,
             records_per_peer=settings.kad_records_per_peer,
+            records_per_ip=settings.kad_records_per_ip,
         ),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,

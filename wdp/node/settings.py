@@ -76,8 +76,13 @@ class Settings(BaseModel):
     max_inflight: int = Field(256 << 20, ge=128 << 20)
     max_inflight_per_peer: int = Field(128 << 20, ge=128 << 20)
     launch_share: float = Field(0.25, gt=0, le=1)  # of capacity, for shards one peer launched
+    kad_streams: int = Field(64, ge=1)  # inbound kad streams served at once
     kad_streams_per_peer: int = Field(4, ge=1)
+    kad_streams_per_ip: int = Field(32, ge=1)
+    kad_request_timeout: float = Field(10.0, gt=0)
+    kad_records: int = Field(50_000, ge=1)  # records stored for others
     kad_records_per_peer: int = Field(2_000, ge=1)
+    kad_records_per_ip: int = Field(8_000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # The local API on TCP too ("127.0.0.1:5080"), each request carrying a token:
     # api_token, or else the one the node keeps in <data_dir>/api.token.
