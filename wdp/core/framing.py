@@ -94,7 +94,10 @@ class FrameDecoder:
         if len(self._buf) < end:
             return None
         frame = bytes(self._buf[start:end])
-        del self._buf[:end]
+        if end == len(self._buf):
+            self._buf = bytearray()  # give the frame's memory back, not just its bytes
+        else:
+            del self._buf[:end]
         return frame
 
     def feed(self, data: bytes) -> list[bytes]:
