@@ -81,6 +81,7 @@ FILES = (
     "fetch.json",
     "manifest-v2.json",
     "audit.json",
+    "segments.json",
 )
 T0 = 1_700_000_000.0
 

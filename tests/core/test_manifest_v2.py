@@ -119,8 +119,8 @@ def test_ticket_carries_the_version_and_derives_by_it():
         assert back == t and back.version == version
         assert back.locator_seed(2, 0) == locator_seed(OWNER_SEED, 2, 0, version)
         assert back.sealing_seed == sealing_seed(OWNER_SEED, version)
-    with pytest.raises(TicketError, match="version 3"):
-        Ticket(OWNER_SEED, b"\x02" * 32, 3, 8, 3)
+    with pytest.raises(TicketError, match="version 4"):
+        Ticket(OWNER_SEED, b"\x02" * 32, 3, 8, 4)  # 3 is a file of segments (core/segments)
 
 
 def test_a_receiver_refuses_a_shard_that_does_not_have_its_signed_root():

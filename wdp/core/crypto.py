@@ -49,6 +49,8 @@ INFO_DATA_KEY = b"wdp/v1/data-key"
 INFO_LOCATOR_KEY = b"wdp/v1/locator-key"
 INFO_REPAIR_SEED = b"wdp/v2/repair-seed"
 INFO_LOCATOR_KEY_V2 = b"wdp/v2/locator-key"
+INFO_SEGMENT_SEED = b"wdp/v2/segment-seed"
+INFO_FILE_INDEX_SEED = b"wdp/v2/file-index-seed"
 DOMAIN_WANDERER_ID = b"wdp/v1/wanderer-id"
 
 _U32_MAX = 2**32 - 1
@@ -95,13 +97,16 @@ def derive_data_key(seed: BytesLike) -> bytes:
     return _hkdf(seed, INFO_DATA_KEY)
 
 
+def _u32(name: str, value: int) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CryptoError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value <= _U32_MAX:
+        raise CryptoError(f"{name} must fit in an unsigned 32-bit integer, got {value}")
+    return struct.pack(">I", value)
+
+
 def _shard_generation(shard_index: int, generation: int) -> bytes:
-    for name, value in (("shard_index", shard_index), ("generation", generation)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CryptoError(f"{name} must be an int, got {type(value).__name__}")
-        if not 0 <= value <= _U32_MAX:
-            raise CryptoError(f"{name} must fit in an unsigned 32-bit integer, got {value}")
-    return struct.pack(">II", shard_index, generation)
+    return _u32("shard_index", shard_index) + _u32("generation", generation)
 
 
 def derive_locator_seed(seed: BytesLike, shard_index: int, generation: int) -> bytes:
@@ -127,6 +132,19 @@ def derive_locator_seed_v2(repair_seed: BytesLike, shard_index: int, generation:
     """A v2 wanderer's locator seed: HKDF-SHA256(ikm=repair seed, salt=none,
     info=b"wdp/v2/locator-key" || u32be(shard_index) || u32be(generation), L=32)."""
     return _hkdf(repair_seed, INFO_LOCATOR_KEY_V2 + _shard_generation(shard_index, generation))
+
+
+def derive_segment_seed(file_seed: BytesLike, index: int) -> bytes:
+    """The owner seed of segment ``index`` of a file: HKDF-SHA256(ikm=file seed, salt=none,
+    info=b"wdp/v2/segment-seed" || u32be(index), L=32)."""
+    return _hkdf(file_seed, INFO_SEGMENT_SEED + _u32("segment index", index))
+
+
+def derive_file_index_seed(file_repair_seed: BytesLike) -> bytes:
+    """The owner seed of a file's index wanderer: HKDF-SHA256(ikm=the file seed's repair
+    seed, salt=none, info=b"wdp/v2/file-index-seed", L=32). From the repair seed, so that
+    whoever may repair the file can read the index (it holds no key that decrypts data)."""
+    return _hkdf(file_repair_seed, INFO_FILE_INDEX_SEED)
 
 
 def signing_key(seed: BytesLike) -> nacl.signing.SigningKey:

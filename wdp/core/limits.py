@@ -21,6 +21,17 @@ MAX_FRAME_SIZE = 1024 * 1024 + 64 * 1024  # one migrate message, varint prefix e
 MAX_CHUNK_SIZE = 1024 * 1024  # Data.chunk
 MAX_SHARD_SIZE = 128 * 1024 * 1024
 MAX_PAYLOAD_SIZE = 2**31 - 1  # one AEAD call (cryptography/OpenSSL limit), see coding-and-crypto.md
+
+# Files larger than one segment (section 19): a v3 ticket names an index wanderer.
+FILE_TICKET_VERSION = 3  # a ticket's version byte for a file of segments
+TICKET_VERSIONS = (*MANIFEST_VERSIONS, FILE_TICKET_VERSION)
+INDEX_VERSION = 1  # SegmentIndexBody.version
+MIN_SEGMENT_SIZE = 1024 * 1024
+MAX_SEGMENT_SIZE = 64 * 1024 * 1024  # what a reader holds at once, a few times over
+SEGMENT_SIZE = 32 * 1024 * 1024  # what an owner makes by default
+MAX_SEGMENTS = 65536
+MAX_FILE_SIZE = MAX_SEGMENTS * MAX_SEGMENT_SIZE  # 4 TiB; 2 TiB at the default segment size
+MAX_INDEX_SIZE = 5 * 1024 * 1024  # SegmentIndexBody bytes (65,536 segments take about 4.3 MiB)
 MAX_SHARDS = 256  # n; zfec's limit
 MAX_CHAIN_LINKS = 64  # completed hops carried in an Offer
 MAX_MANIFEST_BODY = 20 * 1024  # a v2 manifest of 256 shards is about 17.5 KiB

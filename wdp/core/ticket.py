@@ -5,7 +5,8 @@ Binary layout (71 bytes), then ``"wdp1"`` + unpadded lowercase base32:
 ====  ======  ==============================================================
 off   size    field
 ====  ======  ==============================================================
-0     1       version: the manifest version (1 or 2), which says how keys derive
+0     1       version: 1 or 2, one wanderer of that manifest version (how keys
+              derive); 3, a file of segments (wdp.core.segments)
 1     32      owner seed (Ed25519 seed; data key and locator keys derive from it)
 33    32      manifest hash: SHA-256 of the manifest body (pins the manifest)
 65    1       k - 1
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from .crypto import wanderer_id
 from .errors import WdpError
-from .limits import MANIFEST_VERSION, MANIFEST_VERSIONS
+from .limits import FILE_TICKET_VERSION, MANIFEST_VERSION, TICKET_VERSIONS
 from .signing import public_key_of
 from .wanderer import locator_seed, sealing_seed
 
@@ -53,18 +54,25 @@ class Ticket:
             raise TicketError("a ticket holds a 32-byte owner seed and a 32-byte manifest hash")
         if not 1 <= self.k <= self.n <= 256:
             raise TicketError("a ticket needs 1 <= k <= n <= 256")
-        if self.version not in MANIFEST_VERSIONS:
+        if self.version not in TICKET_VERSIONS:
             raise TicketError(
                 f"ticket version {self.version} is not supported by this version of WDP"
             )
 
+    @property
+    def is_file(self) -> bool:
+        """A file of segments: the manifest hash is its index wanderer's (section 19)."""
+        return self.version == FILE_TICKET_VERSION
+
     def locator_seed(self, shard_index: int, generation: int) -> bytes:
         """The seed of the locator key of one shard in one generation."""
+        self._one_wanderer()
         return locator_seed(self.owner_seed, shard_index, generation, self.version)
 
     @property
     def sealing_seed(self) -> bytes:
         """The seed that opens this wanderer's locators."""
+        self._one_wanderer()
         return sealing_seed(self.owner_seed, self.version)
 
     @property
@@ -74,6 +82,10 @@ class Ticket:
     @property
     def wanderer_id(self) -> bytes:
         return wanderer_id(self.owner_key)
+
+    def _one_wanderer(self) -> None:
+        if self.is_file:
+            raise ValueError("a file's ticket names no wanderer itself: see wdp.core.segments")
 
     def encode(self) -> str:
         body = (
@@ -103,6 +115,6 @@ class Ticket:
         body, checksum = raw[:-4], raw[-4:]
         if hashlib.sha256(body).digest()[:4] != checksum:
             raise TicketError("the ticket is mistyped or damaged (its checksum does not match)")
-        if body[0] not in MANIFEST_VERSIONS:
+        if body[0] not in TICKET_VERSIONS:
             raise TicketError(f"ticket version {body[0]} is not supported by this version of WDP")
         return cls(body[1:33], body[33:65], body[65] + 1, body[66] + 1, body[0])

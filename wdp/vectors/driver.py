@@ -20,6 +20,7 @@ from wdp.vectors.manifest_v2 import manifest_v2_file
 from wdp.vectors.messages import messages_file
 from wdp.vectors.objects import objects_file
 from wdp.vectors.scenario import chain_scenario
+from wdp.vectors.segments import segments_file
 from wdp.vectors.signing import signing_file
 
 DESCRIPTION = "Versioned test vectors of the WDP v1 wire format, generated from fixed seeds."
@@ -42,6 +43,7 @@ def generate() -> dict[str, str]:
         "fetch.json": fetch_file(scenario),
         "manifest-v2.json": manifest_v2_file(),
         "audit.json": audit_file(audit_scenario()),
+        "segments.json": segments_file(),
     }
 
 

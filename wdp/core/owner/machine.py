@@ -217,15 +217,23 @@ class OwnerCore:
         now: float,
         owner_seed: bytes | None = None,
         nonce: bytes | None = None,
+        part_of: bytes = b"",
+        file_seed: bytes | None = None,
     ) -> tuple[int, Effects]:
         """Store ``payload`` as a new wanderer; ends in ``PutDone`` or ``OpFailed`` for the op.
 
         ``owner_seed`` (32 bytes) and ``nonce`` (12) are drawn from the rng if not given.
+        A segment of a file (:mod:`wdp.core.segments`) names its index wanderer's id in
+        ``part_of``; the index itself is put with the ``file_seed``, and its ``PutDone``
+        carries the file's ticket.
         """
         op = self._op()
         seed = owner_seed if owner_seed is not None else self.rng.randbytes(32)
         iv = nonce if nonce is not None else self.rng.randbytes(12)
-        put = PutOp(self, op, payload, name=name, k=k, n=n, epoch=epoch, owner_seed=seed, nonce=iv)
+        put = PutOp(
+            self, op, payload, name=name, k=k, n=n, epoch=epoch, owner_seed=seed, nonce=iv,
+            part_of=part_of, file_seed=file_seed,
+        )  # fmt: skip
         return op, put.start(now)
 
     def get(self, ticket: Ticket, now: float) -> tuple[int, Effects]:

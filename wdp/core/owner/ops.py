@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .. import erasure
 from ..effects import ShardKey
 from ..errors import ProtocolError
-from ..limits import TAG_SIZE
+from ..limits import FILE_TICKET_VERSION, TAG_SIZE
 from ..objects import HolderInfo
 from ..ticket import Ticket
 from ..wanderer import Wanderer, create_wanderer, rebuild
@@ -59,8 +59,12 @@ class PutOp:
         epoch: int,
         owner_seed: bytes,
         nonce: bytes,
+        part_of: bytes = b"",
+        file_seed: bytes | None = None,
     ) -> None:
         self.owner = owner
+        self.part_of = part_of
+        self.file_seed = file_seed
         self.op = op
         self.payload = payload
         self.name = name
@@ -139,12 +143,20 @@ class PutOp:
             stale=[0] * self.n,
             carriers=[self.placed[i].hex() if i in self.placed else "" for i in range(self.n)],
             carriers_at=[now] * self.n,
+            part_of=self.part_of.hex(),
+            file_ticket=self._file_ticket().encode() if self.file_seed else "",
         )
         out += self.owner.own(record, now)
         wid = manifest.value.wanderer_id
         out += [NotPlaced(wid, i, 0) for i in sorted(self.failed)]
         self.owner.finish(self.op)
-        return [*out, PutDone(self.op, self.ticket)]
+        return [*out, PutDone(self.op, self._file_ticket() if self.file_seed else self.ticket)]
+
+    def _file_ticket(self) -> Ticket:
+        """The ticket of the file this wanderer is the index of."""
+        assert self.file_seed is not None
+        t = self.ticket
+        return Ticket(self.file_seed, t.manifest_hash, t.k, t.n, FILE_TICKET_VERSION)
 
 
 class GetOp:

@@ -36,6 +36,9 @@ class OwnedWanderer:
             remember for two epochs), so a carrier that never published a
             locator is found out at once instead of after stale rounds.
         carriers_at: When each of ``carriers`` was learned (seconds).
+        part_of: For a segment of a file, the hex id of the file's index wanderer.
+        file_ticket: For a file's index wanderer, the file's ticket (version 3;
+            ``ticket`` is the index wanderer's own).
     """
 
     name: str
@@ -48,6 +51,8 @@ class OwnedWanderer:
     repairs: list[dict[str, object]] = field(default_factory=list)
     carriers: list[str] = field(default_factory=list)
     carriers_at: list[float] = field(default_factory=list)
+    part_of: str = ""
+    file_ticket: str = ""
 
     def carrier(self, index: int, now: float, within: float) -> bytes | None:
         """The carrier this owner knew for shard ``index`` (launched to, or proved it),

@@ -1,0 +1,240 @@
+"""Files larger than one segment (spec section 19), pure: seeds, the index, the plan.
+
+A file of more than ``segment_size`` bytes is stored as several version 2
+wanderers, one per segment, each encrypted and erasure-coded on its own, plus
+one more, the *index wanderer*, whose payload lists every segment's manifest
+hash and repair seed in file order. The owner's ticket (version 3) holds the
+file seed and the index wanderer's manifest hash, so one 118-character ticket
+pins every shard of the file: ticket -> index manifest -> index payload ->
+segment manifests -> shard hashes and Merkle roots.
+
+Seeds, from the file seed ``F``:
+
+* segment ``i``'s owner seed: ``HKDF(F, "wdp/v2/segment-seed" || u32be(i))``;
+  its data key, repair seed and locator seeds derive from it as for any
+  version 2 wanderer;
+* the index wanderer's owner seed: ``HKDF(repair_seed(F), "wdp/v2/file-index-seed")``,
+  from the *repair* seed, so that a holder of the file's repair seed (a
+  keeper) reads the index (manifest hashes and segment repair seeds: enough to
+  find, audit and relaunch every segment) but no segment's data key.
+
+Segments are put first and the index last, so a ticket is only ever printed
+for a file whose every segment was stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import crypto
+from .errors import ProtocolError, RejectCode
+from .limits import (
+    FILE_TICKET_VERSION,
+    HASH_SIZE,
+    INDEX_VERSION,
+    KEY_SIZE,
+    MANIFEST_VERSION,
+    MAX_INDEX_SIZE,
+    MAX_SEGMENT_SIZE,
+    MAX_SEGMENTS,
+    MIN_SEGMENT_SIZE,
+)
+from .proto import wdp_pb2 as pb
+from .ticket import Ticket
+from .wanderer import repair_seed
+
+__all__ = [
+    "FileWriter",
+    "SegmentIndex",
+    "SegmentIndexError",
+    "check_segment",
+    "index_seed",
+    "index_ticket",
+    "segment_count",
+    "segment_seed",
+    "segment_sizes",
+    "segment_ticket",
+]
+
+
+class SegmentIndexError(ProtocolError):
+    """A file's index is not one this reader can use; the detail says why."""
+
+
+def segment_seed(file_seed: bytes, index: int) -> bytes:
+    """The owner seed of segment ``index``."""
+    return crypto.derive_segment_seed(file_seed, index)
+
+
+def index_seed(file_seed: bytes) -> bytes:
+    """The owner seed of the file's index wanderer (from the file's repair seed)."""
+    return crypto.derive_file_index_seed(repair_seed(file_seed))
+
+
+def segment_count(file_size: int, segment_size: int) -> int:
+    return -(-file_size // segment_size)
+
+
+def segment_sizes(file_size: int, segment_size: int) -> list[int]:
+    """Plaintext bytes of each segment: ``segment_size`` each, the last one the rest."""
+    count = segment_count(file_size, segment_size)
+    return [min(segment_size, file_size - i * segment_size) for i in range(count)]
+
+
+def check_plan(file_size: int, segment_size: int) -> None:
+    """Raise ValueError (saying what to change) unless a file of ``file_size`` bytes
+    can be stored in segments of ``segment_size``."""
+    if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
+        raise ValueError(
+            f"the segment size must be {MIN_SEGMENT_SIZE} to {MAX_SEGMENT_SIZE} bytes, "
+            f"not {segment_size}"
+        )
+    if file_size > MAX_SEGMENTS * segment_size:
+        raise ValueError(
+            f"a file of {file_size} bytes needs more than {MAX_SEGMENTS} segments of "
+            f"{segment_size} bytes: raise the segment size"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentIndex:
+    """The index wanderer's payload (``SegmentIndexBody``), checked."""
+
+    file_size: int
+    segment_size: int
+    manifest_hashes: tuple[bytes, ...]
+    repair_seeds: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        return pb.SegmentIndexBody(
+            version=INDEX_VERSION,
+            file_size=self.file_size,
+            segment_size=self.segment_size,
+            manifest_hashes=self.manifest_hashes,
+            repair_seeds=self.repair_seeds,
+        ).SerializeToString(deterministic=True)
+
+    @property
+    def sizes(self) -> list[int]:
+        return segment_sizes(self.file_size, self.segment_size)
+
+    @classmethod
+    def decode(cls, data: bytes) -> SegmentIndex:
+        """Parse and check an index (section 19.2, in that order); SegmentIndexError if not."""
+        if len(data) > MAX_INDEX_SIZE:
+            raise SegmentIndexError(
+                RejectCode.TOO_LARGE, f"the index is over {MAX_INDEX_SIZE} bytes"
+            )
+        body = pb.SegmentIndexBody()
+        try:
+            body.ParseFromString(data)
+        except Exception:  # protobuf's DecodeError, and anything else a parser may raise
+            raise SegmentIndexError(RejectCode.MALFORMED, "the index does not parse") from None
+        if body.version != INDEX_VERSION:
+            raise SegmentIndexError(
+                RejectCode.UNSUPPORTED_VERSION, f"index version {body.version} is not supported"
+            )
+        if not MIN_SEGMENT_SIZE <= body.segment_size <= MAX_SEGMENT_SIZE:
+            raise SegmentIndexError(
+                RejectCode.MALFORMED, f"segment size {body.segment_size} is out of range"
+            )
+        if not body.segment_size < body.file_size <= MAX_SEGMENTS * body.segment_size:
+            raise SegmentIndexError(
+                RejectCode.MALFORMED,
+                f"a file of {body.file_size} bytes is not one of 2 to {MAX_SEGMENTS} segments",
+            )
+        count = segment_count(body.file_size, body.segment_size)
+        for name, values, size in (
+            ("manifest_hashes", body.manifest_hashes, HASH_SIZE),
+            ("repair_seeds", body.repair_seeds, KEY_SIZE),
+        ):
+            if len(values) != count or any(len(v) != size for v in values):
+                raise SegmentIndexError(
+                    RejectCode.MALFORMED, f"{name} must be {count} entries of {size} bytes"
+                )
+        return cls(
+            body.file_size,
+            body.segment_size,
+            tuple(bytes(h) for h in body.manifest_hashes),
+            tuple(bytes(s) for s in body.repair_seeds),
+        )
+
+
+def index_ticket(file_ticket: Ticket) -> Ticket:
+    """The version 2 ticket of a file's index wanderer."""
+    _require_file(file_ticket)
+    return Ticket(
+        index_seed(file_ticket.owner_seed),
+        file_ticket.manifest_hash,
+        file_ticket.k,
+        file_ticket.n,
+        MANIFEST_VERSION,
+    )
+
+
+def segment_ticket(file_ticket: Ticket, index: SegmentIndex, i: int) -> Ticket:
+    """The version 2 ticket of segment ``i``; SegmentIndexError if the index does not match the
+    file seed (its repair seed for ``i`` is not the one the seed derives)."""
+    _require_file(file_ticket)
+    seed = segment_seed(file_ticket.owner_seed, i)
+    if repair_seed(seed) != index.repair_seeds[i]:
+        raise SegmentIndexError(
+            RejectCode.MALFORMED, f"the index's repair seed of segment {i} is not the file's"
+        )
+    return Ticket(seed, index.manifest_hashes[i], file_ticket.k, file_ticket.n, MANIFEST_VERSION)
+
+
+def check_segment(index: SegmentIndex, i: int, payload_size: int) -> None:
+    """Segment ``i``, rebuilt from the manifest its hash pins, must hold the bytes the
+    index says it holds (a writer's mistake, never an attacker's: both are authentic)."""
+    want = index.sizes[i]
+    if payload_size != want:
+        raise SegmentIndexError(
+            RejectCode.BAD_MANIFEST,
+            f"segment {i} holds {payload_size} bytes; the index says {want}",
+        )
+
+
+def _require_file(ticket: Ticket) -> None:
+    if ticket.version != FILE_TICKET_VERSION:
+        raise ValueError(f"a version {ticket.version} ticket names one wanderer, not a file")
+
+
+class FileWriter:
+    """What an owner needs to put a file in segments: each segment's seed, then the index."""
+
+    def __init__(self, file_seed: bytes, file_size: int, segment_size: int) -> None:
+        check_plan(file_size, segment_size)
+        if file_size <= segment_size:
+            raise ValueError("a file that fits one segment is stored as one wanderer")
+        self.file_seed = file_seed
+        self.file_size = file_size
+        self.segment_size = segment_size
+        self.sizes = segment_sizes(file_size, segment_size)
+        self.manifest_hashes: list[bytes | None] = [None] * len(self.sizes)
+
+    def seed(self, i: int) -> bytes:
+        return segment_seed(self.file_seed, i)
+
+    def stored(self, i: int, manifest_hash: bytes) -> None:
+        self.manifest_hashes[i] = manifest_hash
+
+    def index(self) -> SegmentIndex:
+        hashes = self.manifest_hashes
+        missing = [i for i, h in enumerate(hashes) if h is None]
+        if missing:
+            raise ValueError(f"segments {missing[:5]} are not stored yet")
+        return SegmentIndex(
+            self.file_size,
+            self.segment_size,
+            tuple(h for h in hashes if h is not None),
+            tuple(repair_seed(self.seed(i)) for i in range(len(hashes))),
+        )
+
+    @property
+    def index_seed(self) -> bytes:
+        return index_seed(self.file_seed)
+
+    def ticket(self, index_manifest_hash: bytes, k: int, n: int) -> Ticket:
+        """The file's ticket, once the index wanderer is stored."""
+        return Ticket(self.file_seed, index_manifest_hash, k, n, FILE_TICKET_VERSION)
