@@ -57,7 +57,7 @@ class FakeOwner:
                 inner.start_soon(launch)
             outer.start_soon(trio.sleep, 0)
 
-    async def get(self, ticket: Any) -> bytes:
+    async def get(self, ticket: Any, progress: Any = None) -> bytes:
         raise self.failure
 
 

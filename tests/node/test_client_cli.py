@@ -155,7 +155,7 @@ async def test_a_put_refused_while_sending_reports_the_refusal(tmp_path: Path) -
     async with api_node(tmp_path):
         client = ApiClient(tmp_path / API_SOCKET)
         payload = bytes(8 << 20)  # far more than the socket buffers: the node stops reading
-        request = {"op": "put", "name": "big", "size": 1 << 40}
+        request = {"op": "put", "name": "big", "size": 1 << 43}  # over MAX_FILE_SIZE
         with pytest.raises(ClientError) as exc, trio.fail_after(20):
             await in_thread(client.call, request, payload)
     assert str(exc.value).startswith("bad request: 'size' must be 0..")

@@ -6,6 +6,7 @@ published on the host's loopback) with the node's token in every request.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from wdp.core.errors import WdpError
 from wdp.node.hostport import format_hostport, parse_hostport
 
 CHUNK = 1 << 20
+MAX_BLOCK = 16 << 20  # one data block of a get (the node sends 1 MiB)
 CONNECT_TIMEOUT = 10.0
 
 
@@ -99,13 +101,19 @@ class ApiClient:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         sent: Callable[[int], None] | None = None,
         received: Callable[[int], None] | None = None,
+        *,
+        source: BinaryIO | None = None,
+        sink: Callable[[bytes], object] | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """Send one request; returns the final answer and any bytes that follow it.
+        """Send one request; returns the final answer and the file bytes a get received.
 
-        Every failure is a ClientError with one line saying what happened.
+        ``payload`` (or ``source``, a file read as it is sent: ``request["size"]``
+        bytes of it) follows the request line; ``sink`` takes a get's bytes as they
+        arrive instead of returning them. Every failure is a ClientError with one line
+        saying what happened.
         """
         try:
-            return self._call(request, payload, on_progress, sent, received)
+            return self._call(request, payload, on_progress, sent, received, source, sink)
         except TimeoutError:
             raise ClientError(
                 f"the node did not answer within {self.timeout} s; see its log"
@@ -142,6 +150,8 @@ class ApiClient:
         on_progress: Callable[[dict[str, Any]], None] | None,
         sent: Callable[[int], None] | None,
         received: Callable[[int], None] | None,
+        source: BinaryIO | None,
+        sink: Callable[[bytes], object] | None,
     ) -> tuple[dict[str, Any], bytes]:
         if self.address is not None:
             request = {**request, "token": self.token}
@@ -150,11 +160,9 @@ class ApiClient:
             try:
                 sock.sendall(json.dumps(request).encode() + b"\n")
                 if payload is not None:
-                    view = memoryview(payload)
-                    for off in range(0, len(payload), CHUNK):
-                        sock.sendall(view[off : off + CHUNK])
-                        if sent:
-                            sent(min(len(payload), off + CHUNK))
+                    source = io.BytesIO(payload)
+                if source is not None:
+                    self._send_file(sock, source, int(request.get("size", 0)), sent)
             except (BrokenPipeError, ConnectionResetError) as exc:
                 # The node stopped reading: it may have said why (a refused put) first.
                 refusal = self._refusal(reader)
@@ -163,27 +171,59 @@ class ApiClient:
                     or f"the node closed the connection before the request was sent "
                     f"({exc.strerror}); see its log"
                 ) from None
+            data = bytearray()
+            got = 0
             while True:
                 answer = self._answer(reader)
                 if answer is None:
-                    raise ClientError("the node closed the connection without answering")
+                    what = "before the end of the file" if got else "without answering"
+                    raise ClientError(f"the node closed the connection {what}")
                 if answer.get("event") == "progress":
                     if on_progress:
                         on_progress(answer)
                     continue
+                if answer.get("event") == "data":
+                    block = self._block(reader, answer)
+                    got += len(block)
+                    if sink is not None:
+                        sink(block)
+                    else:
+                        data += block
+                    if received:
+                        received(got)
+                    continue
                 break
             if not answer.get("ok"):
                 raise ClientError(str(answer.get("error", "the node refused")))
-            size = int(answer.get("size", 0)) if request.get("op") == "get" else 0
-            data = bytearray()
-            while len(data) < size:
-                chunk = reader.read(min(CHUNK, size - len(data)))
-                if not chunk:
-                    raise ClientError("the node stopped sending before the end of the file")
-                data += chunk
-                if received:
-                    received(len(data))
+            if request.get("op") == "get" and answer.get("size") != got:
+                raise ClientError(
+                    f"the node said the file has {answer.get('size')} bytes but sent {got}"
+                )
             return answer, bytes(data)
+
+    @staticmethod
+    def _send_file(
+        sock: socket.socket, source: BinaryIO, size: int, sent: Callable[[int], None] | None
+    ) -> None:
+        done = 0
+        while done < size:
+            chunk = source.read(min(CHUNK, size - done))
+            if not chunk:
+                raise ClientError(f"the file ended after {done} of {size} bytes (did it shrink?)")
+            sock.sendall(chunk)
+            done += len(chunk)
+            if sent:
+                sent(done)
+
+    @staticmethod
+    def _block(reader: BinaryIO, event: dict[str, Any]) -> bytes:
+        size = event.get("size")
+        if not isinstance(size, int) or not 0 <= size <= MAX_BLOCK:
+            raise ClientError(f"the node sent a data block of size {size!r}: is it a wdp-node?")
+        block = reader.read(size)
+        if len(block) != size:
+            raise ClientError("the node stopped sending before the end of the file")
+        return block
 
     def _refusal(self, reader: BinaryIO) -> str | None:
         """The error the node answered before it closed the connection, if it can be read."""

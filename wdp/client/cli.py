@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from wdp.core.limits import MAX_PAYLOAD_SIZE
+from wdp.core.limits import MAX_FILE_SIZE
 from wdp.core.ticket import Ticket, TicketError
 
 from .api import ApiClient, ClientError
@@ -206,27 +206,33 @@ def put(
     Keep the ticket secret: it finds and decrypts the data. Lose it and nobody can read the data.
     """
     try:
-        if file.stat().st_size > MAX_PAYLOAD_SIZE:
-            fail(f"{file} is larger than the {MAX_PAYLOAD_SIZE} bytes one put can store")
-        payload = file.read_bytes()
+        source = file.open("rb")
+        size = os.fstat(source.fileno()).st_size
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}")
-    request: dict[str, Any] = {"op": "put", "name": file.name, "size": len(payload),
+    if size > MAX_FILE_SIZE:
+        fail(f"{file} is larger than the {MAX_FILE_SIZE} bytes one put can store")
+    request: dict[str, Any] = {"op": "put", "name": file.name, "size": size,
                                "k": k, "n": n, "epoch": epoch}  # fmt: skip
-    with _bar() as bar:
-        task = bar.add_task("sending to the node", total=len(payload) or 1)
+    with source, _bar() as bar:
+        task = bar.add_task("sending to the node", total=size or 1)
 
         def progress(ev: dict[str, Any]) -> None:
             bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
 
         try:
             answer, _ = client(ctx, data_dir, api, token, token_file).call(
-                request, payload, progress, sent=lambda s: bar.update(task, completed=s)
-            )
+                request, None, progress, sent=lambda s: bar.update(task, completed=s),
+                source=source,
+            )  # fmt: skip
         except ClientError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot read {file}: {exc.strerror}")
+    segments = answer.get("segments", 1)
+    parts = f" in {segments} segments" if segments > 1 else ""
     err.print(
-        f"stored {file.name} ({len(payload)} bytes) as {answer['n']} shards, any "
+        f"stored {file.name} ({size} bytes){parts} as {answer['n']} shards each, any "
         f"{answer['k']} of which rebuild it. Keep this ticket secret:",
         highlight=False,
     )
@@ -251,23 +257,31 @@ def get(
     if output.is_dir() or not output.name:
         fail(f"{output} is a directory: give -o the name of the file to write")
     node = client(ctx, data_dir, api, token, token_file)
-    with _bar() as bar:
-        task = bar.add_task("locating shards", total=parsed.k)
-
-        def progress(ev: dict[str, Any]) -> None:
-            bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
-
-        try:
-            _answer, data = node.call({"op": "get", "ticket": ticket}, None, progress)
-        except ClientError as exc:
-            fail(str(exc))
     tmp = output.with_name(output.name + ".part")
     try:
-        tmp.write_bytes(data)
+        sink = tmp.open("wb")
+    except OSError as exc:
+        fail(f"cannot write {tmp}: {exc.strerror}")
+    size = 0
+    try:
+        with sink, _bar() as bar:
+            task = bar.add_task("locating shards", total=parsed.k)
+
+            def progress(ev: dict[str, Any]) -> None:
+                bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
+
+            answer, _ = node.call({"op": "get", "ticket": ticket}, None, progress, sink=sink.write)
+            size = answer["size"]
+            sink.flush()
+            os.fsync(sink.fileno())
         os.replace(tmp, output)
+    except ClientError as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}")
-    err.print(f"wrote {output} ({len(data)} bytes)", highlight=False)
+    finally:
+        tmp.unlink(missing_ok=True)  # a get that did not finish leaves no partial file
+    err.print(f"wrote {output} ({size} bytes)", highlight=False)
 
 
 @app.command(name="ls")

@@ -1,10 +1,13 @@
 """The node's local API: a Unix socket (mode 0600) the ``wdp`` client talks to.
 
 One request per connection: a JSON line, for ``put`` followed by exactly
-``size`` raw bytes. Answers are JSON lines: any number of
-``{"event": "progress", ...}``, then one final ``{"ok": true, ...}`` or
-``{"ok": false, "error": "..."}``; a successful ``get`` is followed by exactly
-``size`` raw bytes. Only the user who runs the node can open the socket.
+``size`` raw bytes (the node reads them a segment at a time, as it stores
+them). Answers are JSON lines: any number of ``{"event": "progress", ...}``
+and, for ``get``, ``{"event": "data", "size": m}`` lines each followed by m
+raw bytes of the file, verified, in order; then one final
+``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``. A get that fails
+after some data ends with the error line: the client keeps nothing. Only the
+user who runs the node can open the socket.
 
 An error is one plain line for the user: the message of an expected failure
 (a bad request, an ``OwnerError``, a ``TicketError``, a fetch or protocol
@@ -29,21 +32,24 @@ import secrets
 import signal
 import socket
 import stat
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from wdp.core.errors import WdpError
-from wdp.core.limits import MAX_EPOCH_SECONDS, MAX_PAYLOAD_SIZE, MAX_SHARDS, MIN_EPOCH_SECONDS
+from wdp.core.limits import MAX_EPOCH_SECONDS, MAX_SHARDS, MIN_EPOCH_SECONDS, SEGMENT_SIZE
+from wdp.core.segments import segment_count
 from wdp.core.ticket import Ticket, TicketError
 
 if TYPE_CHECKING:  # trio_typing (a libp2p dependency) ships the trio stubs mypy sees
     from trio_typing import TaskStatus
 
 from .errors import leaf_exceptions
+from .files import MAX_FILE_SIZE, get_file, put_file
 from .hostport import parse_hostport
-from .owner import OwnerError
+from .owner import OwnedWanderer, OwnerError, ProgressFn
 
 if TYPE_CHECKING:
     from .node import Node
@@ -189,6 +195,36 @@ async def _read_exactly(stream: trio.SocketStream, buf: bytearray, size: int) ->
             raise EOFError
         out += data
     return bytes(out)
+
+
+async def _reporting(
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+    work: Callable[[ProgressFn], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run ``work``, sending its progress as ``{"event": "progress", ...}`` lines (at most
+    five a second, the latest of each kind); returns what it returns."""
+    latest: dict[str, tuple[int, int]] = {}
+    wake = trio.Event()
+
+    def progress(what: str, done: int, total: int) -> None:
+        latest[what] = (done, total)
+
+    async def report() -> None:
+        while not wake.is_set():
+            with trio.move_on_after(0.2):
+                await wake.wait()
+            for what, (done, total) in list(latest.items()):
+                await send({"event": "progress", "what": what, "done": done, "total": total})
+            latest.clear()
+
+    result: dict[str, Any] = {}
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(report)
+        try:
+            result = await work(progress)
+        finally:
+            wake.set()
+    return result
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
@@ -365,72 +401,76 @@ class LocalApi:
     async def op_put(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
-        size = _int_field(req, "size", 0, MAX_PAYLOAD_SIZE)
+        size = _int_field(req, "size", 0, MAX_FILE_SIZE)
         k = _int_field(req, "k", 1, MAX_SHARDS, default=self.defaults["k"])
         n = _int_field(req, "n", 1, MAX_SHARDS, default=self.defaults["n"])
         epoch = _int_field(
             req, "epoch", MIN_EPOCH_SECONDS, MAX_EPOCH_SECONDS, default=self.defaults["epoch"]
         )
         name = _str_field(req, "name", "")
-        payload = await _read_exactly(stream, buf, size)
-        events: list[tuple[str, int, int]] = []
-        wake = trio.Event()
+        segment_size = self.defaults.get("segment_size", SEGMENT_SIZE)
 
-        def progress(what: str, done: int, total: int) -> None:
-            events.append((what, done, total))
+        async def read(count: int) -> bytes:
+            return await _read_exactly(stream, buf, count)
 
-        async with trio.open_nursery() as nursery:
-            result: dict[str, Any] = {}
+        async def work(progress: ProgressFn) -> dict[str, Any]:
+            ticket = await put_file(self.owner, read, size, name=name, k=k, n=n, epoch=epoch,
+                                    segment_size=segment_size, progress=progress)  # fmt: skip
+            segments = 1 if size <= segment_size else segment_count(size, segment_size)
+            return {"ticket": ticket.encode(), "k": k, "n": n, "segments": segments}
 
-            async def work() -> None:
-                ticket = await self.owner.put(
-                    payload, name=name, k=k, n=n, epoch=epoch, progress=progress
-                )
-                result["ticket"] = ticket.encode()
-                wake.set()
-
-            async def report() -> None:
-                sent = 0
-                while not wake.is_set():
-                    with trio.move_on_after(0.2):
-                        await wake.wait()
-                    for what, done, total in events[sent:]:
-                        await send(
-                            {"event": "progress", "what": what, "done": done, "total": total}
-                        )
-                    sent = len(events)
-
-            nursery.start_soon(report)
-            try:
-                await work()
-            except BaseException:
-                wake.set()
-                raise
-        await send({"ok": True, **result, "k": k, "n": n})
+        await send({"ok": True, **await _reporting(send, work)})
 
     async def op_get(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
+        """Verified bytes as they come: ``{"event": "data", "size": m}`` then m bytes,
+        any number of times, then ``{"ok": true, "size": total}``."""
         ticket = Ticket.decode(_str_field(req, "ticket"))
-        data = await self.owner.get(ticket)
-        await send({"ok": True, "size": len(data)})
-        view = memoryview(data)
-        for off in range(0, len(data), CHUNK):
-            await stream.send_all(view[off : off + CHUNK])
+        lock = trio.Lock()  # progress lines never land inside a block of data
+
+        async def locked_send(obj: dict[str, Any]) -> None:
+            async with lock:
+                await send(obj)
+
+        async def write(data: bytes) -> None:
+            view = memoryview(data)
+            for off in range(0, len(data), CHUNK):
+                block = view[off : off + CHUNK]
+                async with lock:
+                    await send({"event": "data", "size": len(block)})
+                    await stream.send_all(block)
+
+        async def work(progress: ProgressFn) -> dict[str, Any]:
+            return {"size": await get_file(self.owner, ticket, write, progress)}
+
+        await send({"ok": True, **await _reporting(locked_send, work)})
 
     async def op_ls(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
+        owned = self.owner.items
+        parts: dict[str, list[OwnedWanderer]] = {}
+        for item in owned.values():
+            if item.part_of:
+                parts.setdefault(item.part_of, []).append(item)
         items = []
-        for wid, item in sorted(self.owner.items.items(), key=lambda kv: kv[1].created_at):
+        for wid, item in sorted(owned.items(), key=lambda kv: kv[1].created_at):
+            if item.part_of:
+                continue  # listed with its file
             t = Ticket.decode(item.ticket)
-            entry = {"id": wid[:16], "name": item.name, "size": item.size, "k": t.k, "n": t.n,
-                     "created_at": item.created_at, "generations": item.generations,
-                     "audited": t.version >= 2, "repairs": len(item.repairs)}  # fmt: skip
+            whole = [*parts.get(wid, []), item] if item.file_ticket else [item]
+            entry = {"id": wid[:16], "name": item.name, "k": t.k, "n": t.n,
+                     "size": sum(w.size for w in whole[:-1]) if len(whole) > 1 else item.size,
+                     "segments": len(whole) - 1 if item.file_ticket else 1,
+                     "created_at": item.created_at,
+                     "generations": [g for w in whole for g in w.generations],
+                     "audited": t.version >= 2,
+                     "repairs": sum(len(w.repairs) for w in whole)}  # fmt: skip
             if req.get("tickets"):
-                entry["ticket"] = item.ticket
+                entry["ticket"] = item.file_ticket or item.ticket
             if req.get("repairs"):  # when each loss was found and repaired, and who lost it
-                entry["repair_log"] = item.repairs
+                entry["repair_log"] = [r for w in whole for r in w.repairs]
             items.append(entry)
         await send({"ok": True, "wanderers": items})
 

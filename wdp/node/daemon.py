@@ -131,7 +131,8 @@ async def _serve(node: Node, settings: Settings) -> int:
             try:
                 api = LocalApi(
                     node, owner, data_dir / API_SOCKET,
-                    {"k": settings.k, "n": settings.n, "epoch": int(settings.epoch)},
+                    {"k": settings.k, "n": settings.n, "epoch": int(settings.epoch),
+                     "segment_size": settings.segment_size},
                     tcp=settings.api_listen,
                     token=tcp_token(settings.api_listen, settings.api_token, data_dir),
                 )  # fmt: skip

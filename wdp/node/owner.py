@@ -228,6 +228,12 @@ class Owner:
 
     # ---- the user's operations ----------------------------------------------------------------
 
+    def forget(self, wanderer_ids: list[bytes]) -> None:
+        """Stop checking and repairing these wanderers, and forget them here."""
+        for wid in wanderer_ids:
+            self.core.forget(wid)
+        self.registry.save(tuple(self.core.owned.values()))
+
     async def _run(self, start: tuple[int, list[OwnerEffect]], progress: ProgressFn) -> object:
         op_id, effects = start
         op = self._ops[op_id] = _Operation(progress)
@@ -246,9 +252,18 @@ class Owner:
         n: int,
         epoch: int,
         progress: ProgressFn = _no_progress,
+        owner_seed: bytes | None = None,
+        part_of: bytes = b"",
+        file_seed: bytes | None = None,
     ) -> Ticket:
-        """Store ``payload`` as a new wanderer; returns its ticket (raises OwnerError)."""
-        start = self.core.put(payload, name=name, k=k, n=n, epoch=epoch, now=self.node.clock())
+        """Store ``payload`` as a new wanderer; returns its ticket (raises OwnerError).
+
+        The last three are for the segments and the index of a file (:mod:`.files`).
+        """
+        start = self.core.put(
+            payload, name=name, k=k, n=n, epoch=epoch, now=self.node.clock(),
+            owner_seed=owner_seed, part_of=part_of, file_seed=file_seed,
+        )  # fmt: skip
         outcome = await self._run(start, progress)
         assert isinstance(outcome, PutDone)
         return outcome.ticket

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wdp.core.errors import WdpError
+from wdp.core.limits import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_SIZE
 
 from .addrs import parse_announce
 from .hostport import parse_hostport
@@ -55,6 +56,8 @@ class Settings(BaseModel):
     k: int = Field(3, ge=1, le=256)  # shards needed, for wanderers put through this node
     n: int = Field(8, ge=1, le=256)  # shards made
     capacity: int = Field(1 << 30, ge=0)
+    # A put larger than this is stored as segments of this size (protocols section 19).
+    segment_size: int = Field(SEGMENT_SIZE, ge=MIN_SEGMENT_SIZE, le=MAX_SEGMENT_SIZE)
     metrics: str | None = None  # "127.0.0.1:9464" to serve Prometheus metrics
     ping_interval: float = Field(5.0, gt=0)
     ping_timeout: float = Field(5.0, gt=0)
@@ -122,6 +125,7 @@ class Settings(BaseModel):
 
     @field_validator(
         "capacity",
+        "segment_size",
         "max_partial_frames",
         "max_partial_frames_per_peer",
         "max_inflight",

@@ -1,0 +1,145 @@
+"""Files of any size, streamed: segments put as they are read, got as they are written.
+
+The rules (seeds, the index, what a reader checks) are in
+:mod:`wdp.core.segments`; this module only moves bytes. A put reads one
+segment from the client, stores it as a wanderer through :class:`Owner`,
+and only then reads the next, so the client's socket paces the upload and the
+node holds one segment (with its shards) at a time. A get fetches the next
+segment while the current one is written to the client, so it holds two.
+A file that fits in one segment is one wanderer with a version 2 ticket, as
+before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from wdp.core.crypto import wanderer_id
+from wdp.core.errors import ProtocolError
+from wdp.core.limits import MAX_FILE_SIZE
+from wdp.core.segments import (
+    FileWriter,
+    SegmentIndex,
+    check_plan,
+    check_segment,
+    index_ticket,
+    segment_ticket,
+)
+from wdp.core.signing import public_key_of
+from wdp.core.ticket import Ticket
+
+from .owner import Owner, OwnerError, ProgressFn
+
+__all__ = ["MAX_FILE_SIZE", "get_file", "put_file"]
+
+log = logging.getLogger(__name__)
+
+Read = Callable[[int], Awaitable[bytes]]
+Write = Callable[[bytes], Awaitable[None]]
+
+
+async def put_file(
+    owner: Owner,
+    read: Read,
+    size: int,
+    *,
+    name: str,
+    k: int,
+    n: int,
+    epoch: int,
+    segment_size: int,
+    progress: ProgressFn,
+) -> Ticket:
+    """Store ``size`` bytes that ``read`` yields; returns the ticket (raises OwnerError).
+
+    If a segment cannot be stored, the segments already stored are forgotten
+    (no longer checked or repaired here) and no ticket is made.
+    """
+    if size <= segment_size:
+        payload = await read(size)
+        return await owner.put(payload, name=name, k=k, n=n, epoch=epoch, progress=progress)
+    try:
+        check_plan(size, segment_size)
+    except ValueError as exc:
+        raise OwnerError(str(exc)) from None
+    writer = FileWriter(owner.node.rng.randbytes(32), size, segment_size)
+    index_id = wanderer_id(public_key_of(writer.index_seed))
+    count = len(writer.sizes)
+    stored: list[bytes] = []
+    done = 0
+    progress("storing", 0, size)
+    try:
+        for i, part in enumerate(writer.sizes):
+            payload = await read(part)
+            ticket = await owner.put(
+                payload, name=f"{name} [{i + 1}/{count}]", k=k, n=n, epoch=epoch,
+                owner_seed=writer.seed(i), part_of=index_id,
+            )  # fmt: skip
+            del payload
+            stored.append(ticket.wanderer_id)
+            writer.stored(i, ticket.manifest_hash)
+            done += part
+            progress("storing", done, size)
+        return await owner.put(
+            writer.index().encode(), name=name, k=k, n=n, epoch=epoch,
+            owner_seed=writer.index_seed, file_seed=writer.file_seed,
+        )  # fmt: skip
+    except BaseException:
+        if stored:
+            log.info("put of %s stopped after %d of %d segments; forgetting them",
+                     name, len(stored), count)  # fmt: skip
+            owner.forget(stored)
+        raise
+
+
+async def get_file(owner: Owner, ticket: Ticket, write: Write, progress: ProgressFn) -> int:
+    """Write the ticket's bytes through ``write`` as they are verified; returns how many.
+
+    Every byte written has passed its segment's authentication (shard hashes
+    pinned by the manifest, the manifest by the index, the index by the
+    ticket, then the AEAD tag), so a bad segment stops the get before any of
+    its bytes are written.
+    """
+    if not ticket.is_file:
+        data = await owner.get(ticket, progress)
+        await write(data)
+        return len(data)
+    try:
+        index = SegmentIndex.decode(await owner.get(index_ticket(ticket), progress))
+    except ProtocolError as exc:
+        raise OwnerError(f"the file's index cannot be used: {exc.detail}") from None
+    total = index.file_size
+    progress("fetching", 0, total)
+    send, receive = trio.open_memory_channel[bytes](0)
+    failed: list[OwnerError] = []
+
+    async def fetch() -> None:
+        count = len(index.sizes)
+        async with send:
+            for i in range(count):
+                try:
+                    t = segment_ticket(ticket, index, i)
+                    data = await owner.get(t)
+                    check_segment(index, i, len(data))
+                except ProtocolError as exc:
+                    failed.append(OwnerError(f"segment {i + 1} of {count}: {exc.detail}"))
+                    return
+                except OwnerError as exc:
+                    failed.append(OwnerError(f"segment {i + 1} of {count}: {exc}"))
+                    return
+                await send.send(data)
+
+    written = 0
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(fetch)
+        async with receive:
+            async for data in receive:
+                await write(data)
+                written += len(data)
+                progress("fetching", written, total)
+    if failed:
+        raise failed[0]
+    return written
