@@ -4,21 +4,25 @@ tickets, no network. What crosses a network is tests/swarm/test_large_file.py.""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
 from wdp.core.errors import ProtocolError
-from wdp.core.limits import MIN_SEGMENT_SIZE
+from wdp.core.limits import MIN_SEGMENT_SIZE, SEGMENT_SIZE
 from wdp.core.objects import Manifest, Signed
-from wdp.core.segments import SegmentIndex, index_ticket
+from wdp.core.segments import SegmentIndex, epoch_that_fits, index_ticket, moved_per_day
 from wdp.core.ticket import Ticket
 from wdp.core.wanderer import create_wanderer, rebuild
 from wdp.node.files import get_file, put_file
 from wdp.node.owner import OwnerError
+
+from .test_api_tcp import TOKEN, api_node, raw_exchange
 
 pytestmark = pytest.mark.trio
 
@@ -170,3 +174,21 @@ async def test_a_put_that_fails_midway_forgets_its_segments_and_makes_no_ticket(
     with pytest.raises(OwnerError, match="found a carrier"):
         await _put(owner, random.Random(4).randbytes(4 * SEG))
     assert len(owner.forgotten) == 2
+
+
+async def test_a_put_over_the_daily_move_budget_is_refused_with_the_epoch_that_fits(
+    tmp_path: Path,
+) -> None:
+    async with api_node(tmp_path) as (_node, api):
+        line = json.dumps({"op": "put", "name": "big", "size": 1 << 30, "epoch": 60,
+                           "token": TOKEN}).encode() + b"\n"  # fmt: skip
+        answers = await trio.to_thread.run_sync(raw_exchange, api.tcp_port, line)
+    # 1 GiB at 2-of-3 is 1.5 GiB of shards (plus the index), moved 1,440 times a day.
+    fit = epoch_that_fits(1 << 30, 2, 3, 1 << 40, SEGMENT_SIZE)
+    assert 60 < fit < 200
+    assert json.loads(answers[-1])["error"] == (
+        "this put would make the swarm move 2.1 TiB a day (every shard hops every 60 s), "
+        f"over this node's daily_move_budget of 1.0 TiB: put it with --epoch {fit} or more"
+    )
+    assert moved_per_day(1 << 30, 2, 3, fit, SEGMENT_SIZE) <= 1 << 40
+    assert moved_per_day(1 << 30, 2, 3, fit - 1, SEGMENT_SIZE) > 1 << 40

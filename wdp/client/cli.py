@@ -15,6 +15,7 @@ from rich.table import Table
 
 from wdp.core.limits import MAX_FILE_SIZE
 from wdp.core.ticket import Ticket, TicketError
+from wdp.node.settings import format_size
 
 from .api import ApiClient, ClientError
 
@@ -236,6 +237,12 @@ def put(
         f"{answer['k']} of which rebuild it. Keep this ticket secret:",
         highlight=False,
     )
+    if "moved_per_day" in answer:
+        err.print(
+            f"While it is stored, the swarm moves about {format_size(answer['moved_per_day'])} "
+            f"a day for it (every shard hops every {answer['epoch']} s).",
+            highlight=False,
+        )
     print(answer["ticket"])
 
 

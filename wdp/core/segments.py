@@ -39,21 +39,26 @@ from .limits import (
     MAX_SEGMENTS,
     MIN_SEGMENT_SIZE,
 )
+from .objects import shard_size_for
 from .proto import wdp_pb2 as pb
 from .ticket import Ticket
 from .wanderer import repair_seed
 
 __all__ = [
+    "DAY",
     "FileWriter",
     "SegmentIndex",
     "SegmentIndexError",
     "check_segment",
+    "epoch_that_fits",
     "index_seed",
     "index_ticket",
+    "moved_per_day",
     "segment_count",
     "segment_seed",
     "segment_sizes",
     "segment_ticket",
+    "stored_bytes",
 ]
 
 
@@ -238,3 +243,29 @@ class FileWriter:
     def ticket(self, index_manifest_hash: bytes, k: int, n: int) -> Ticket:
         """The file's ticket, once the index wanderer is stored."""
         return Ticket(self.file_seed, index_manifest_hash, k, n, FILE_TICKET_VERSION)
+
+
+# ---- what a file costs the swarm ----------------------------------------------------
+
+DAY = 86_400
+
+
+def stored_bytes(file_size: int, k: int, n: int, segment_size: int) -> int:
+    """Shard bytes a put places in the swarm: n shards of every segment (or of the one
+    wanderer), the index wanderer's included (its payload estimated from the segment
+    count: 68 bytes a segment)."""
+    if file_size <= segment_size:
+        return n * shard_size_for(file_size, k)
+    sizes = segment_sizes(file_size, segment_size)
+    index = 16 + len(sizes) * 2 * (HASH_SIZE + 2)
+    return n * (sum(shard_size_for(s, k) for s in sizes) + shard_size_for(index, k))
+
+
+def moved_per_day(file_size: int, k: int, n: int, epoch: int, segment_size: int) -> int:
+    """Bytes the swarm moves a day to keep the file wandering: every shard hops every epoch."""
+    return stored_bytes(file_size, k, n, segment_size) * DAY // epoch
+
+
+def epoch_that_fits(file_size: int, k: int, n: int, budget: int, segment_size: int) -> int:
+    """The shortest epoch (seconds) at which the file moves at most ``budget`` bytes a day."""
+    return max(1, -(-stored_bytes(file_size, k, n, segment_size) * DAY // max(1, budget)))

@@ -40,7 +40,7 @@ import trio
 
 from wdp.core.errors import WdpError
 from wdp.core.limits import MAX_EPOCH_SECONDS, MAX_SHARDS, MIN_EPOCH_SECONDS, SEGMENT_SIZE
-from wdp.core.segments import segment_count
+from wdp.core.segments import epoch_that_fits, moved_per_day, segment_count
 from wdp.core.ticket import Ticket, TicketError
 
 if TYPE_CHECKING:  # trio_typing (a libp2p dependency) ships the trio stubs mypy sees
@@ -50,6 +50,7 @@ from .errors import leaf_exceptions
 from .files import MAX_FILE_SIZE, get_file, put_file
 from .hostport import parse_hostport
 from .owner import OwnedWanderer, OwnerError, ProgressFn
+from .settings import format_size
 
 if TYPE_CHECKING:
     from .node import Node
@@ -62,6 +63,7 @@ API_TOKEN_FILE = "api.token"
 MAX_REQUEST_LINE = 64 * 1024
 MAX_REQUEST_DEPTH = 8  # requests are flat objects; depth is checked before the line is parsed
 CHUNK = 1 << 20
+DAILY_MOVE_BUDGET = 1 << 40  # the setting's default, for an API made without it
 TCP_REQUEST_TIMEOUT = 10.0  # a TCP client must send its request line this fast
 MIN_TOKEN_LENGTH = 16
 INTERNAL_ERROR = "internal error in the node (see its log)"
@@ -409,6 +411,16 @@ class LocalApi:
         )
         name = _str_field(req, "name", "")
         segment_size = self.defaults.get("segment_size", SEGMENT_SIZE)
+        moved = moved_per_day(size, k, n, epoch, segment_size)
+        budget = self.defaults.get("daily_move_budget", DAILY_MOVE_BUDGET)
+        if moved > budget:
+            fit = epoch_that_fits(size, k, n, budget, segment_size)
+            raise OwnerError(
+                f"this put would make the swarm move {format_size(moved)} a day (every shard "
+                f"hops every {epoch} s), over this node's daily_move_budget of "
+                f"{format_size(budget)}: put it with --epoch {fit} or more"
+                + ("" if fit <= MAX_EPOCH_SECONDS else " (over the 7-day maximum: split it)")
+            )
 
         async def read(count: int) -> bytes:
             return await _read_exactly(stream, buf, count)
@@ -417,7 +429,8 @@ class LocalApi:
             ticket = await put_file(self.owner, read, size, name=name, k=k, n=n, epoch=epoch,
                                     segment_size=segment_size, progress=progress)  # fmt: skip
             segments = 1 if size <= segment_size else segment_count(size, segment_size)
-            return {"ticket": ticket.encode(), "k": k, "n": n, "segments": segments}
+            return {"ticket": ticket.encode(), "k": k, "n": n, "segments": segments,
+                    "epoch": epoch, "moved_per_day": moved}  # fmt: skip
 
         await send({"ok": True, **await _reporting(send, work)})
 

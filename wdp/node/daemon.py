@@ -132,7 +132,8 @@ async def _serve(node: Node, settings: Settings) -> int:
                 api = LocalApi(
                     node, owner, data_dir / API_SOCKET,
                     {"k": settings.k, "n": settings.n, "epoch": int(settings.epoch),
-                     "segment_size": settings.segment_size},
+                     "segment_size": settings.segment_size,
+                     "daily_move_budget": settings.daily_move_budget},
                     tcp=settings.api_listen,
                     token=tcp_token(settings.api_listen, settings.api_token, data_dir),
                 )  # fmt: skip

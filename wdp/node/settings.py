@@ -31,6 +31,16 @@ class SettingsError(WdpError):
     """A setting is wrong; the message says which and how to fix it."""
 
 
+def format_size(size: int) -> str:
+    """``1536`` -> ``"1.5 KiB"``: what a user reads."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def parse_size(value: int | str) -> int:
     """``1073741824``, ``"512MiB"``, ``"2 GB"`` -> bytes."""
     if isinstance(value, int):
@@ -58,6 +68,9 @@ class Settings(BaseModel):
     capacity: int = Field(1 << 30, ge=0)
     # A put larger than this is stored as segments of this size (protocols section 19).
     segment_size: int = Field(SEGMENT_SIZE, ge=MIN_SEGMENT_SIZE, le=MAX_SEGMENT_SIZE)
+    # Bytes one put may make the swarm move a day (every shard hops every epoch); a put
+    # over it is refused with the epoch that would fit.
+    daily_move_budget: int = Field(1 << 40, ge=1)
     metrics: str | None = None  # "127.0.0.1:9464" to serve Prometheus metrics
     ping_interval: float = Field(5.0, gt=0)
     ping_timeout: float = Field(5.0, gt=0)
@@ -126,6 +139,7 @@ class Settings(BaseModel):
     @field_validator(
         "capacity",
         "segment_size",
+        "daily_move_budget",
         "max_partial_frames",
         "max_partial_frames_per_peer",
         "max_inflight",
