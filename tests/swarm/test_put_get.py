@@ -74,8 +74,10 @@ async def wait_for_peers(swarm: LocalSwarm, i: int, want: int) -> None:
 
 async def test_files_survive_the_seizure_of_30_percent_including_carriers(swarm_factory):
     # Epoch 15 s: every shard hops a few times during the test without the
-    # 17 MiB shards of the 50 MiB file saturating two cores.
-    swarm = swarm_factory(SWARM, env={"WDP_EPOCH": "15", "WDP_REPAIR_INTERVAL": "3"})
+    # 17 MiB shards of the 50 MiB file saturating two cores. Segments of 64 MiB keep
+    # that file one wanderer (files of several are tests/swarm/test_large_file.py).
+    swarm = swarm_factory(SWARM, env={"WDP_EPOCH": "15", "WDP_REPAIR_INTERVAL": "3",
+                                      "WDP_SEGMENT_SIZE": "64MiB"})  # fmt: skip
     await wait_for_peers(swarm, 0, 8)
     files = {
         "empty": b"",
