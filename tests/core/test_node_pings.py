@@ -1,10 +1,13 @@
-"""The node core's ping rule: ``lost_after`` failed pings in a row report a peer lost."""
+"""The node core's ping rule (``lost_after`` failed pings in a row report a peer lost), and
+how long it lets a fetch wait to reach a carrier."""
 
 from __future__ import annotations
 
 import random
 
-from wdp.core.node import NodeCore, NodeParams
+from wdp.core.crypto import wanderer_id
+from wdp.core.fetch import make_fetch_request
+from wdp.core.node import NodeCore, NodeParams, OpenStream
 from wdp.core.signing import Signer
 
 PEER = b"\x07" * 32
@@ -44,3 +47,14 @@ def test_a_peer_that_came_back_is_lost_again_after_as_many_failures() -> None:
     assert not core.is_lost(PEER)
     _fail(core, 1, t)
     assert core.is_lost(PEER)  # counted afresh from the new connection
+
+
+def test_a_fetch_gives_its_carrier_a_short_time_to_answer_the_dial() -> None:
+    """A carrier that is gone or paused costs a get ``ask_open_timeout``, not a dial timeout."""
+    params = NodeParams(ask_open_timeout=1.5)
+    core = NodeCore(Signer(b"\x01" * 32), random.Random(1), 0.0, params)
+    owner_seed = b"\x02" * 32
+    wid = wanderer_id(Signer(owner_seed).public_key)
+    request = make_fetch_request(owner_seed, wid, 0, 0.0, b"\x00" * 16, carrier=PEER)
+    (open_stream,) = [e for e in core.fetch(request, 1, 0.0) if isinstance(e, OpenStream)]
+    assert open_stream.peer == PEER and open_stream.timeout == 1.5

@@ -14,10 +14,11 @@ import pytest
 
 from wdp.core.custody import check_chain
 from wdp.core.effects import ShardKey
+from wdp.core.limits import FETCH_RESPONSE_TIMEOUT
 from wdp.core.messages import Receipt
 from wdp.core.node import FetchServed, HandoffEnded
 from wdp.core.objects import Reason
-from wdp.core.owner import Repaired
+from wdp.core.owner import OwnerParams, Repaired
 from wdp.testing.grid import Grid, GridError
 
 EPOCH = 600
@@ -141,3 +142,21 @@ def test_a_get_fetches_no_more_shards_than_it_needs_and_one_spare() -> None:
     assert grid.get(getter, ticket) == payload
     served = [e for _, e in grid.record.node[before:] if isinstance(e, FetchServed)]
     assert len(served) == 4  # the 3 it needs and one spare, not a refill after each arrival
+
+
+@pytest.mark.parametrize("hedge", [True, False])
+def test_paused_carriers_delay_a_get_by_the_hedge_not_by_their_timeouts(hedge: bool) -> None:
+    params = OwnerParams(get_hedge=1.0 if hedge else 1000.0)
+    grid = Grid(10, seed=4, owner_params=params)
+    payload = b"paused " * 500
+    ticket = grid.put(0, payload)  # k=3 of n=8, fetched in index order, 4 at once
+    holders = grid.holders(ticket)
+    grid.pause(*(holders[i][0] for i in range(3)))  # the carriers of shards 0, 1 and 2
+    getter = next(i for i in range(1, 10) if i not in grid.carriers(ticket))
+    started = grid.now
+    assert grid.get(getter, ticket) == payload
+    took = grid.now - started
+    if hedge:
+        assert took < 3.0  # three hedges of 1 s bring in shards 4 to 6 beside shard 3
+    else:
+        assert took >= FETCH_RESPONSE_TIMEOUT  # without: the fetches of 0 to 2 time out

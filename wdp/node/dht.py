@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 
 import trio
 from libp2p.abc import IHost
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 
 
 LOOKUP_ALPHA = 3  # GET_VALUE queries in flight per lookup
-LOOKUP_CLOSEST = 3  # a lookup ends once the closest peers it knows of have all answered
+LOOKUP_CLOSEST = 3  # a lookup ends once the closest peers that answer have all answered
 QUERY_TIMEOUT = 2.0  # one GET_VALUE to one peer
+QUERY_HEDGE = 0.3  # seconds without any answer before one more peer is asked
 
 
 async def lookup_locator(dht: KadDHT, dht_key: str, now_ms: int, timeout: float) -> bytes | None:
@@ -63,6 +65,13 @@ async def lookup_locator(dht: KadDHT, dht_key: str, now_ms: int, timeout: float)
 
 
 async def _walk(dht: KadDHT, key: bytes) -> list[bytes]:
+    """The values the closest peers hold for ``key`` (see :func:`lookup_locator`).
+
+    ``LOOKUP_ALPHA`` queries are kept in flight, closest first. When none answers
+    within ``QUERY_HEDGE``, the ones pending count as slow and one more peer is
+    asked, so a paused or dead peer costs a fraction of a second, not a timeout;
+    a slow peer that answers later still counts.
+    """
     target = hashlib.sha256(key).digest()
     me = dht.host.get_id()
 
@@ -71,33 +80,52 @@ async def _walk(dht: KadDHT, key: bytes) -> list[bytes]:
 
     known = {p for p in dht.routing_table.find_local_closest_peers(key, 20) if p != me}
     asked: set[ID] = set()
+    pending: set[ID] = set()
     answered: set[ID] = set()
+    slow: set[ID] = set()
     values: list[bytes] = []
+    send, receive = trio.open_memory_channel[tuple[ID, object]](math.inf)
 
     async def ask(peer: ID) -> None:
+        got: object = None
         with trio.move_on_after(QUERY_TIMEOUT):
             got = await dht.value_store._get_from_peer(
                 peer, key, return_record=True, return_closer_peers=True
             )
+        send.send_nowait((peer, got))
+
+    async with trio.open_nursery() as nursery:
+
+        def launch(count: int) -> None:
+            for peer in sorted(known - asked, key=distance)[: max(0, count)]:
+                asked.add(peer)
+                pending.add(peer)
+                nursery.start_soon(ask, peer)
+
+        launch(LOOKUP_ALPHA)
+        while pending:
+            closest = sorted(known - slow, key=distance)[:LOOKUP_CLOSEST]
+            if closest and all(p in answered for p in closest):
+                break
+            with trio.move_on_after(QUERY_HEDGE) as waited:
+                peer, got = await receive.receive()
+            if waited.cancelled_caught:
+                slow.update(pending)
+                launch(1)
+                continue
+            pending.discard(peer)
             if isinstance(got, tuple):
                 record, closer = got
                 answered.add(peer)
+                slow.discard(peer)
                 if record is not None and not isinstance(record, bytes) and record.value:
                     values.append(bytes(record.value))
                 known.update(p for p in closer if p != me)
-
-    while True:
-        closest = sorted(known, key=distance)[:LOOKUP_CLOSEST]
-        todo = [p for p in sorted(known, key=distance) if p not in asked][:LOOKUP_ALPHA]
-        if not todo or all(p in answered for p in closest):
-            return values
-        # Only ask further once the closest known peers have been asked.
-        if all(p in asked for p in closest) and values:
-            return values
-        asked.update(todo)
-        async with trio.open_nursery() as nursery:
-            for peer in todo:
-                nursery.start_soon(ask, peer)
+            else:
+                slow.add(peer)  # it failed or timed out: never among the closest
+            launch(LOOKUP_ALPHA - len(pending - slow))
+        nursery.cancel_scope.cancel()
+    return values
 
 
 async def discover(host: IHost, dht: KadDHT, *, max_peers: int, dial_timeout: float) -> int:

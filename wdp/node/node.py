@@ -489,7 +489,7 @@ class Node:
     async def _open(self, eff: OpenStream) -> None:
         try:
             peer_id = peer_id_of_key(eff.peer)
-            with trio.fail_after(self.config.dial_timeout):
+            with trio.fail_after(eff.timeout or self.config.dial_timeout):
                 if eff.addrs:
                     await self._dial(peer_id, eff.addrs)
                 stream = await self.host.new_stream(peer_id, [TProtocol(eff.protocol)])

@@ -14,7 +14,8 @@ and real erasure coding. Time is virtual, so epochs pass in milliseconds:
 
 Faults: :meth:`Grid.seize` (a node and its memory store are gone; its peers
 notice at once), :meth:`Grid.drop_frames` (frames matching a predicate are
-lost and break that direction of their stream).
+lost and break that direction of their stream), :meth:`Grid.pause` (nodes
+that send nothing more, as under SIGSTOP).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Grid:
         self.seed = seed
         self.record = Recorder()
         self._drop: Callable[[Message | object], bool] | None = None
+        self._paused: set[int] = set()
         self.runtime = Runtime(self.q, PerfectLink(), self)
         self.node_params = node_params
         self.owner_params = owner_params
@@ -138,7 +140,7 @@ class Grid:
     def sent(self, ep: Endpoint, link: Link, effect: SendData) -> None:
         self.record.frames += 1
         self.record.bytes += len(effect.data)
-        if self._drop is not None and self._drop(effect.message):
+        if ep.index in self._paused or (self._drop is not None and self._drop(effect.message)):
             side = 0 if link.ends[0][0] == ep.index else 1
             link.broken[side] = True  # this frame and what follows it on that side are lost
 
@@ -211,6 +213,11 @@ class Grid:
     def drop_frames(self, match: Callable[[Message | object], bool] | None) -> None:
         """Lose every frame whose message ``match``es (and the rest of that side); None: stop."""
         self._drop = match
+
+    def pause(self, *nodes: int) -> None:
+        """SIGSTOP ``nodes``: streams to them open, but nothing they send arrives (and
+        their peers do not notice); ``pause()`` with no nodes resumes them all."""
+        self._paused = set(nodes)
 
     def holders(self, ticket: Ticket) -> dict[int, list[int]]:
         """Shard index -> the live nodes that carry it (committed custody)."""

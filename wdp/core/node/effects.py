@@ -63,6 +63,7 @@ class OpenStream:
     peer: bytes
     protocol: str
     addrs: tuple[bytes, ...] = ()
+    timeout: float | None = None  # seconds to dial and negotiate; None: the driver's own
 
 
 @dataclass(frozen=True, slots=True)

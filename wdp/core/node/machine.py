@@ -111,18 +111,22 @@ class NodeParams:
         lost_after: Failed pings in a row after which a peer is reported lost.
         publish_retry: Seconds before a locator put that failed is tried again
             (at most half the locator's lifetime).
+        ask_open_timeout: Seconds a fetch or an audit may take to reach its
+            carrier and open the stream: a carrier that is gone or paused costs
+            this, not a full dial timeout (a get then asks another).
     """
 
     carrier: CarrierParams = field(default_factory=CarrierParams)
     budget: StreamBudget = field(default_factory=StreamBudget)
     lost_after: int = 3
     publish_retry: float = 30.0
+    ask_open_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         if self.lost_after < 1:
             raise ValueError("lost_after must be >= 1")
-        if not self.publish_retry > 0:
-            raise ValueError("publish_retry must be positive")
+        if not self.publish_retry > 0 or not self.ask_open_timeout > 0:
+            raise ValueError("publish_retry and ask_open_timeout must be positive")
 
 
 @dataclass(slots=True)
@@ -495,7 +499,7 @@ class NodeCore:
             Role.ASK, peer, phase=Phase.OPENING, tag=tag, key=key, protocol=protocol,
             client=client, addrs=tuple(addrs),
         )  # fmt: skip
-        return [OpenStream(stream.sid, peer, protocol, tuple(addrs))]
+        return [OpenStream(stream.sid, peer, protocol, tuple(addrs), self.params.ask_open_timeout)]
 
     def cancel(self, tag: int, now: float) -> list[NodeEffect]:
         """Give up a launch or fetch: its stream is reset and it reports nothing more."""

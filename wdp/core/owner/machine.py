@@ -77,6 +77,9 @@ class OwnerParams:
             a shorter epoch is checked every epoch).
         launch_attempts: Peers tried per shard at put and at repair.
         get_parallel: Shards looked up and fetched at once.
+        get_hedge: Seconds after which a shard not yet in hand lets one more
+            shard be looked up and fetched beside it (a paused or far carrier
+            then delays a get by this, not by its timeouts).
         get_rounds: Rounds of lookups before a get reports what is missing.
         get_retry_delay: Seconds between those rounds.
         not_held_retries: Fetches of one shard that may answer NOT_HELD (the
@@ -103,6 +106,7 @@ class OwnerParams:
     repair_interval: float = 300.0
     launch_attempts: int = LAUNCH_ATTEMPTS
     get_parallel: int = 4
+    get_hedge: float = 1.0
     get_rounds: int = 3
     get_retry_delay: float = 2.0
     not_held_retries: int = 3
@@ -128,6 +132,8 @@ class OwnerParams:
                 raise ValueError(f"{name} must be >= 1")
         if self.generations_probed < 1:
             raise ValueError("generations_probed must be >= 1")
+        if not self.get_hedge > 0:
+            raise ValueError("get_hedge must be positive")
         if not self.audit_retry_delay > 0 or self.audit_follow < 0:
             raise ValueError("audit_retry_delay must be positive and audit_follow >= 0")
 

@@ -123,8 +123,10 @@ class Gather:
     (a fetch that fails frees its place; one that succeeds does not start
     another); a shard this node carries itself is read from its own store. A
     carrier that answers NOT_HELD has just passed the shard on: its locator is
-    looked up again after a pause, a few times. Once ``want`` shards are in
-    hand, fetches still running are cancelled.
+    looked up again after a pause, a few times. A shard still not in hand
+    ``get_hedge`` seconds after it was started (its carrier may be paused or
+    far) widens the window by one, so the next shard is asked for beside it.
+    Once ``want`` shards are in hand, fetches still running are cancelled.
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class Gather:
         ]
         self.active: dict[int, _Shard] = {}
         self.finished = False
+        self.extra = 0  # shards asked for beyond the window, one per slow shard
 
     def start(self, now: float) -> Effects:
         return self._fill(now)
@@ -168,8 +171,9 @@ class Gather:
 
     def _fill(self, now: float) -> Effects:
         out: Effects = []
-        parallel = self.owner.params.get_parallel
-        window = max(self.want, parallel)  # in hand + in flight: the shards wanted, or the window
+        parallel = self.owner.params.get_parallel + self.extra
+        # In hand + in flight: the shards wanted, or the window, and one more per slow shard.
+        window = max(self.want, self.owner.params.get_parallel) + self.extra
         while (
             self.queue
             and not self.enough
@@ -178,10 +182,17 @@ class Gather:
         ):
             shard = self.queue.pop(0)
             self.active[shard.index] = shard
+            self.owner.after(now + self.owner.params.get_hedge, partial(self._hedge, shard))
             out += self._locate(shard, now)
-        if not self.active and (self.enough or not self.queue):
-            out += self._finish(now)
+        if self.enough or not (self.active or self.queue):
+            out += self._finish(now)  # cancels what is still in flight
         return out
+
+    def _hedge(self, shard: _Shard, now: float) -> Effects:
+        if self.finished or self.enough or self.active.get(shard.index) is not shard:
+            return []
+        self.extra += 1
+        return self._fill(now)
 
     def _key(self, index: int) -> ShardKey:
         return ShardKey(self.ticket.wanderer_id, index)
