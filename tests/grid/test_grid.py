@@ -160,3 +160,20 @@ def test_paused_carriers_delay_a_get_by_the_hedge_not_by_their_timeouts(hedge: b
         assert took < 3.0  # three hedges of 1 s bring in shards 4 to 6 beside shard 3
     else:
         assert took >= FETCH_RESPONSE_TIMEOUT  # without: the fetches of 0 to 2 time out
+
+
+def test_a_get_without_records_finds_repaired_shards_beyond_generation_0() -> None:
+    grid = Grid(16, seed=4)
+    payload = b"later generations " * 1000
+    ticket = grid.put(0, payload, epoch=EPOCH)
+    victims = [n for n in grid.carriers(ticket) if n != 0][:4]
+    grid.seize(*victims)
+    grid.run(3 * EPOCH)  # the 4 lost shards are relaunched as generation 1
+    gens = grid.owner(0).owned[ticket.wanderer_id].generations
+    assert sorted(gens) == [0, 0, 0, 0, 1, 1, 1, 1]
+    # Now lose every generation 0 shard: only generation 1 can rebuild it.
+    holders = grid.holders(ticket)
+    old = {holders[i][0] for i, g in enumerate(gens) if g == 0} - {0}
+    grid.seize(*old)
+    getter = next(i for i in range(1, 16) if i not in victims and i not in old)
+    assert grid.get(getter, ticket) == payload

@@ -102,6 +102,7 @@ class Locate:
 class _Shard:
     index: int
     generations: range
+    later: range = range(0)  # generations looked up only if these fail (no record of the shard)
     not_held: int = 0  # NOT_HELD answers so far (the carrier had just passed it on)
     tag: int | None = None  # the fetch in flight
 
@@ -147,14 +148,13 @@ class Gather:
         self.then = then
         self.on_shard = on_shard
         self.result = found if found is not None else GatherResult()
+        # Without a record of the shards' generations, generation 0 first (a shard has a
+        # later one only if it was repaired), the next ones at once if that fails.
         probed = owner.params.generations_probed
         self.queue = [
-            _Shard(
-                i,
-                range(generations[i], generations[i] + 1)
-                if generations is not None
-                else range(probed),
-            )
+            _Shard(i, range(generations[i], generations[i] + 1))
+            if generations is not None
+            else _Shard(i, range(1), range(1, probed))
             for i in range(ticket.n)
             if i not in skip and i not in self.result.shards
         ]
@@ -274,6 +274,10 @@ class Gather:
         return out + self._fill(now)
 
     def _failed(self, shard: _Shard, why: str, now: float) -> Effects:
+        if shard.later:  # generation 0 gave nothing: look for a later one (a repair)
+            shard.generations, shard.later = shard.later, range(0)
+            shard.not_held = 0
+            return self._locate(shard, now)
         self.result.errors[shard.index] = why
         del self.active[shard.index]
         return self._fill(now)

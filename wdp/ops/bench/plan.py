@@ -37,9 +37,11 @@ class Plan:
     evac_nodes: int = 6
     evac_shards: int = 200
     evac_shard_size: int = 256 * KiB
+    find_samples: int = 10
 
 
-QUICK = Plan(sizes=(1 * MiB,), repeats=3, latency_samples=10, put_size=16 * MiB, evac_shards=20)
+QUICK = Plan(sizes=(1 * MiB,), repeats=3, latency_samples=10, put_size=16 * MiB, evac_shards=20,
+             find_samples=3)  # fmt: skip
 
 
 def new_wanderer(size: int, payload: bytes | None = None) -> tuple[Wanderer, bytes]:
