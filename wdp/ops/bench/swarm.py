@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wdp.client.api import ApiClient, ClientError
-from wdp.core.limits import TAG_SIZE
+from wdp.core.limits import SEGMENT_SIZE, TAG_SIZE
 from wdp.ops.bench.plan import EPOCH, OP_TIMEOUT, MiB, Plan
 from wdp.ops.bench.report import Report, Row, fmt_size, mbps, proc_cpu, say
 from wdp.ops.localswarm import LocalSwarm, NodeProcess
@@ -124,7 +124,7 @@ def put_and_get(plan: Plan, swarm: LocalSwarm) -> PutGetRun:
         if done >= len(payload):
             marks["uploaded"] = time.perf_counter()
 
-    def progress(_event: dict[str, Any]) -> None:  # the node is launching shards
+    def progress(_event: dict[str, Any]) -> None:  # the node is storing
         marks.setdefault("launching", time.perf_counter())
 
     cpu0 = [proc_cpu(p.pid) for p in swarm.nodes]
@@ -189,20 +189,22 @@ def add_put_get_notes(plan: Plan, run: PutGetRun, report: Report) -> None:
     if "uploaded" in marks and "launching" in marks:
         up, launch_at = marks["uploaded"] - t0, marks["launching"] - t0
         report.rows[-2].extra.update(upload_s=up, launching_at_s=launch_at)
+        segments = -(-plan.put_size // SEGMENT_SIZE)
         report.notes.append(
-            f"put: the file reached node 0 after {up:.1f} s, encrypting and coding ended "
-            f"about {launch_at:.1f} s in (progress events come every 0.2 s), and the "
-            f"{PUT_N} handoffs ({wire / MiB:.0f} MiB on the wire) took the last "
-            f"{put_end - marks['launching']:.1f} s "
-            f"({mbps(wire, put_end - marks['launching']):.0f} MB/s out of one process)"
+            f"put: node 0 stores the file as {segments} segment(s) of at most "
+            f"{SEGMENT_SIZE // MiB} MiB, each before it reads the next; its first progress "
+            f"came {launch_at:.1f} s in, the last byte reached it after {up:.1f} s, and the "
+            f"put ended {put_end - marks['uploaded']:.1f} s later ({PUT_N} handoffs a "
+            f"segment, {wire / MiB:.0f} MiB on the wire in all, "
+            f"{mbps(wire, put_s):.0f} MB/s out of one process)"
         )
     if "first_byte" in marks:
         rebuilt = marks["first_byte"] - t1
         report.rows[-1].extra.update(first_byte_s=rebuilt)
         report.notes.append(
-            f"get: node 1 spent {rebuilt:.1f} s finding, fetching and decoding "
-            f"{PUT_K} shards before the first byte reached the client, then "
-            f"{get_s - rebuilt:.1f} s sending the file over the API socket"
+            f"get: the first verified byte reached the client after {rebuilt:.1f} s "
+            f"(node 1 found, fetched and decoded the first segment's {PUT_K} shards), "
+            f"the rest {get_s - rebuilt:.1f} s later, a segment at a time"
         )
     cpu0, cpu1, cpu2 = run.cpu
     put_cpu = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
