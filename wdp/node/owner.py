@@ -18,6 +18,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
@@ -48,6 +49,7 @@ from wdp.core.owner import (
     SaveOwned,
 )
 from wdp.core.ticket import Ticket
+from wdp.core.wanderer import create_wanderer
 
 if TYPE_CHECKING:
     from .node import Node
@@ -260,9 +262,21 @@ class Owner:
 
         The last three are for the segments and the index of a file (:mod:`.files`).
         """
+        # Encryption, erasure coding and hashing release the GIL: they run in a thread,
+        # so the node keeps answering pings and streams meanwhile.
+        seed = owner_seed if owner_seed is not None else self.node.rng.randbytes(32)
+        make = partial(
+            create_wanderer, payload, owner_seed=seed, nonce=self.node.rng.randbytes(12),
+            k=k, n=n, epoch_seconds=epoch, now=self.node.clock(),
+        )  # fmt: skip
+        try:
+            wanderer = await trio.to_thread.run_sync(make)
+        except ValueError as exc:
+            raise OwnerError(str(exc)) from None
+        del payload
         start = self.core.put(
-            payload, name=name, k=k, n=n, epoch=epoch, now=self.node.clock(),
-            owner_seed=owner_seed, part_of=part_of, file_seed=file_seed,
+            wanderer, name=name, k=k, n=n, epoch=epoch, now=self.node.clock(),
+            owner_seed=seed, part_of=part_of, file_seed=file_seed,
         )  # fmt: skip
         outcome = await self._run(start, progress)
         assert isinstance(outcome, PutDone)

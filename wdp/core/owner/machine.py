@@ -28,6 +28,7 @@ from ..objects import CustodyLink
 from ..placement import Candidate, PlacementParams
 from ..rng import Rng
 from ..ticket import Ticket
+from ..wanderer import Wanderer
 from .effects import CheckDone, OpFailed, OwnerEffect, SaveOwned
 from .evidence import Evidence
 from .ops import CheckOp, GetOp, PutOp
@@ -214,7 +215,7 @@ class OwnerCore:
 
     def put(
         self,
-        payload: bytes,
+        payload: bytes | Wanderer,
         *,
         name: str,
         k: int,
@@ -229,6 +230,8 @@ class OwnerCore:
         """Store ``payload`` as a new wanderer; ends in ``PutDone`` or ``OpFailed`` for the op.
 
         ``owner_seed`` (32 bytes) and ``nonce`` (12) are drawn from the rng if not given.
+        ``payload`` may be the wanderer already made of it (by :func:`create_wanderer`
+        with that owner seed, off the driver's event loop).
         A segment of a file (:mod:`wdp.core.segments`) names its index wanderer's id in
         ``part_of``; the index itself is put with the ``file_seed``, and its ``PutDone``
         carries the file's ticket.

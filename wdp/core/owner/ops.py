@@ -15,6 +15,7 @@ from ..effects import ShardKey
 from ..errors import ProtocolError
 from ..limits import FILE_TICKET_VERSION, TAG_SIZE
 from ..objects import HolderInfo
+from ..signing import public_key_of
 from ..ticket import Ticket
 from ..wanderer import Wanderer, create_wanderer, rebuild
 from .audits import Audited, AuditShard, Verdict
@@ -51,7 +52,7 @@ class PutOp:
         self,
         owner: OwnerCore,
         op: int,
-        payload: bytes,
+        payload: bytes | Wanderer,
         *,
         name: str,
         k: int,
@@ -95,15 +96,7 @@ class PutOp:
                 "wait for more peers to join, or put with a smaller n",
             )
         try:
-            w = create_wanderer(
-                self.payload,
-                owner_seed=self.owner_seed,
-                nonce=self.nonce,
-                k=self.k,
-                n=n,
-                epoch_seconds=self.epoch,
-                now=now,
-            )
+            w = self._wanderer(now)
         except ValueError as exc:
             return owner.fail(self.op, str(exc))
         self.payload = b""
@@ -116,6 +109,21 @@ class PutOp:
             )
             out += job.start(now)
         return out
+
+    def _wanderer(self, now: float) -> Wanderer:
+        """The wanderer to launch: made here, or made already (off the driver's event
+        loop, by the same :func:`create_wanderer`) and checked against the request."""
+        if isinstance(self.payload, Wanderer):
+            m = self.payload.manifest.value
+            if (m.k, m.n, m.epoch_seconds) != (self.k, self.n, self.epoch) or (
+                m.owner_key != public_key_of(self.owner_seed)
+            ):
+                raise ValueError("the wanderer given does not match the put")
+            return self.payload
+        return create_wanderer(
+            self.payload, owner_seed=self.owner_seed, nonce=self.nonce, k=self.k, n=self.n,
+            epoch_seconds=self.epoch, now=now,
+        )  # fmt: skip
 
     def _placed(self, index: int, peer: bytes | None, now: float) -> Effects:
         self.done += 1
