@@ -6,19 +6,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wdp.core.audit import grant_is_valid
+from wdp.core.crypto import wanderer_id
 from wdp.core.errors import ProtocolError, RejectCode
 from wdp.core.limits import MAX_SEGMENT_SIZE, MAX_SEGMENTS, MIN_SEGMENT_SIZE
 from wdp.core.segments import (
     FileWriter,
     SegmentIndex,
     SegmentIndexError,
+    check_index,
     check_segment,
     index_seed,
     index_ticket,
+    segment_grant,
     segment_seed,
     segment_sizes,
     segment_ticket,
 )
+from wdp.core.signing import public_key_of
 from wdp.core.ticket import Ticket, TicketError
 from wdp.core.wanderer import repair_seed
 
@@ -90,12 +95,29 @@ def test_an_index_of_another_file_seed_is_refused_before_any_segment_is_asked_fo
         w.stored(i, bytes([i]) * 32)
     ticket = Ticket(F, b"\x07" * 32, 3, 8, 3)
     with pytest.raises(SegmentIndexError, match="repair seed of segment 0") as exc:
-        segment_ticket(ticket, w.index(), 0)
+        check_index(ticket, w.index())
     assert exc.value.code == RejectCode.MALFORMED
+    own = FileWriter(F, 3 * MIB, MIB)
+    for i in range(3):
+        own.stored(i, bytes([i]) * 32)
+    good = own.index()
+    check_index(ticket, good)
+    forged = SegmentIndex(good.file_size, good.segment_size, good.manifest_hashes,
+                          good.repair_seeds, (*good.repair_grants[:2], bytes(64)))  # fmt: skip
+    with pytest.raises(SegmentIndexError, match="repair grant of segment 2"):
+        check_index(ticket, forged)
+
+
+def test_each_segment_grant_lets_its_repair_key_audit() -> None:
+    seed = segment_seed(F, 5)
+    owner_key = public_key_of(seed)
+    repair_key = public_key_of(repair_seed(seed))
+    assert grant_is_valid(owner_key, wanderer_id(owner_key), repair_key, segment_grant(seed))
 
 
 def test_a_segment_of_the_wrong_size_is_refused() -> None:
-    index = SegmentIndex(3 * MIB, 2 * MIB, (b"a" * 32, b"b" * 32), (b"c" * 32, b"d" * 32))
+    index = SegmentIndex(3 * MIB, 2 * MIB, (b"a" * 32, b"b" * 32), (b"c" * 32, b"d" * 32),
+                         (b"e" * 64, b"f" * 64))  # fmt: skip
     check_segment(index, 1, MIB)
     with pytest.raises(ProtocolError) as exc:
         check_segment(index, 1, MIB - 1)

@@ -13,12 +13,15 @@ from typing import Any
 import pytest
 import trio
 
+from wdp.client.api import ApiClient
 from wdp.core.errors import ProtocolError
 from wdp.core.limits import MIN_SEGMENT_SIZE, SEGMENT_SIZE
 from wdp.core.objects import Manifest, Signed
+from wdp.core.owner import OwnedWanderer
 from wdp.core.segments import SegmentIndex, epoch_that_fits, index_ticket, moved_per_day
 from wdp.core.ticket import Ticket
 from wdp.core.wanderer import create_wanderer, rebuild
+from wdp.node.api import API_SOCKET, LocalApi
 from wdp.node.files import get_file, put_file
 from wdp.node.owner import OwnerError
 
@@ -151,7 +154,7 @@ async def test_reordered_segments_are_refused() -> None:
     index = SegmentIndex.decode(await owner.get(index_ticket(ticket)))
     h = index.manifest_hashes
     swapped = SegmentIndex(index.file_size, index.segment_size, (h[1], h[0], h[2]),
-                           index.repair_seeds)  # fmt: skip
+                           index.repair_seeds, index.repair_grants)  # fmt: skip
     # Whoever could write an index (only the owner) swaps two segments: the seeds do
     # not match the manifests, so the first segment is refused and nothing is written.
     idx = owner.stored[index_ticket(ticket).wanderer_id]
@@ -192,3 +195,44 @@ async def test_a_put_over_the_daily_move_budget_is_refused_with_the_epoch_that_f
     )
     assert moved_per_day(1 << 30, 2, 3, fit, SEGMENT_SIZE) <= 1 << 40
     assert moved_per_day(1 << 30, 2, 3, fit - 1, SEGMENT_SIZE) > 1 << 40
+
+
+class ListedOwner:
+    """An owner with records only: a file of two segments and one plain wanderer."""
+
+    def __init__(self) -> None:
+        def record(seed: bytes, size: int, **kw: Any) -> OwnedWanderer:
+            w = create_wanderer(b"x", owner_seed=seed, nonce=bytes(12), k=K, n=N,
+                                epoch_seconds=600, now=0.0)  # fmt: skip
+            ticket = Ticket(seed, w.manifest.hash, K, N, 2).encode()
+            return OwnedWanderer(
+                name=kw.pop("name", ""), ticket=ticket, manifest=w.manifest.to_bytes().hex(),
+                size=size, created_at=kw.pop("at", 1.0), generations=[0] * N, **kw,
+            )  # fmt: skip
+
+        file_ticket = Ticket(b"\x09" * 32, b"\x08" * 32, K, N, 3).encode()
+        index = record(b"\x01" * 32, 150, name="big.bin", at=3.0, file_ticket=file_ticket)
+        index_id = index.wanderer_id.hex()
+        parts = [record(bytes([2 + i]) * 32, 2 * SEG if i else SEG, part_of=index_id, at=2.0)
+                 for i in range(2)]  # fmt: skip
+        parts[1].generations[3] = 1
+        plain = record(b"\x07" * 32, 10, name="small.txt", at=4.0)
+        self.items = {r.wanderer_id.hex(): r for r in (index, *parts, plain)}
+
+
+async def test_ls_lists_a_file_once_with_its_segments(tmp_path: Path) -> None:
+    api = LocalApi(None, ListedOwner(), tmp_path / API_SOCKET, {"k": K, "n": N, "epoch": 60})  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(api.serve)
+        client = ApiClient(tmp_path / API_SOCKET)
+        answer, _ = await trio.to_thread.run_sync(
+            lambda: client.call({"op": "ls", "tickets": True})
+        )
+        nursery.cancel_scope.cancel()
+    listed = {w["name"]: w for w in answer["wanderers"]}
+    assert list(listed) == ["big.bin", "small.txt"]
+    big = listed["big.bin"]
+    assert (big["size"], big["segments"]) == (3 * SEG, 2)
+    assert sum(big["generations"]) == 1  # the repair of one segment's shard counts for the file
+    assert Ticket.decode(big["ticket"]).is_file
+    assert listed["small.txt"]["segments"] == 1

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import crypto
+from .audit import make_grant
+from .crypto import wanderer_id
 from .errors import ProtocolError, RejectCode
 from .limits import (
     FILE_TICKET_VERSION,
@@ -38,9 +40,11 @@ from .limits import (
     MAX_SEGMENT_SIZE,
     MAX_SEGMENTS,
     MIN_SEGMENT_SIZE,
+    SIGNATURE_SIZE,
 )
 from .objects import shard_size_for
 from .proto import wdp_pb2 as pb
+from .signing import public_key_of
 from .ticket import Ticket
 from .wanderer import repair_seed
 
@@ -49,12 +53,14 @@ __all__ = [
     "FileWriter",
     "SegmentIndex",
     "SegmentIndexError",
+    "check_index",
     "check_segment",
     "epoch_that_fits",
     "index_seed",
     "index_ticket",
     "moved_per_day",
     "segment_count",
+    "segment_grant",
     "segment_seed",
     "segment_sizes",
     "segment_ticket",
@@ -109,6 +115,7 @@ class SegmentIndex:
     segment_size: int
     manifest_hashes: tuple[bytes, ...]
     repair_seeds: tuple[bytes, ...]
+    repair_grants: tuple[bytes, ...]
 
     def encode(self) -> bytes:
         return pb.SegmentIndexBody(
@@ -117,6 +124,7 @@ class SegmentIndex:
             segment_size=self.segment_size,
             manifest_hashes=self.manifest_hashes,
             repair_seeds=self.repair_seeds,
+            repair_grants=self.repair_grants,
         ).SerializeToString(deterministic=True)
 
     @property
@@ -152,6 +160,7 @@ class SegmentIndex:
         for name, values, size in (
             ("manifest_hashes", body.manifest_hashes, HASH_SIZE),
             ("repair_seeds", body.repair_seeds, KEY_SIZE),
+            ("repair_grants", body.repair_grants, SIGNATURE_SIZE),
         ):
             if len(values) != count or any(len(v) != size for v in values):
                 raise SegmentIndexError(
@@ -162,6 +171,7 @@ class SegmentIndex:
             body.segment_size,
             tuple(bytes(h) for h in body.manifest_hashes),
             tuple(bytes(s) for s in body.repair_seeds),
+            tuple(bytes(g) for g in body.repair_grants),
         )
 
 
@@ -177,15 +187,33 @@ def index_ticket(file_ticket: Ticket) -> Ticket:
     )
 
 
+def check_index(file_ticket: Ticket, index: SegmentIndex) -> None:
+    """Before any segment is fetched: every repair seed and grant of the index must be
+    the one the file seed derives (SegmentIndexError naming the first that is not)."""
+    _require_file(file_ticket)
+    for i in range(len(index.sizes)):
+        seed = segment_seed(file_ticket.owner_seed, i)
+        if repair_seed(seed) != index.repair_seeds[i]:
+            raise SegmentIndexError(
+                RejectCode.MALFORMED, f"the index's repair seed of segment {i} is not the file's"
+            )
+        if segment_grant(seed) != index.repair_grants[i]:
+            raise SegmentIndexError(
+                RejectCode.MALFORMED, f"the index's repair grant of segment {i} is not the file's"
+            )
+
+
+def segment_grant(seed: bytes) -> bytes:
+    """The grant of a segment's owner key to the segment's own repair key (section 18.2):
+    with it, whoever reads the index can audit the segment's carriers."""
+    repair_key = public_key_of(repair_seed(seed))
+    return make_grant(seed, wanderer_id(public_key_of(seed)), repair_key)
+
+
 def segment_ticket(file_ticket: Ticket, index: SegmentIndex, i: int) -> Ticket:
-    """The version 2 ticket of segment ``i``; SegmentIndexError if the index does not match the
-    file seed (its repair seed for ``i`` is not the one the seed derives)."""
+    """The version 2 ticket of segment ``i`` (the index checked by :func:`check_index`)."""
     _require_file(file_ticket)
     seed = segment_seed(file_ticket.owner_seed, i)
-    if repair_seed(seed) != index.repair_seeds[i]:
-        raise SegmentIndexError(
-            RejectCode.MALFORMED, f"the index's repair seed of segment {i} is not the file's"
-        )
     return Ticket(seed, index.manifest_hashes[i], file_ticket.k, file_ticket.n, MANIFEST_VERSION)
 
 
@@ -234,6 +262,7 @@ class FileWriter:
             self.segment_size,
             tuple(h for h in hashes if h is not None),
             tuple(repair_seed(self.seed(i)) for i in range(len(hashes))),
+            tuple(segment_grant(self.seed(i)) for i in range(len(hashes))),
         )
 
     @property
@@ -257,7 +286,7 @@ def stored_bytes(file_size: int, k: int, n: int, segment_size: int) -> int:
     if file_size <= segment_size:
         return n * shard_size_for(file_size, k)
     sizes = segment_sizes(file_size, segment_size)
-    index = 16 + len(sizes) * 2 * (HASH_SIZE + 2)
+    index = 32 + len(sizes) * (2 * (HASH_SIZE + 2) + SIGNATURE_SIZE + 2)
     return n * (sum(shard_size_for(s, k) for s in sizes) + shard_size_for(index, k))
 
 

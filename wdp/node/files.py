@@ -23,6 +23,7 @@ from wdp.core.limits import MAX_FILE_SIZE
 from wdp.core.segments import (
     FileWriter,
     SegmentIndex,
+    check_index,
     check_plan,
     check_segment,
     index_ticket,
@@ -109,6 +110,7 @@ async def get_file(owner: Owner, ticket: Ticket, write: Write, progress: Progres
         return len(data)
     try:
         index = SegmentIndex.decode(await owner.get(index_ticket(ticket), progress))
+        check_index(ticket, index)
     except ProtocolError as exc:
         raise OwnerError(f"the file's index cannot be used: {exc.detail}") from None
     total = index.file_size

@@ -10,9 +10,11 @@ from wdp.core.limits import MAX_INDEX_SIZE, MAX_SEGMENT_SIZE, MAX_SEGMENTS, MIN_
 from wdp.core.proto import wdp_pb2 as pb
 from wdp.core.segments import (
     SegmentIndex,
+    check_index,
     check_segment,
     index_seed,
     index_ticket,
+    segment_grant,
     segment_seed,
     segment_ticket,
 )
@@ -64,6 +66,7 @@ def _index(file_size: int, segment_size: int, count: int | None = None) -> pb.Se
         segment_size=segment_size,
         manifest_hashes=[label_seed(f"wdp/vectors/segment-manifest/{i}") for i in range(c)],
         repair_seeds=[repair_seed(segment_seed(FILE_SEED, i)) for i in range(c)],
+        repair_grants=[segment_grant(segment_seed(FILE_SEED, i)) for i in range(c)],
     )
 
 
@@ -84,6 +87,9 @@ def _index_cases() -> list[dict[str, Any]]:
     v2 = _index(3 * MIB, MIB)
     v2.version = 2
     bad.append(("version_2", v2))
+    v0 = _index(3 * MIB, MIB)
+    v0.version = 0
+    bad.append(("version_absent", v0))
     bad.append(("segment_size_below_min", _index(3 * MIN_SEGMENT_SIZE, MIN_SEGMENT_SIZE - 1, 4)))
     bad.append(("segment_size_above_max", _index(2 * MAX_SEGMENT_SIZE + 2, MAX_SEGMENT_SIZE + 1)))
     bad.append(("one_segment_only", _index(MIB, MIB)))
@@ -92,9 +98,21 @@ def _index_cases() -> list[dict[str, Any]]:
     short = _index(3 * MIB, MIB)
     short.manifest_hashes[1] = b"\x01" * 31
     bad.append(("hash_31_bytes", short))
+    extra = _index(3 * MIB, MIB)
+    extra.manifest_hashes.append(b"\x02" * 32)
+    bad.append(("one_hash_too_many", extra))
     seeds = _index(3 * MIB, MIB)
     del seeds.repair_seeds[2]
     bad.append(("repair_seed_missing", seeds))
+    long_seed = _index(3 * MIB, MIB)
+    long_seed.repair_seeds[0] = long_seed.repair_seeds[0] + b"\x00"
+    bad.append(("repair_seed_33_bytes", long_seed))
+    grants = _index(3 * MIB, MIB)
+    del grants.repair_grants[0]
+    bad.append(("repair_grant_missing", grants))
+    short_grant = _index(3 * MIB, MIB)
+    short_grant.repair_grants[1] = short_grant.repair_grants[1][:63]
+    bad.append(("repair_grant_63_bytes", short_grant))
     inputs += [(name, _encoded(body)) for name, body in bad]
     cases = []
     for name, data in inputs:
@@ -117,28 +135,36 @@ def _index_cases() -> list[dict[str, Any]]:
     return cases
 
 
+def _verdict(fn: Any) -> str:
+    try:
+        fn()
+    except ProtocolError as exc:
+        return exc.code.name
+    return "ok"
+
+
 def _ticket_cases() -> list[dict[str, Any]]:
     index_mh = label_seed("wdp/vectors/index-manifest-hash")
     file_ticket = Ticket(FILE_SEED, index_mh, 3, 8, 3)
     body = _index(3 * MIB + 5, MIB)
     index = SegmentIndex.decode(_encoded(body))
-    derived = []
-    for i in range(len(index.sizes)):
-        t = segment_ticket(file_ticket, index, i)
-        derived.append({"index": i, "ticket": t.encode(), "size": index.sizes[i]})
-    wrong = _index(3 * MIB + 5, MIB)
-    wrong.repair_seeds[1] = label_seed("wdp/vectors/not-the-repair-seed")
-    wrong_index = SegmentIndex.decode(_encoded(wrong))
-    try:
-        segment_ticket(file_ticket, wrong_index, 1)
-        verdict = "ok"
-    except ProtocolError as exc:
-        verdict = exc.code.name
-    short = "ok"
-    try:
-        check_segment(index, 3, 4)
-    except ProtocolError as exc:
-        short = exc.code.name
+    derived = [
+        {"index": i, "ticket": segment_ticket(file_ticket, index, i).encode(), "size": size}
+        for i, size in enumerate(index.sizes)
+    ]
+    wrong_seed = _index(3 * MIB + 5, MIB)
+    wrong_seed.repair_seeds[1] = label_seed("wdp/vectors/not-the-repair-seed")
+    wrong_grant = _index(3 * MIB + 5, MIB)
+    wrong_grant.repair_grants[2] = segment_grant(label_seed("wdp/vectors/not-the-segment"))
+
+    def checked(b: pb.SegmentIndexBody) -> dict[str, Any]:
+        decoded = SegmentIndex.decode(_encoded(b))
+        return {
+            "index": _encoded(b).hex(),
+            "expect": _verdict(lambda: check_index(file_ticket, decoded)),
+        }
+
+    last = len(index.sizes) - 1
     return [
         {
             "name": "ticket_v3_file",
@@ -151,10 +177,20 @@ def _ticket_cases() -> list[dict[str, Any]]:
             "n": 8,
             "index_ticket": index_ticket(file_ticket).encode(),
             "index": _encoded(body).hex(),
+            "index_check": _verdict(lambda: check_index(file_ticket, index)),
             "segment_tickets": derived,
-            "index_wrong_repair_seed_1": _encoded(wrong).hex(),
-            "segment_1_with_wrong_index": verdict,
-            "segment_3_of_4_bytes": short,
+            "checked_indexes": [
+                {"what": "segment 1's repair seed is not the file seed's", **checked(wrong_seed)},
+                {"what": "segment 2's repair grant is not the file seed's", **checked(wrong_grant)},
+            ],
+            "rebuilt_sizes": [
+                {
+                    "segment": last,
+                    "size": size,
+                    "expect": _verdict(lambda s=size: check_segment(index, last, s)),
+                }
+                for size in (index.sizes[last] - 1, index.sizes[last], index.sizes[last] + 1)
+            ],
         }
     ]
 
@@ -166,10 +202,11 @@ def segments_file() -> str:
         "its owner key and repair seed; the index wanderer's owner seed = HKDF(repair seed of "
         "the file seed, 'wdp/v2/file-index-seed') and its owner key. kind index: a "
         "SegmentIndexBody payload ('index', or 'zero_bytes': that many zero bytes) and what a "
-        "reader says (19.2): 'ok' with the segment sizes, or the code. kind file_ticket: a "
-        "version 3 ticket, the version 2 ticket of its index wanderer, an index and the "
-        "version 2 ticket of each segment with the size it must rebuild to; an index whose "
-        "repair seed of segment 1 is not the file seed's (the reader's verdict on segment 1), "
-        "and the verdict on a last segment of 4 bytes where the index says 5.",
+        "reader's decoder says (19.2): 'ok' with the segment sizes, or the code. kind "
+        "file_ticket: a version 3 ticket, the version 2 ticket of its index wanderer, an "
+        "index and the verdict of checking it against the file seed (19.4 step 1: every "
+        "repair seed and repair grant), the version 2 ticket of each segment with the size it "
+        "must rebuild to; checked_indexes: indexes that decode but fail that check, with the "
+        "code; rebuilt_sizes: the verdict on the last segment rebuilding to each size.",
         [*_seed_cases(), *_index_cases(), *_ticket_cases()],
     )

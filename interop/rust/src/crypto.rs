@@ -1,5 +1,6 @@
 //! Keys, payload AEAD and sealing to the owner (coding-and-crypto.md §1-§4),
-//! version 2's repair seed and locator seeds included.
+//! version 2's repair seed and locator seeds included, and the segment and
+//! index seeds of a file of segments (§2, README §19.1).
 //!
 //! Every function is deterministic in its inputs: randomness (AEAD nonce,
 //! ephemeral seed) is a parameter the caller draws from a CSPRNG.
@@ -15,6 +16,7 @@ use hkdf::Hkdf;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::{fail, Result};
+use crate::limits::MANIFEST_VERSIONS;
 use crate::proto::RejectCode;
 
 pub use crate::objects::wanderer_id;
@@ -57,30 +59,68 @@ pub fn locator_seed_v2(repair_seed: &[u8; 32], shard_index: u32, generation: u32
     hkdf32(repair_seed, &info)
 }
 
-/// The locator seed of a wanderer of manifest `version` (1 or 2), from the
-/// owner seed (spec §3).
+/// A file of segments (README §19.1, §2 "Files of several segments"): the
+/// owner seed of segment `index` (0-based), HKDF(file seed,
+/// "wdp/v2/segment-seed" || u32be(index)). Segment `index` is a version 2
+/// wanderer with this owner seed.
+pub fn segment_seed(file_seed: &[u8; 32], index: u32) -> [u8; 32] {
+    let mut info = b"wdp/v2/segment-seed".to_vec();
+    info.extend_from_slice(&index.to_be_bytes());
+    hkdf32(file_seed, &info)
+}
+
+/// A file of segments: the owner seed of its index wanderer, HKDF(repair
+/// seed of the file seed, "wdp/v2/file-index-seed") (README §19.1, §2).
+/// Takes the file's **repair seed** (`repair_seed(&file_seed)`), so that a
+/// keeper holding only that can read the index.
+pub fn file_index_seed(file_repair_seed: &[u8; 32]) -> [u8; 32] {
+    hkdf32(file_repair_seed, b"wdp/v2/file-index-seed")
+}
+
+/// The wanderer version a ticket or manifest names, refusing any other:
+/// only 1 and 2 name one wanderer whose seed is an owner seed. A version 3
+/// ticket's seed is a *file seed* (README §16, §19): using it as an owner
+/// seed would open nothing, so it is refused here rather than read as
+/// version 2 (its seeds are in [`crate::segments`]).
+fn wanderer_version(version: u32) -> Result<u32> {
+    if MANIFEST_VERSIONS.contains(&version) {
+        Ok(version)
+    } else {
+        Err(fail(
+            RejectCode::UnsupportedVersion,
+            format!(
+                "version {version} does not name one wanderer with an owner seed \
+                 (version 3 is a file seed: see segments)"
+            ),
+        ))
+    }
+}
+
+/// The locator seed of a wanderer of manifest `version`, from the owner
+/// seed (spec §3): version 1 from the owner seed, version 2 through the
+/// repair seed. `UNSUPPORTED_VERSION` for any other version, a version 3
+/// ticket's included (its seed is a file seed, not an owner seed).
 pub fn locator_seed_for(
     version: u32,
     owner_seed: &[u8; 32],
     shard_index: u32,
     generation: u32,
-) -> [u8; 32] {
-    if version >= 2 {
-        locator_seed_v2(&repair_seed(owner_seed), shard_index, generation)
-    } else {
-        locator_seed(owner_seed, shard_index, generation)
-    }
+) -> Result<[u8; 32]> {
+    Ok(match wanderer_version(version)? {
+        1 => locator_seed(owner_seed, shard_index, generation),
+        _ => locator_seed_v2(&repair_seed(owner_seed), shard_index, generation),
+    })
 }
 
 /// The seed whose key is the sealing key of a manifest `version` (spec
 /// §4.1): the owner seed in version 1, the repair seed in version 2. It
-/// opens that wanderer's locators ([`open`]).
-pub fn sealing_seed(version: u32, owner_seed: &[u8; 32]) -> [u8; 32] {
-    if version >= 2 {
-        repair_seed(owner_seed)
-    } else {
-        *owner_seed
-    }
+/// opens that wanderer's locators ([`open`]). `UNSUPPORTED_VERSION` for any
+/// other version, a version 3 ticket's included.
+pub fn sealing_seed(version: u32, owner_seed: &[u8; 32]) -> Result<[u8; 32]> {
+    Ok(match wanderer_version(version)? {
+        1 => *owner_seed,
+        _ => repair_seed(owner_seed),
+    })
 }
 
 /// ChaCha20-Poly1305 (RFC 8439): `ciphertext || tag` (§3).
@@ -206,4 +246,35 @@ pub fn open(owner_seed: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>> {
             "sealed box does not open with this owner seed",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_wanderer_versions_have_locator_and_sealing_seeds() {
+        let seed = [5u8; 32];
+        assert_eq!(sealing_seed(1, &seed).unwrap(), seed);
+        assert_eq!(sealing_seed(2, &seed).unwrap(), repair_seed(&seed));
+        assert_eq!(
+            locator_seed_for(1, &seed, 2, 3).unwrap(),
+            locator_seed(&seed, 2, 3)
+        );
+        assert_eq!(
+            locator_seed_for(2, &seed, 2, 3).unwrap(),
+            locator_seed_v2(&repair_seed(&seed), 2, 3)
+        );
+        // A version 3 ticket's seed is a file seed: never an owner seed.
+        for version in [0, 3, 4, 255] {
+            assert_eq!(
+                sealing_seed(version, &seed).unwrap_err().code,
+                RejectCode::UnsupportedVersion
+            );
+            assert_eq!(
+                locator_seed_for(version, &seed, 0, 0).unwrap_err().code,
+                RejectCode::UnsupportedVersion
+            );
+        }
+    }
 }

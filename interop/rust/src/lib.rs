@@ -61,8 +61,19 @@
 //! versions 1 and 2; `objects::shard_root` and `objects::sealing_key` (the
 //! owner key in version 1, the repair key in version 2: locators are sealed
 //! to it); `crypto::repair_seed`, `crypto::locator_seed_for`,
-//! `crypto::sealing_seed`; the receiver checks a version 2 shard's Merkle
+//! `crypto::sealing_seed` (manifest versions 1 and 2 only); the receiver checks a version 2 shard's Merkle
 //! root (§6.7 rule 6). The owner's ticket (§16) is [`ticket`].
+//!
+//! **Files of several segments** (spec §19): [`segments`] decodes an index
+//! wanderer's payload (`parse_index`, §19.2), turns a version 3 ticket into
+//! the version 2 ticket of its index (`index_ticket`), checks that every
+//! repair seed and repair grant of the index is the file seed's
+//! (`check_index`, §19.4 step 1, before any segment is fetched), gives each
+//! segment's version 2 ticket (`segment_ticket`) and checks a rebuilt
+//! segment's size (`check_segment_size`); an owner builds the index with
+//! `build_index`. The seeds are `crypto::segment_seed` and
+//! `crypto::file_index_seed`. A version 3 ticket's seed is a file seed:
+//! `crypto::locator_seed_for` and `crypto::sealing_seed` refuse its version.
 //!
 //! **Owner side / tests**: [`crypto`] (HKDF keys, AEAD, sealed box),
 //! [`erasure`] (zfec code), [`objects`] (parse and sign each object),
@@ -70,8 +81,9 @@
 //! migrate message), [`signing`] (domains, signing input, strict verify,
 //! PeerId bytes).
 //!
-//! Run `cargo test` from `interop/rust`; `tests/vectors.rs` checks every
-//! vector of `protocols/vectors/v1/`.
+//! Run `cargo test` from `interop/rust`; `tests/vectors.rs`,
+//! `tests/vectors_v2.rs` and `tests/segments.rs` check every vector of
+//! `protocols/vectors/v1/`.
 
 pub mod audit;
 pub mod carrier;
@@ -88,6 +100,7 @@ pub mod messages;
 pub mod objects;
 pub mod proto;
 pub mod receiver;
+pub mod segments;
 pub mod sender;
 pub mod signing;
 pub mod ticket;

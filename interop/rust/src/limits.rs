@@ -1,4 +1,5 @@
-//! Limits and constants of spec §10 (and §6.4 / §15.7 / §18.6 timers, in milliseconds here).
+//! Limits and constants of spec §10 (and §6.4 / §15.7 / §18.6 timers, in
+//! milliseconds here; §19's segment limits included).
 
 pub const PROTOCOL_VERSION: u32 = 1;
 pub const KEY_SIZE: usize = 32;
@@ -16,6 +17,22 @@ pub const MAX_CHAIN_LINKS: usize = 64;
 pub const MAX_MANIFEST_BODY: usize = 20_480;
 /// Manifest versions a node accepts (spec §4.1).
 pub const MANIFEST_VERSIONS: [u32; 2] = [1, 2];
+/// A ticket's first byte (spec §16): 1 and 2 name one wanderer of that
+/// manifest version, 3 a file of segments (spec §19).
+pub const TICKET_VERSIONS: [u32; 3] = [1, 2, 3];
+/// The ticket version of a file of segments (spec §16, §19).
+pub const FILE_TICKET_VERSION: u32 = 3;
+/// `SegmentIndexBody.version` (spec §19.2).
+pub const INDEX_VERSION: u32 = 1;
+/// Bounds of an index's `segment_size`, plaintext bytes (spec §10, §19.2).
+pub const MIN_SEGMENT_SIZE: u64 = 1_048_576;
+pub const MAX_SEGMENT_SIZE: u64 = 67_108_864;
+/// Segments of one file (spec §10, §19.2).
+pub const MAX_SEGMENTS: u64 = 65_536;
+/// Bytes of an index wanderer's payload (spec §10, §19.2): the largest
+/// index (`MAX_SEGMENTS` entries of 2 + 32 + 2 + 32 + 2 + 64 bytes, about
+/// 8.4 MiB) fits.
+pub const MAX_INDEX_SIZE: usize = 9_437_184;
 pub const MAX_RECORD_BODY: usize = 1024;
 pub const MAX_RECEIPT_BODY: usize = 512;
 pub const MAX_DETAIL_BYTES: usize = 256;

@@ -411,3 +411,31 @@ pub mod audit_message {
         Moved(super::AuditMoved),
     }
 }
+
+// ---- files of several segments (spec §19) ----
+
+/// The payload of a file's index wanderer (spec §19.2). Not signed: the
+/// index wanderer's AEAD and the ticket's manifest hash authenticate it.
+/// Checked by [`crate::segments::parse_index`].
+#[derive(Clone, PartialEq, Message)]
+pub struct SegmentIndexBody {
+    /// = 1 (`INDEX_VERSION`).
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    /// Bytes in the whole file.
+    #[prost(uint64, tag = "2")]
+    pub file_size: u64,
+    /// Plaintext bytes per segment; the last one holds the rest.
+    #[prost(uint64, tag = "3")]
+    pub segment_size: u64,
+    /// One per segment, in file order: SHA-256 of its manifest body.
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub manifest_hashes: Vec<Vec<u8>>,
+    /// One per segment, in file order: its repair seed.
+    #[prost(bytes = "vec", repeated, tag = "5")]
+    pub repair_seeds: Vec<Vec<u8>>,
+    /// One per segment, in file order: its owner's repair grant to its
+    /// repair key (64 bytes, spec §18.2, §19.2).
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub repair_grants: Vec<Vec<u8>>,
+}

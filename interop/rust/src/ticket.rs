@@ -3,15 +3,19 @@
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
-//! | 0 | 1 | version (1 or 2, the manifest's) |
-//! | 1 | 32 | owner seed |
-//! | 33 | 32 | manifest hash |
+//! | 0 | 1 | version: 1 or 2, one wanderer of that manifest version; 3, a file of segments (§19) |
+//! | 1 | 32 | owner seed (version 3: the file seed) |
+//! | 33 | 32 | manifest hash (version 3: of the index wanderer's manifest) |
 //! | 65 | 1 | k − 1 |
 //! | 66 | 1 | n − 1 |
 //! | 67 | 4 | first 4 bytes of SHA-256 of the 67 bytes before |
+//!
+//! A version 3 ticket is read here like the others; what it leads to (the
+//! index wanderer's and the segments' version 2 tickets) is in
+//! [`crate::segments`].
 
 use crate::error::{fail, Result};
-use crate::limits::MANIFEST_VERSIONS;
+use crate::limits::TICKET_VERSIONS;
 use crate::proto::RejectCode;
 use crate::signing::sha256;
 
@@ -48,7 +52,8 @@ impl Ticket {
     }
 
     /// Reads the binary form: refuses another length, a checksum mismatch or
-    /// an unknown version (`UNSUPPORTED_VERSION`), else `MALFORMED`.
+    /// an unknown version (`UNSUPPORTED_VERSION`; versions 1, 2 and 3 are
+    /// known, `TICKET_VERSIONS`), else `MALFORMED`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Ticket> {
         if bytes.len() != TICKET_SIZE {
             return Err(fail(RejectCode::Malformed, "a ticket is 71 bytes"));
@@ -57,7 +62,7 @@ impl Ticket {
             return Err(fail(RejectCode::Malformed, "ticket checksum mismatch"));
         }
         let version = u32::from(bytes[0]);
-        if !MANIFEST_VERSIONS.contains(&version) {
+        if !TICKET_VERSIONS.contains(&version) {
             return Err(fail(
                 RejectCode::UnsupportedVersion,
                 format!("ticket version {version} is not supported"),
@@ -166,11 +171,21 @@ mod tests {
         let mut bytes = t.to_bytes();
         bytes[10] ^= 1;
         assert!(Ticket::from_bytes(&bytes).is_err(), "checksum");
-        let v3 = Ticket { version: 3, ..t };
-        assert_eq!(
-            Ticket::from_bytes(&v3.to_bytes()).unwrap_err().code,
-            RejectCode::UnsupportedVersion
-        );
+        let v3 = Ticket {
+            version: 3,
+            ..t.clone()
+        };
+        assert_eq!(Ticket::from_bytes(&v3.to_bytes()).unwrap(), v3);
+        for version in [0, 4, 255] {
+            let other = Ticket {
+                version,
+                ..t.clone()
+            };
+            assert_eq!(
+                Ticket::from_bytes(&other.to_bytes()).unwrap_err().code,
+                RejectCode::UnsupportedVersion
+            );
+        }
         assert!(Ticket::from_text(&text.replacen("wdp1", "wdp2", 1)).is_err());
     }
 }

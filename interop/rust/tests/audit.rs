@@ -83,7 +83,7 @@ fn wanderer_v2(payload: &[u8], k: usize, n: usize, bad_root: bool) -> (Manifest,
 }
 
 fn genesis(m: &Manifest, index: u32, to: &[u8; 32]) -> DecodedOffer {
-    let secret = crypto::locator_seed_for(2, &OWNER_SEED, index, 0);
+    let secret = crypto::locator_seed_for(2, &OWNER_SEED, index, 0).unwrap();
     let rec = sign_hop0_record(
         &signing_key(&OWNER_SEED),
         m,
@@ -386,9 +386,10 @@ fn a_version_2_shard_is_audited_then_moves_and_is_audited_again() {
         &[8; 32],
     )
     .unwrap();
-    let key = public_key(&crypto::locator_seed_for(2, &OWNER_SEED, 0, 0));
+    let key = public_key(&crypto::locator_seed_for(2, &OWNER_SEED, 0, 0).unwrap());
     let rec = locator::validate(&locator::dht_key(&key), &value, now).unwrap();
-    let opened = locator::open_holder(&crypto::sealing_seed(2, &OWNER_SEED), &rec).unwrap();
+    let opened =
+        locator::open_holder(&crypto::sealing_seed(2, &OWNER_SEED).unwrap(), &rec).unwrap();
     assert_eq!(opened, holder);
     assert!(locator::open_holder(&OWNER_SEED, &rec).is_err());
 }

@@ -33,8 +33,9 @@ use common::*;
 // ---------------------------------------------------------------- helpers
 
 /// Every vector file; `manifest-v2.json` and `audit.json` are checked in
-/// `tests/vectors_v2.rs`, the others here.
-const FILES: [&str; 12] = [
+/// `tests/vectors_v2.rs`, `segments.json` in `tests/segments.rs`, the others
+/// here.
+const FILES: [&str; 13] = [
     "audit.json",
     "crypto.json",
     "custody.json",
@@ -46,6 +47,7 @@ const FILES: [&str; 12] = [
     "manifest-v2.json",
     "messages.json",
     "objects.json",
+    "segments.json",
     "signing.json",
 ];
 
