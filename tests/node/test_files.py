@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import trio
+from typer.testing import CliRunner
 
 from wdp.client.api import ApiClient
+from wdp.client.cli import app as wdp_app
 from wdp.core.errors import ProtocolError
 from wdp.core.limits import MIN_SEGMENT_SIZE, SEGMENT_SIZE
 from wdp.core.objects import Manifest, Signed
@@ -236,3 +238,23 @@ async def test_ls_lists_a_file_once_with_its_segments(tmp_path: Path) -> None:
     assert sum(big["generations"]) == 1  # the repair of one segment's shard counts for the file
     assert Ticket.decode(big["ticket"]).is_file
     assert listed["small.txt"]["segments"] == 1
+
+
+async def test_wdp_get_that_fails_midway_leaves_no_file_and_says_why(tmp_path: Path) -> None:
+    owner = MemoryOwner()
+    data = random.Random(5).randbytes(3 * SEG)
+    ticket = await _put(owner, data)
+    index = SegmentIndex.decode(await owner.get(index_ticket(ticket)))
+    last = next(w for w in owner.stored.values() if w[0].hash == index.manifest_hashes[2])
+    last[1][:] = [bytes([s[0] ^ 1]) + s[1:] for s in last[1]]  # segment 3 cannot be rebuilt
+    out = tmp_path / "back.bin"
+    api = LocalApi(None, owner, tmp_path / API_SOCKET, {"k": K, "n": N, "epoch": 60})  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(api.serve)
+        args = ["get", ticket.encode(), "-o", str(out), "--data-dir", str(tmp_path)]
+        result = await trio.to_thread.run_sync(lambda: CliRunner().invoke(wdp_app, args))
+        nursery.cancel_scope.cancel()
+    assert result.exit_code == 1
+    assert result.output.startswith("wdp: error: segment 3 of 3: ")
+    # Two segments reached the client, verified, before the third failed: nothing is kept.
+    assert not out.exists() and not (tmp_path / "back.bin.part").exists()
