@@ -11,9 +11,11 @@ to us.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
+from collections.abc import Callable
 
 import trio
 from libp2p.abc import IHost
@@ -38,7 +40,12 @@ QUERY_TIMEOUT = 2.0  # one GET_VALUE to one peer
 QUERY_HEDGE = 0.3  # seconds without any answer before one more peer is asked
 
 
-async def lookup_locator(dht: KadDHT, dht_key: str, now_ms: int, timeout: float) -> bytes | None:
+Spawn = Callable[..., None]  # starts ``fn(*args)`` in a nursery that outlives the call
+
+
+async def lookup_locator(
+    dht: KadDHT, dht_key: str, now_ms: int, timeout: float, spawn: Spawn
+) -> bytes | None:
     """The best valid locator value under ``dht_key``, from the network and the local store.
 
     A Kademlia GET walk of its own, not py-libp2p's ``get_value`` (which first
@@ -49,12 +56,20 @@ async def lookup_locator(dht: KadDHT, dht_key: str, now_ms: int, timeout: float)
     of have all answered, or at ``timeout`` (a walk can stall on dead peers).
     The local copy counts as one more answer; the core's select rule picks the
     best of all of them, so a stale copy cannot hide the current carrier.
+
+    The queries run in ``spawn``'s nursery and are never cancelled: a query cut
+    off mid-way leaves its stream open in py-libp2p (its ``finally: close()``
+    is cancelled too), and enough of those exhaust a connection's streams. A
+    query still running when the walk ends finishes on its own, within
+    ``QUERY_TIMEOUT``, and closes its stream.
     """
     raw = dht_key.encode()
     local = dht.value_store.get(raw)
     values = [] if local is None else [local.value]
+    send, receive = trio.open_memory_channel[tuple[ID, object]](math.inf)
     with trio.move_on_after(timeout):
-        values += await _walk(dht, raw)
+        values += await _walk(dht, raw, spawn, send, receive)
+    receive.close()  # answers still to come are dropped
     values = [v for v in values if v]
     if not values:
         return None
@@ -64,7 +79,25 @@ async def lookup_locator(dht: KadDHT, dht_key: str, now_ms: int, timeout: float)
         return None
 
 
-async def _walk(dht: KadDHT, key: bytes) -> list[bytes]:
+async def _query(
+    dht: KadDHT, peer: ID, key: bytes, send: trio.MemorySendChannel[tuple[ID, object]]
+) -> None:
+    got: object = None
+    with trio.move_on_after(QUERY_TIMEOUT):  # py-libp2p's own walk bounds a query the same way
+        got = await dht.value_store._get_from_peer(
+            peer, key, return_record=True, return_closer_peers=True
+        )
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        send.send_nowait((peer, got))  # unless the walk is over
+
+
+async def _walk(
+    dht: KadDHT,
+    key: bytes,
+    spawn: Spawn,
+    send: trio.MemorySendChannel[tuple[ID, object]],
+    receive: trio.MemoryReceiveChannel[tuple[ID, object]],
+) -> list[bytes]:
     """The values the closest peers hold for ``key`` (see :func:`lookup_locator`).
 
     ``LOOKUP_ALPHA`` queries are kept in flight, closest first. When none answers
@@ -84,47 +117,35 @@ async def _walk(dht: KadDHT, key: bytes) -> list[bytes]:
     answered: set[ID] = set()
     slow: set[ID] = set()
     values: list[bytes] = []
-    send, receive = trio.open_memory_channel[tuple[ID, object]](math.inf)
 
-    async def ask(peer: ID) -> None:
-        got: object = None
-        with trio.move_on_after(QUERY_TIMEOUT):
-            got = await dht.value_store._get_from_peer(
-                peer, key, return_record=True, return_closer_peers=True
-            )
-        send.send_nowait((peer, got))
+    def launch(count: int) -> None:
+        for peer in sorted(known - asked, key=distance)[: max(0, count)]:
+            asked.add(peer)
+            pending.add(peer)
+            spawn(_query, dht, peer, key, send)
 
-    async with trio.open_nursery() as nursery:
-
-        def launch(count: int) -> None:
-            for peer in sorted(known - asked, key=distance)[: max(0, count)]:
-                asked.add(peer)
-                pending.add(peer)
-                nursery.start_soon(ask, peer)
-
-        launch(LOOKUP_ALPHA)
-        while pending:
-            closest = sorted(known - slow, key=distance)[:LOOKUP_CLOSEST]
-            if closest and all(p in answered for p in closest):
-                break
-            with trio.move_on_after(QUERY_HEDGE) as waited:
-                peer, got = await receive.receive()
-            if waited.cancelled_caught:
-                slow.update(pending)
-                launch(1)
-                continue
-            pending.discard(peer)
-            if isinstance(got, tuple):
-                record, closer = got
-                answered.add(peer)
-                slow.discard(peer)
-                if record is not None and not isinstance(record, bytes) and record.value:
-                    values.append(bytes(record.value))
-                known.update(p for p in closer if p != me)
-            else:
-                slow.add(peer)  # it failed or timed out: never among the closest
-            launch(LOOKUP_ALPHA - len(pending - slow))
-        nursery.cancel_scope.cancel()
+    launch(LOOKUP_ALPHA)
+    while pending:
+        closest = sorted(known - slow, key=distance)[:LOOKUP_CLOSEST]
+        if closest and all(p in answered for p in closest):
+            break
+        with trio.move_on_after(QUERY_HEDGE) as waited:
+            peer, got = await receive.receive()
+        if waited.cancelled_caught:
+            slow.update(pending)
+            launch(1)
+            continue
+        pending.discard(peer)
+        if isinstance(got, tuple):
+            record, closer = got
+            answered.add(peer)
+            slow.discard(peer)
+            if record is not None and not isinstance(record, bytes) and record.value:
+                values.append(bytes(record.value))
+            known.update(p for p in closer if p != me)
+        else:
+            slow.add(peer)  # it failed or timed out: never among the closest
+        launch(LOOKUP_ALPHA - len(pending - slow))
     return values
 
 

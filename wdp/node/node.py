@@ -598,8 +598,8 @@ class Node:
         """The best valid locator value under ``dht_key`` (a walk bounded by the dial timeout)."""
         if self.dht is None:
             return None
-        now_ms = int(self.clock() * 1000)
-        return await lookup_locator(self.dht, dht_key, now_ms, self.config.dial_timeout)
+        now_ms, timeout = int(self.clock() * 1000), self.config.dial_timeout
+        return await lookup_locator(self.dht, dht_key, now_ms, timeout, self.spawn)
 
     # ---- pings and connections ----------------------------------------------------------------
 
