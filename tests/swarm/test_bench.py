@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROWS = ["handoff_1MiB", "latency_p50", "latency_p99", "put", "get", "panic",
-        "find_healthy", "find_stopped", "find_killed"]  # fmt: skip
+        "find_healthy", "find_stopped", "find_killed", "big_put", "big_get"]  # fmt: skip
 
 
 def test_quick_bench_reports_every_row(tmp_path) -> None:

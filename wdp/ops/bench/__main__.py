@@ -16,7 +16,10 @@ Every figure is printed next to a baseline measured in the same run:
     after a panic (SIGUSR1), and how many shards left vs were wiped;
 (e) a 4 MiB get through a node that did not put the file, p50 of 10, healthy,
     with 3 carriers SIGSTOPped and right after 3 are SIGKILLed, next to the
-    same get through the owner's node.
+    same get through the owner's node;
+(f) a 4 GiB file put and got back with the ``wdp`` command (disk store), with
+    every process's peak RSS, next to the raw stream figure (about 15 minutes
+    and 20 GiB of disk; ``--skip big`` leaves it out).
 
 The report goes to stdout as a Markdown table (``--json FILE`` also writes it
 as JSON); progress goes to stderr. Everything runs on 127.0.0.1, every wait
@@ -36,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from wdp.ops.bench.big import run_big
 from wdp.ops.bench.find import run_find
 from wdp.ops.bench.pair import run_pair
 from wdp.ops.bench.panic import run_evacuation
@@ -48,6 +52,7 @@ SECTIONS: tuple[tuple[str, Callable[[Plan, Path, Report], None]], ...] = (
     ("putget", run_put_get),
     ("panic", run_evacuation),
     ("find", run_find),
+    ("big", run_big),
 )
 
 
@@ -65,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=[name for name, _ in SECTIONS],
         action="append",
         help="run only this part (repeatable): pair = (a) and (b), putget = (c), panic = (d), "
-        "find = (e)",
+        "find = (e), big = (f)",
+    )
+    parser.add_argument(
+        "--skip",
+        choices=[name for name, _ in SECTIONS],
+        action="append",
+        help="leave this part out",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -82,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"logs in {base}")
     started = time.monotonic()
     for name, section in SECTIONS:
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or name in (args.skip or []):
             continue
         try:
             section(plan, base, report)
