@@ -26,6 +26,7 @@ from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 
 from wdp.core.carrier import CarrierParams
+from wdp.core.node.budget import StreamBudget
 from wdp.node.host import listen_addrs_for
 from wdp.node.node import Node, NodeConfig
 from wdp.node.store import MemoryStore
@@ -67,6 +68,10 @@ def make_node(capacity: int) -> Node:
         listen_addrs=listen_addrs_for("127.0.0.1", tcp_port=0, ws_port=None),
         store=MemoryStore(),
         carrier_params=CarrierParams(capacity=capacity),
+        # The latency run opens 100 streams back to back from one peer: past a node's
+        # default 20 a second (burst 40) they would be refused BUSY. The bench times a
+        # handoff, not that limit (tests/adversary measures the limit).
+        stream_budget=StreamBudget(opens_per_second=1000.0, open_burst=1000),
     )
     node = Node(config)
     node.host.set_stream_handler(RAW_PROTOCOL, raw_sink)
