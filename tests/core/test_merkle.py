@@ -30,6 +30,13 @@ def test_the_tree_is_rfc_6962s() -> None:
         assert merkle._root(hashes[:n]).hex() == root
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=70 * LEAF_SIZE), st.integers(0, 255))
+def test_the_level_by_level_root_is_the_split_trees(size: int, fill: int) -> None:
+    shard = bytes([fill]) * (size - 1) + b"\x01"
+    assert merkle_root(shard) == merkle._root(merkle._hashes(shard))
+
+
 def test_leaves_are_1_kib_and_the_last_is_shorter() -> None:
     shard = bytes(range(256)) * 9 + b"tail"  # 2308 bytes: 3 leaves
     assert leaf_count(len(shard)) == 3
