@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import trio
+from libp2p.kad_dht.routing_table import peer_id_to_key
+from libp2p.kad_dht.utils import xor_distance
 from libp2p.records.record import make_put_record
 from libp2p.records.utils import InvalidRecordType
 
+import wdp.node.dht
 from wdp.core.effects import ShardKey
 from wdp.core.errors import ProtocolError, RejectCode
 from wdp.core.locator import locator_dht_key, make_locator, open_locator, validate_locator
 from wdp.core.objects import HolderInfo, Locator, Signed
 from wdp.core.signing import Signer
 from wdp.core.wanderer import locator_seed, sealing_seed
+from wdp.node.dht import PUBLISH_REPLICAS, publish_locator
 from wdp.node.host import LocatorValidator
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes
@@ -112,3 +118,43 @@ async def test_locator_put_by_the_carrier_is_found_and_forgeries_are_refused() -
         for other in ("/pk/anything", "/ipns/anything", "plain-key"):
             with pytest.raises(InvalidRecordType):
                 await c.dht.put_value(other, b"value")
+
+
+@pytest.mark.trio
+async def test_a_locator_is_put_at_the_closest_peers_and_found_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No peer counts as slow here (one process runs eight nodes), so the five that
+    # get the record are exactly the five closest.
+    monkeypatch.setattr(wdp.node.dht, "QUERY_HEDGE", DEADLINE)
+    clock = MovableClock()
+    async with nodes(clock, 30, 31, 32, 33, 34, 35, 36, 37) as swarm:
+        publisher, reader = swarm[0], swarm[1]
+        dht_key, value = locator(
+            clock, secret=locator_seed(OWNER_SEED, 0, 0), hop=1, expires_in=600
+        )
+        raw = dht_key.encode()
+        for node in swarm[1:]:  # a settled swarm: the publisher knows every peer
+            await publisher.dht.add_peer(node.peer_id)
+        assert len(publisher.dht.routing_table.find_local_closest_peers(raw, 20)) == 7
+        with trio.fail_after(DEADLINE):
+            stored = await publish_locator(publisher.dht, dht_key, value, publisher.spawn)
+        holders = {n.peer_id for n in swarm[1:] if n.dht.value_store.get(raw) is not None}
+        target = hashlib.sha256(raw).digest()
+        by_distance = sorted(
+            (n.peer_id for n in swarm[1:]),
+            key=lambda p: xor_distance(peer_id_to_key(p), target),
+        )
+        # Five PUTs, not one to each of the seven peers: the five closest to the key.
+        assert stored == PUBLISH_REPLICAS == len(holders)
+        assert holders == set(by_distance[:PUBLISH_REPLICAS])
+        assert publisher.dht.value_store.get(raw).value == value
+
+        # A reader that has no copy finds it where it was put.
+        reader.dht.value_store.store.pop(raw, None)
+        with trio.fail_after(DEADLINE):
+            assert await reader.lookup_locator(dht_key) == value
+
+        # A record the validator refuses is not stored or sent anywhere.
+        with pytest.raises(ProtocolError):
+            await publish_locator(publisher.dht, "/wdp/" + "00" * 48, value, publisher.spawn)

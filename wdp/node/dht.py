@@ -29,7 +29,7 @@ from wdp.core.errors import ProtocolError
 from wdp.core.limits import KAD_PROTOCOL_ID
 from wdp.core.locator import select_locator
 
-__all__ = ["add_dht_peers", "discover", "lookup_locator"]
+__all__ = ["add_dht_peers", "discover", "lookup_locator", "publish_locator"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ LOOKUP_ALPHA = 3  # GET_VALUE queries in flight per lookup
 LOOKUP_CLOSEST = 3  # a lookup ends once the closest peers that answer have all answered
 QUERY_TIMEOUT = 2.0  # one GET_VALUE to one peer
 QUERY_HEDGE = 0.3  # seconds without any answer before one more peer is asked
+PUBLISH_REPLICAS = 5  # a locator is PUT to this many of the closest peers (readers ask 3)
+PUBLISH_WALK_TIMEOUT = 10.0  # the walk that finds them; then each PUT has QUERY_TIMEOUT
 
 
 Spawn = Callable[..., None]  # starts ``fn(*args)`` in a nursery that outlives the call
@@ -97,13 +99,17 @@ async def _walk(
     spawn: Spawn,
     send: trio.MemorySendChannel[tuple[ID, object]],
     receive: trio.MemoryReceiveChannel[tuple[ID, object]],
+    closest_count: int = LOOKUP_CLOSEST,
+    answered: set[ID] | None = None,
 ) -> list[bytes]:
     """The values the closest peers hold for ``key`` (see :func:`lookup_locator`).
 
     ``LOOKUP_ALPHA`` queries are kept in flight, closest first. When none answers
     within ``QUERY_HEDGE``, the ones pending count as slow and one more peer is
     asked, so a paused or dead peer costs a fraction of a second, not a timeout;
-    a slow peer that answers later still counts.
+    a slow peer that answers later still counts. The walk ends once the
+    ``closest_count`` closest peers heard of have answered; ``answered``
+    collects every peer that did.
     """
     target = hashlib.sha256(key).digest()
     me = dht.host.get_id()
@@ -114,7 +120,7 @@ async def _walk(
     known = {p for p in dht.routing_table.find_local_closest_peers(key, 20) if p != me}
     asked: set[ID] = set()
     pending: set[ID] = set()
-    answered: set[ID] = set()
+    answered = set() if answered is None else answered
     slow: set[ID] = set()
     values: list[bytes] = []
 
@@ -126,7 +132,7 @@ async def _walk(
 
     launch(LOOKUP_ALPHA)
     while pending:
-        closest = sorted(known - slow, key=distance)[:LOOKUP_CLOSEST]
+        closest = sorted(known - slow, key=distance)[:closest_count]
         if closest and all(p in answered for p in closest):
             break
         with trio.move_on_after(QUERY_HEDGE) as waited:
@@ -147,6 +153,60 @@ async def _walk(
             slow.add(peer)  # it failed or timed out: never among the closest
         launch(LOOKUP_ALPHA - len(pending - slow))
     return values
+
+
+async def publish_locator(
+    dht: KadDHT, dht_key: str, value: bytes, spawn: Spawn, timeout: float = PUBLISH_WALK_TIMEOUT
+) -> int:
+    """Store a locator here and at the ``PUBLISH_REPLICAS`` closest peers; how many took it.
+
+    Instead of py-libp2p's ``put_value`` (a FIND_NODE walk to the 20 closest
+    peers, then a PUT to each: about 18 streams a locator on ten nodes), the
+    closest peers are found by the same GET walk a reader makes, so the record
+    lands where :func:`lookup_locator` looks, and only the closest that answered
+    are sent the PUT. Raises ``ValueError`` for a record the validator refuses
+    or that is older than the one stored here, and ``LookupError`` if peers were
+    known but none acknowledged (the caller retries).
+    """
+    raw, validator = dht_key.encode(), dht.validator
+    if validator is None:
+        raise ValueError("the DHT has no validator for locators")
+    validator.validate(dht_key, value)
+    old = dht.value_store.get(raw)
+    if old is not None and old.value != value and validator.select(dht_key, [value, old.value]):
+        raise ValueError("the locator stored here is newer")
+    dht.value_store.put(raw, value)
+    send, receive = trio.open_memory_channel[tuple[ID, object]](math.inf)
+    answered: set[ID] = set()
+    with trio.move_on_after(timeout):
+        await _walk(dht, raw, spawn, send, receive, PUBLISH_REPLICAS, answered)
+    receive.close()
+    target = hashlib.sha256(raw).digest()
+    peers = sorted(answered, key=lambda p: xor_distance(peer_id_to_key(p), target))
+    peers = peers[:PUBLISH_REPLICAS]
+    if not peers:
+        return 0
+    acks, took = trio.open_memory_channel[bool](math.inf)
+    for peer in peers:
+        spawn(_store, dht, peer, raw, value, acks)
+    stored = 0
+    with trio.move_on_after(QUERY_TIMEOUT + 1.0):
+        for _ in peers:
+            stored += await took.receive()
+    took.close()
+    if not stored:
+        raise LookupError(f"none of the {len(peers)} closest peers acknowledged the locator")
+    return stored
+
+
+async def _store(
+    dht: KadDHT, peer: ID, key: bytes, value: bytes, acks: trio.MemorySendChannel[bool]
+) -> None:
+    ok = False
+    with trio.move_on_after(QUERY_TIMEOUT):  # as py-libp2p's own put_value bounds a PUT
+        ok = await dht.value_store._store_at_peer(peer, key, value)
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        acks.send_nowait(ok)
 
 
 async def discover(host: IHost, dht: KadDHT, *, max_peers: int, dial_timeout: float) -> int:

@@ -79,7 +79,7 @@ from wdp.core.wanderer import Wanderer, launch_offer
 
 from .addrs import advertised_addrs, self_ipv4
 from .config import NodeConfig
-from .dht import add_dht_peers, discover, lookup_locator
+from .dht import add_dht_peers, discover, lookup_locator, publish_locator
 from .host import (
     Clock,
     NotEd25519PeerError,
@@ -587,7 +587,7 @@ class Node:
         if self.dht is None:
             return
         try:
-            await self.dht.put_value(eff.dht_key, eff.value)
+            await publish_locator(self.dht, eff.dht_key, eff.value, self.spawn)
         except Exception as exc:
             log.warning("dht: locator put for %s failed: %r", eff.key, exc)
             self.perform(self.core.locator_failed(eff.key, eff.record_hash, self.clock()))
