@@ -1,10 +1,10 @@
 """A file larger than 512 MiB, put and got back through the `wdp` command on a local swarm of
 ten real `wdp-node` processes (disk store), with every process's peak memory bounded.
 
-The file becomes 17 segments of 32 MiB (section 19 of the spec), each stored before the
-next is read, and comes back a segment at a time into ``FILE.part``, renamed at the end.
-Peak RSS is the kernel's: ``VmHWM`` of each node (read before it stops) and ``ru_maxrss``
-of each client process.
+The file becomes segments (section 19 of the spec), stored and fetched a few at a time,
+and comes back in file order into ``FILE.part``, renamed at the end. Peak RSS is the
+kernel's ``VmHWM`` of each node (read before it stops) and of each client process (read
+while it runs).
 """
 
 from __future__ import annotations

@@ -5,12 +5,13 @@ The file is ``plan.big_size`` random bytes on disk (4 GiB; 48 MiB with ``--quick
 0 puts it, node 1 gets it back into another file, and both files' SHA-256 must agree. Each
 node gets enough ``capacity`` for its share and may hold all of it from one launcher
 (``launch_share`` 1.0): at 3-of-8, 4 GiB is about 10.7 GiB of shards over nine carriers.
-Peak RSS is the kernel's: ``VmHWM`` of each node, ``ru_maxrss`` of each ``wdp`` command.
+Peak RSS is the kernel's ``VmHWM`` of each node and of each ``wdp`` command (read while it runs).
 The put and get rows stand beside the raw stream figure of the pair run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -61,28 +62,37 @@ def wdp_command() -> list[str]:
 
 
 def run_wdp(args: list[str], timeout: float) -> tuple[str, float, int]:
-    """Run ``wdp ARGS``; its stdout, seconds taken and peak RSS (bytes). Raises on failure."""
+    """Run ``wdp ARGS``; its stdout, seconds taken and peak RSS (bytes). Raises on failure.
+
+    The peak is the process's own ``VmHWM``, read while it runs (every 0.1 s).
+    Not ``wait4``'s ``ru_maxrss``: Linux carries a process's peak across
+    ``exec``, and ``subprocess`` starts the child with ``vfork``, so that
+    figure is this (parent) process's peak whenever it was the larger.
+    """
     started = time.monotonic()
     proc = subprocess.Popen(
         [*wdp_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = started + timeout
+    peak = 0
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        with contextlib.suppress(OSError, RuntimeError):  # it may have just exited
+            peak = max(peak, peak_rss(proc.pid))
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() > deadline:
             proc.kill()
             proc.wait()
             raise TimeoutError(f"wdp {args[0]} did not finish in {timeout:.0f} s")
-        time.sleep(0.2)
+        time.sleep(0.1)
     took = time.monotonic() - started
     out = proc.stdout.read().decode() if proc.stdout else ""
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"wdp {args[0]} failed: {err.strip()[-500:]}")
-    return out, took, usage.ru_maxrss * 1024
+    return out, took, peak
 
 
 def peak_rss(pid: int) -> int:
