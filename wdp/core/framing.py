@@ -93,7 +93,8 @@ class FrameDecoder:
         end = start + length
         if len(self._buf) < end:
             return None
-        frame = bytes(self._buf[start:end])
+        with memoryview(self._buf) as view:  # one copy, not a bytearray slice and then bytes
+            frame = bytes(view[start:end])
         if end == len(self._buf):
             self._buf = bytearray()  # give the frame's memory back, not just its bytes
         else:

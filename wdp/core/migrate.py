@@ -61,6 +61,7 @@ from .limits import (
     STORE_TIMEOUT,
 )
 from .messages import (
+    MIGRATE_DATA_FIELD,
     Accept,
     Data,
     Done,
@@ -68,6 +69,7 @@ from .messages import (
     Offer,
     Receipt,
     Reject,
+    data_frame,
     decode_message,
     encode_message,
 )
@@ -118,6 +120,8 @@ RECEIVER_TERMINAL = frozenset({ReceiverState.CLOSED, ReceiverState.REJECTED})
 
 
 def _send(msg: Message) -> Send:
+    if isinstance(msg, Data):
+        return Send(msg, data_frame(MIGRATE_DATA_FIELD, msg))
     return Send(msg, encode_frame(encode_message(msg), MAX_FRAME_SIZE))
 
 

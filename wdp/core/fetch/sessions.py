@@ -32,7 +32,7 @@ from ..limits import (
     MAX_CHUNK_SIZE,
     MAX_FRAME_SIZE,
 )
-from ..messages import Data, Done, Reject
+from ..messages import FETCH_DATA_FIELD, Data, Done, Reject, data_frame
 from ..objects import CustodyRecord, Manifest, Signed
 from ..session import ExchangeSession, RateFloor, ShardAssembly, next_state
 from ..signing import sha256
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 
 def _send(msg: FetchMessage) -> Send:
+    if isinstance(msg, Data):
+        return Send(msg, data_frame(FETCH_DATA_FIELD, msg))
     return Send(msg, encode_frame(encode_fetch_message(msg), MAX_FRAME_SIZE))
 
 
