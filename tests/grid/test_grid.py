@@ -177,3 +177,41 @@ def test_a_get_without_records_finds_repaired_shards_beyond_generation_0() -> No
     grid.seize(*old)
     getter = next(i for i in range(1, 16) if i not in victims and i not in old)
     assert grid.get(getter, ticket) == payload
+
+
+def _late_locators(grid: Grid, delay: float) -> list[float]:
+    """Carriers' locators reach the DHT ``delay`` virtual seconds after they publish."""
+    table, times = grid.runtime.dht, []
+    store = table.put
+
+    def publish(eff: object) -> None:
+        times.append(grid.now + delay)
+        grid.q.after(delay, store, eff)
+
+    table.put = publish  # type: ignore[method-assign]
+    return times
+
+
+@pytest.mark.parametrize("settle", [True, False])
+def test_a_settling_put_returns_once_its_shards_can_be_found(settle: bool) -> None:
+    grid = Grid(10, seed=6)
+    published = _late_locators(grid, 1.5)
+    started = grid.now
+    ticket = grid.put(0, b"found at once " * 100, settle=settle)
+    if not settle:  # the receipts are in, the locators are not: another node finds nothing yet
+        assert grid.now < max(published)
+        return
+    assert max(published) <= grid.now < max(published) + 2 * OwnerParams().settle_retry
+    assert grid.now - started < OwnerParams().put_settle
+    getter = next(i for i in range(1, 10) if i not in grid.carriers(ticket))
+    before = grid.now
+    assert grid.get(getter, ticket) == b"found at once " * 100
+    assert grid.now - before < 1.0  # no retry round: every locator was there
+
+
+def test_a_settling_put_gives_up_waiting_at_put_settle() -> None:
+    grid = Grid(10, seed=7)
+    _late_locators(grid, 3600.0)  # the DHT never has them in time
+    started = grid.now
+    grid.put(0, b"never found " * 100, settle=True)  # still a ticket: the shards are placed
+    assert grid.now - started == pytest.approx(OwnerParams().put_settle, abs=1.0)

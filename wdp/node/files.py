@@ -77,7 +77,7 @@ async def put_file(
             payload = await read(part)
             ticket = await owner.put(
                 payload, name=f"{name} [{i + 1}/{count}]", k=k, n=n, epoch=epoch,
-                owner_seed=writer.seed(i), part_of=index_id,
+                owner_seed=writer.seed(i), part_of=index_id, settle=False,
             )  # fmt: skip
             del payload
             stored.append(ticket.wanderer_id)

@@ -257,10 +257,14 @@ class Owner:
         owner_seed: bytes | None = None,
         part_of: bytes = b"",
         file_seed: bytes | None = None,
+        settle: bool = True,
     ) -> Ticket:
         """Store ``payload`` as a new wanderer; returns its ticket (raises OwnerError).
 
-        The last three are for the segments and the index of a file (:mod:`.files`).
+        ``owner_seed``, ``part_of`` and ``file_seed`` are for the segments and the
+        index of a file (:mod:`.files`). With ``settle`` the ticket comes once its
+        shards can be found from any node (see :meth:`OwnerCore.put`); a file's
+        segments skip that, since the file is found through its index.
         """
         # Encryption, erasure coding and hashing release the GIL: they run in a thread,
         # so the node keeps answering pings and streams meanwhile.
@@ -276,7 +280,7 @@ class Owner:
         del payload
         start = self.core.put(
             wanderer, name=name, k=k, n=n, epoch=epoch, now=self.node.clock(),
-            owner_seed=seed, part_of=part_of, file_seed=file_seed,
+            owner_seed=seed, part_of=part_of, file_seed=file_seed, settle=settle,
         )  # fmt: skip
         outcome = await self._run(start, progress)
         assert isinstance(outcome, PutDone)

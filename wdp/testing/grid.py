@@ -183,11 +183,21 @@ class Grid:
         return outcome
 
     def put(
-        self, node: int, payload: bytes, *, k: int = 3, n: int = 8, epoch: int = 600, name: str = ""
+        self,
+        node: int,
+        payload: bytes,
+        *,
+        k: int = 3,
+        n: int = 8,
+        epoch: int = 600,
+        name: str = "",
+        settle: bool = False,
     ) -> Ticket:
         """Put ``payload`` through ``node``; returns the ticket (or raises GridError)."""
         now = self.q.now
-        start = self.owner(node).put(payload, name=name, k=k, n=n, epoch=epoch, now=now)
+        start = self.owner(node).put(
+            payload, name=name, k=k, n=n, epoch=epoch, now=now, settle=settle
+        )
         outcome = self._operation(node, start)
         assert isinstance(outcome, PutDone)
         return outcome.ticket

@@ -101,6 +101,9 @@ class OwnerParams:
             (once) before it counts.
         audit_follow: Hops an audit follows per round when carriers answer
             that they handed the shard on.
+        put_settle: Seconds a settling put (``put(..., settle=True)``) waits, at
+            most, for every placed shard's locator to be found in the DHT.
+        settle_retry: Seconds between lookups of a locator not found yet.
     """
 
     repair: bool = True
@@ -118,6 +121,8 @@ class OwnerParams:
     audit: bool = True
     audit_retry_delay: float = 10.0
     audit_follow: int = 3
+    put_settle: float = 5.0
+    settle_retry: float = 0.2
 
     def __post_init__(self) -> None:
         if not self.repair_interval > 0:
@@ -137,6 +142,8 @@ class OwnerParams:
             raise ValueError("get_hedge must be positive")
         if not self.audit_retry_delay > 0 or self.audit_follow < 0:
             raise ValueError("audit_retry_delay must be positive and audit_follow >= 0")
+        if self.put_settle < 0 or not self.settle_retry > 0:
+            raise ValueError("put_settle must be >= 0 and settle_retry positive")
 
 
 class OwnerCore:
@@ -226,8 +233,14 @@ class OwnerCore:
         nonce: bytes | None = None,
         part_of: bytes = b"",
         file_seed: bytes | None = None,
+        settle: bool = False,
     ) -> tuple[int, Effects]:
         """Store ``payload`` as a new wanderer; ends in ``PutDone`` or ``OpFailed`` for the op.
+
+        With ``settle``, ``PutDone`` waits (``put_settle`` at most) until every
+        placed shard's locator can be looked up: a carrier publishes it only
+        after its receipt, so a get from another node right after the put
+        could otherwise find nothing yet.
 
         ``owner_seed`` (32 bytes) and ``nonce`` (12) are drawn from the rng if not given.
         ``payload`` may be the wanderer already made of it (by :func:`create_wanderer`
@@ -241,7 +254,7 @@ class OwnerCore:
         iv = nonce if nonce is not None else self.rng.randbytes(12)
         put = PutOp(
             self, op, payload, name=name, k=k, n=n, epoch=epoch, owner_seed=seed, nonce=iv,
-            part_of=part_of, file_seed=file_seed,
+            part_of=part_of, file_seed=file_seed, settle=settle,
         )  # fmt: skip
         return op, put.start(now)
 

@@ -62,8 +62,12 @@ class PutOp:
         nonce: bytes,
         part_of: bytes = b"",
         file_seed: bytes | None = None,
+        settle: bool = False,
     ) -> None:
         self.owner = owner
+        self.settle = settle
+        self.unsettled: set[int] = set()
+        self.settled = False
         self.part_of = part_of
         self.file_seed = file_seed
         self.op = op
@@ -157,8 +161,36 @@ class PutOp:
         out += self.owner.own(record, now)
         wid = manifest.value.wanderer_id
         out += [NotPlaced(wid, i, 0) for i in sorted(self.failed)]
+        if not self.settle or not self.owner.params.put_settle:
+            return out + self._done(now)
+        # Settle: done once every placed shard's locator is found, or at the deadline.
+        self.unsettled = set(self.placed)
+        self.owner.after(now + self.owner.params.put_settle, self._done)
+        for index in sorted(self.placed):
+            out += self._look(index, now)
+        return out
+
+    def _look(self, index: int, now: float) -> Effects:
+        if self.settled:
+            return []
+        located = partial(self._looked, index)
+        return Locate(self.owner, self.ticket, index, range(1), located).start(now)
+
+    def _looked(self, index: int, located: Located | None, now: float) -> Effects:
+        if self.settled:
+            return []
+        if located is None:
+            self.owner.after(now + self.owner.params.settle_retry, partial(self._look, index))
+            return []
+        self.unsettled.discard(index)
+        return [] if self.unsettled else self._done(now)
+
+    def _done(self, now: float) -> Effects:
+        if self.settled:
+            return []
+        self.settled = True
         self.owner.finish(self.op)
-        return [*out, PutDone(self.op, self._file_ticket() if self.file_seed else self.ticket)]
+        return [PutDone(self.op, self._file_ticket() if self.file_seed else self.ticket)]
 
     def _file_ticket(self) -> Ticket:
         """The ticket of the file this wanderer is the index of."""
