@@ -18,7 +18,7 @@ Every figure is printed next to a baseline measured in the same run:
     with 3 carriers SIGSTOPped and right after 3 are SIGKILLed, next to the
     same get through the owner's node;
 (f) a 4 GiB file put and got back with the ``wdp`` command (disk store), with
-    every process's peak RSS, next to the raw stream figure (about 15 minutes
+    every process's peak RSS, next to the raw stream figure (about 6 minutes
     and 20 GiB of disk; ``--skip big`` leaves it out).
 
 The report goes to stdout as a Markdown table (``--json FILE`` also writes it

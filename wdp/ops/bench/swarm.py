@@ -192,9 +192,10 @@ def add_put_get_notes(plan: Plan, run: PutGetRun, report: Report) -> None:
         segments = -(-plan.put_size // SEGMENT_SIZE)
         report.notes.append(
             f"put: node 0 stores the file as {segments} segment(s) of at most "
-            f"{SEGMENT_SIZE // MiB} MiB, each before it reads the next; its first progress "
-            f"came {launch_at:.1f} s in, the last byte reached it after {up:.1f} s, and the "
-            f"put ended {put_end - marks['uploaded']:.1f} s later ({PUT_N} handoffs a "
+            f"{SEGMENT_SIZE // MiB} MiB, each before it reads the next; the last byte "
+            f"reached it after {up:.1f} s, and the put ended "
+            f"{put_end - marks['uploaded']:.1f} s later (the last segment, the index, and the wait "
+            f"until the index can be found; {PUT_N} handoffs a "
             f"segment, {wire / MiB:.0f} MiB on the wire in all, "
             f"{mbps(wire, put_s):.0f} MB/s out of one process)"
         )
