@@ -83,8 +83,8 @@ def check_chain(
         )
     records = [link.record for link in chain] + [record]
     first = records[0].value
-    if first.hop == 0 and first.from_peer != manifest.value.owner_key:
-        raise _fail(RejectCode.BAD_CHAIN, "hop 0 is not signed by the owner key")
+    if first.hop == 0 and not manifest.value.may_start(first):
+        raise _fail(RejectCode.BAD_CHAIN, "hop 0 is not signed by the owner (or its repair key)")
     for link in chain:
         check_link(link)
     for prev, nxt in pairwise(records):

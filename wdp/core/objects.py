@@ -255,6 +255,21 @@ class Manifest:
         """Its shards carry Merkle roots, so a carrier can prove possession."""
         return self.version >= 2
 
+    def may_start(self, record: CustodyRecord) -> bool:
+        """Whether ``record`` (a hop 0) comes from a key allowed to start a chain.
+
+        The owner key starts every generation; from version 2 on, the repair
+        key may start a REPAIR generation too, so a keeper (who holds the
+        repair seed, not the owner seed) can relaunch a lost shard.
+        """
+        if record.from_peer == self.owner_key:
+            return True
+        return (
+            self.version >= 2
+            and record.reason is Reason.REPAIR
+            and record.from_peer == self.repair_key
+        )
+
     @property
     def sealing_key(self) -> bytes:
         """The key locators of this wanderer are sealed to: the repair key from v2 on."""

@@ -3,7 +3,8 @@
 A wanderer is a payload encrypted with a key derived from the owner seed,
 erasure-coded into n shards, and described by a manifest the owner signs.
 Launching a shard is hop 0 of its custody chain: a GENESIS record (or REPAIR,
-for a rebuilt shard) signed by the owner key.
+for a rebuilt shard) signed by the owner key, or a REPAIR signed by the repair
+key of a version 2 wanderer (a keeper's).
 """
 
 from __future__ import annotations
@@ -101,17 +102,30 @@ def launch_offer(
     manifest: Signed[Manifest],
     shard_index: int,
     *,
-    owner_seed: bytes,
+    owner_seed: bytes | None = None,
+    keeper_seed: bytes | None = None,
     to_peer: bytes,
     now: float,
     generation: int = 0,
 ) -> Offer:
-    """Hop 0 of a shard: GENESIS for generation 0, REPAIR for a rebuilt shard."""
-    owner = Signer(owner_seed)
+    """Hop 0 of a shard: GENESIS for generation 0, REPAIR for a rebuilt shard.
+
+    The owner signs with ``owner_seed``; a keeper signs a REPAIR of a version 2
+    wanderer with the repair seed, ``keeper_seed`` (README section 4.4).
+    """
     m = manifest.value
-    if owner.public_key != m.owner_key:
-        raise ValueError("owner_seed does not match the manifest's owner key")
-    loc_seed = locator_seed(owner_seed, shard_index, generation, m.version)
+    if owner_seed is not None:
+        owner = Signer(owner_seed)
+        if owner.public_key != m.owner_key:
+            raise ValueError("owner_seed does not match the manifest's owner key")
+        loc_seed = locator_seed(owner_seed, shard_index, generation, m.version)
+    elif keeper_seed is not None:
+        owner = Signer(keeper_seed)
+        if m.version < 2 or owner.public_key != m.repair_key or generation < 1:
+            raise ValueError("a repair seed relaunches only a later generation of a v2 wanderer")
+        loc_seed = crypto.derive_locator_seed_v2(keeper_seed, shard_index, generation)
+    else:
+        raise ValueError("launch_offer needs the owner seed or the repair seed")
     record = CustodyRecord(
         wanderer_id=m.wanderer_id,
         shard_index=shard_index,

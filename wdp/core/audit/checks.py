@@ -129,8 +129,8 @@ def _check_record(
         raise RemoteProtocolError(bad, "the record's shard hash is not the manifest's")
     if rec.manifest_hash != manifest.hash:
         raise RemoteProtocolError(bad, "the record names another manifest")
-    if rec.hop == 0 and rec.from_peer != m.owner_key:
-        raise RemoteProtocolError(bad, "hop 0 was not signed by the owner")
+    if rec.hop == 0 and not m.may_start(rec):
+        raise RemoteProtocolError(bad, "hop 0 was not signed by the owner (or its repair key)")
 
 
 def check_proof(proof: Proof, challenge: AuditChallenge, manifest: Signed[Manifest]) -> None:

@@ -9,7 +9,8 @@ step  check                                                            code
 F1    frame, message and request body decode                           TOO_LARGE, MALFORMED,
                                                                        UNSUPPORTED_VERSION
 F2    ``wanderer_id`` = H("wdp/v1/wanderer-id" || ``owner_key``)        UNAUTHORIZED
-F3    the signature verifies with ``owner_key`` (wdp/v1/fetch-request)  UNAUTHORIZED
+F3    a keeper's ``grant`` verifies with ``owner_key``, and the         UNAUTHORIZED
+      signature with ``requester_key`` (a keeper) or ``owner_key``
 F4    ``carrier`` = this node's peer key                               WRONG_RECIPIENT
 F5    ``time_ms`` within +-5 min of this node's clock                  STALE_HOP
 F6    ``nonce`` not seen in a request that passed F1-F6 before         STALE_HOP
@@ -25,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..audit.challenge import grant_is_valid
 from ..crypto import wanderer_id as derive_wanderer_id
 from ..effects import ShardKey
 from ..errors import RejectCode, RemoteProtocolError
@@ -65,9 +67,16 @@ def check_fetch_request(
         raise RemoteProtocolError(
             RejectCode.UNAUTHORIZED, "the request's owner key does not own that wanderer"
         )
-    if not request.verify(req.owner_key):
+    if req.requester_key and not grant_is_valid(
+        req.owner_key, req.wanderer_id, req.requester_key, req.grant
+    ):
         raise RemoteProtocolError(
-            RejectCode.UNAUTHORIZED, "the request is not signed by the wanderer's owner key"
+            RejectCode.UNAUTHORIZED, "the requester holds no grant of the wanderer's owner"
+        )
+    if not request.verify(req.signer_key):
+        raise RemoteProtocolError(
+            RejectCode.UNAUTHORIZED,
+            "the request is not signed by the wanderer's owner key or the granted key",
         )
     if req.carrier != local_peer:
         raise RemoteProtocolError(
@@ -108,7 +117,7 @@ def check_fetch_header(
         raise RemoteProtocolError(bad, "the record's shard hash is not the manifest's")
     if rec.manifest_hash != manifest.hash:
         raise RemoteProtocolError(bad, "the record names another manifest")
-    if rec.hop == 0 and rec.from_peer != m.owner_key:
-        raise RemoteProtocolError(bad, "hop 0 was not signed by the owner")
+    if rec.hop == 0 and not m.may_start(rec):
+        raise RemoteProtocolError(bad, "hop 0 was not signed by the owner (or its repair key)")
     if rec.to_peer != request.carrier:
         raise RemoteProtocolError(RejectCode.WRONG_SENDER, "the record names another carrier")

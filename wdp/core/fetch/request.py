@@ -23,6 +23,7 @@ from ..limits import (
     MAX_FRAME_SIZE,
     MAX_SHARDS,
     PROTOCOL_VERSION,
+    SIGNATURE_SIZE,
 )
 from ..messages import Data, Done, Reject, decode_reject
 from ..objects import (
@@ -42,7 +43,7 @@ from ..signing import DOMAIN_FETCH, Signer
 
 @dataclass(frozen=True, slots=True)
 class FetchRequest:
-    """The owner's signed request for one shard, addressed to one carrier."""
+    """The owner's (or a keeper's) signed request for one shard, addressed to one carrier."""
 
     DOMAIN: ClassVar[bytes] = DOMAIN_FETCH
     MAX_BODY: ClassVar[int] = MAX_FETCH_REQUEST_BODY
@@ -55,6 +56,8 @@ class FetchRequest:
     carrier: bytes
     time_ms: int
     nonce: bytes
+    requester_key: bytes = b""  # empty: the owner asks; else a keeper, with ``grant``
+    grant: bytes = b""
     version: int = PROTOCOL_VERSION
 
     def encode(self) -> bytes:
@@ -66,7 +69,14 @@ class FetchRequest:
             carrier=self.carrier,
             time_ms=self.time_ms,
             nonce=self.nonce,
+            requester_key=self.requester_key,
+            grant=self.grant,
         ).SerializeToString(deterministic=True)
+
+    @property
+    def signer_key(self) -> bytes:
+        """The key that signs this request: the requester's if named, else the owner's."""
+        return self.requester_key or self.owner_key
 
     @classmethod
     def decode(cls, body: bytes) -> Self:
@@ -81,6 +91,13 @@ class FetchRequest:
             )
         _check_len(r.carrier, KEY_SIZE, "fetch request carrier", bad)
         _check_len(r.nonce, FETCH_NONCE_SIZE, "fetch request nonce", bad)
+        if r.requester_key:
+            _check_len(r.requester_key, KEY_SIZE, "fetch request requester_key", bad)
+            if r.requester_key == r.owner_key:
+                raise RemoteProtocolError(
+                    bad, "fetch request requester_key must be empty when the owner asks"
+                )
+        _check_len(r.grant, SIGNATURE_SIZE if r.requester_key else 0, "fetch request grant", bad)
         return cls(
             wanderer_id=bytes(r.wanderer_id),
             owner_key=bytes(r.owner_key),
@@ -88,6 +105,8 @@ class FetchRequest:
             carrier=bytes(r.carrier),
             time_ms=r.time_ms,
             nonce=bytes(r.nonce),
+            requester_key=bytes(r.requester_key),
+            grant=bytes(r.grant),
             version=r.version,
         )
 
@@ -104,16 +123,27 @@ def make_fetch_request(
     nonce: bytes,
     *,
     carrier: bytes,
+    owner_key: bytes | None = None,
+    grant: bytes = b"",
 ) -> Signed[FetchRequest]:
     """Sign a request for shard ``shard_index``, to be sent to ``carrier`` (its peer key).
 
     ``nonce`` is 16 fresh random bytes (the caller draws them: the core has no
-    randomness); ``now`` is the owner's clock in seconds.
+    randomness); ``now`` is the requester's clock in seconds. The owner signs
+    with its owner seed. A keeper passes its repair seed as ``owner_seed``,
+    the wanderer's ``owner_key`` and the owner's ``grant`` to the repair key.
     """
     signer = Signer(owner_seed)
-    if derive_wanderer_id(signer.public_key) != wanderer_id:
+    owner = signer.public_key if owner_key is None else owner_key
+    if derive_wanderer_id(owner) != wanderer_id:
         raise LocalProtocolError(
-            RejectCode.UNAUTHORIZED, "this owner seed does not own that wanderer"
+            RejectCode.UNAUTHORIZED, "this owner key does not own that wanderer"
+        )
+    keeper = owner != signer.public_key
+    if len(grant) != (SIGNATURE_SIZE if keeper else 0):
+        raise LocalProtocolError(
+            RejectCode.UNAUTHORIZED,
+            "a keeper's request carries the owner's grant; the owner's carries none",
         )
     if len(nonce) != FETCH_NONCE_SIZE or len(carrier) != KEY_SIZE:
         raise LocalProtocolError(
@@ -123,11 +153,13 @@ def make_fetch_request(
         raise LocalProtocolError(RejectCode.MALFORMED, f"shard_index must be below {MAX_SHARDS}")
     body = FetchRequest(
         wanderer_id=wanderer_id,
-        owner_key=signer.public_key,
+        owner_key=owner,
         shard_index=shard_index,
         carrier=carrier,
         time_ms=time_ms(now),
         nonce=nonce,
+        requester_key=signer.public_key if keeper else b"",
+        grant=grant,
     )
     return Signed.create(body, signer)
 

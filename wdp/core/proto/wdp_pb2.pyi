@@ -255,7 +255,7 @@ class MigrateMessage(_message.Message):
     def __init__(self, offer: _Optional[_Union[Offer, _Mapping]] = ..., accept: _Optional[_Union[Accept, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., data: _Optional[_Union[Data, _Mapping]] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ..., done: _Optional[_Union[Done, _Mapping]] = ...) -> None: ...
 
 class FetchRequestBody(_message.Message):
-    __slots__ = ("version", "wanderer_id", "owner_key", "shard_index", "carrier", "time_ms", "nonce")
+    __slots__ = ("version", "wanderer_id", "owner_key", "shard_index", "carrier", "time_ms", "nonce", "requester_key", "grant")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     WANDERER_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -263,6 +263,8 @@ class FetchRequestBody(_message.Message):
     CARRIER_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_KEY_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
     version: int
     wanderer_id: bytes
     owner_key: bytes
@@ -270,7 +272,9 @@ class FetchRequestBody(_message.Message):
     carrier: bytes
     time_ms: int
     nonce: bytes
-    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., owner_key: _Optional[bytes] = ..., shard_index: _Optional[int] = ..., carrier: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+    requester_key: bytes
+    grant: bytes
+    def __init__(self, version: _Optional[int] = ..., wanderer_id: _Optional[bytes] = ..., owner_key: _Optional[bytes] = ..., shard_index: _Optional[int] = ..., carrier: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., nonce: _Optional[bytes] = ..., requester_key: _Optional[bytes] = ..., grant: _Optional[bytes] = ...) -> None: ...
 
 class FetchHeader(_message.Message):
     __slots__ = ("manifest", "record")
