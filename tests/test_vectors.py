@@ -82,6 +82,7 @@ FILES = (
     "manifest-v2.json",
     "audit.json",
     "segments.json",
+    "capability.json",
 )
 T0 = 1_700_000_000.0
 
@@ -150,6 +151,8 @@ BODY_FIELDS: dict[str, dict[str, int]] = {
         "carrier": 5,
         "time_ms": 6,
         "nonce": 7,
+        "requester_key": 8,
+        "grant": 9,
     },
 }
 ENUM_FIELDS = {
@@ -211,6 +214,10 @@ CUSTODY_EXPECT = {
     "repair_at_generation_0": "MALFORMED",
     "hop0_from_peer_not_owner": "BAD_CHAIN",
     "hop0_signed_by_other_key": "BAD_SIGNATURE",
+    "keeper_repair_hop0": "accept",
+    "keeper_hop1_after_keeper_hop0": "accept",
+    "keeper_genesis_hop0": "BAD_CHAIN",
+    "keeper_repair_hop0_version_1": "BAD_CHAIN",
     "retried_offer": "receipt",
     "retried_offer_while_shutting_down": "receipt",
     "retried_hop_with_another_record": "STALE_HOP",
@@ -321,6 +328,19 @@ FETCH_CHECK_EXPECT = {
     "check_non_owner_key_in_body": "UNAUTHORIZED",
     "check_carrier_key_in_body": "UNAUTHORIZED",
     "check_body_bit_flip": "UNAUTHORIZED",
+    "check_keeper_granted": "serve",
+    "check_keeper_granted_other_key": "serve",
+    "check_keeper_grant_by_another_owner": "UNAUTHORIZED",
+    "check_keeper_grant_to_another_key": "UNAUTHORIZED",
+    "check_keeper_grant_for_another_wanderer": "UNAUTHORIZED",
+    "check_keeper_request_signed_by_owner": "UNAUTHORIZED",
+    "check_keeper_request_signed_by_outsider": "UNAUTHORIZED",
+    "check_keeper_unauthorized_and_wrong_recipient": "UNAUTHORIZED",
+    "check_keeper_requester_is_owner": "MALFORMED",
+    "check_keeper_requester_31_bytes": "MALFORMED",
+    "check_keeper_grant_63_bytes": "MALFORMED",
+    "check_keeper_grant_absent": "MALFORMED",
+    "check_owner_request_with_grant": "MALFORMED",
     "check_signature_bit_flip": "UNAUTHORIZED",
     "check_addressed_to_another_carrier": "WRONG_RECIPIENT",
     "check_stale_time": "STALE_HOP",
@@ -572,7 +592,7 @@ def test_file_layout():
         assert names and len(set(names)) == len(names), name
     # The 64-link offer of custody valid_hop65_unanchored alone is ~66 kB of hex; the
     # audit and manifest-v2 files carry whole shards and transcripts (~230 kB).
-    assert total < 800_000
+    assert total < 850_000
 
 
 # ---- keys.json -------------------------------------------------------------------
@@ -1446,14 +1466,25 @@ def hand_fetch_verdict(case: dict[str, Any]) -> str | None:
     assert isinstance(index, int) and isinstance(time_ms, int)
     if [len(v) for v in (wid, owner, carrier_key, nonce)] != [32, 32, 32, 16] or index >= 256:
         return "MALFORMED"
+    requester, grant = (as_bytes(f.get(t[k], b"")) for k in ("requester_key", "grant"))
+    if requester and (len(requester) != 32 or requester == owner):
+        return "MALFORMED"
+    if len(grant) != (64 if requester else 0):
+        return "MALFORMED"
     if wid != hashlib.sha256(b"wdp/v1/wanderer-id" + owner).digest():
         return "UNAUTHORIZED"
-    domain = b"wdp/v1/fetch-request"
-    try:
-        nacl.signing.VerifyKey(owner).verify(
-            bytes([len(domain)]) + domain + struct.pack(">Q", len(body)) + body, sig
-        )
-    except nacl.exceptions.BadSignatureError:
+
+    def verifies(key: bytes, domain: bytes, signed: bytes, signature: bytes) -> bool:
+        message = bytes([len(domain)]) + domain + struct.pack(">Q", len(signed)) + signed
+        try:
+            nacl.signing.VerifyKey(key).verify(message, signature)
+        except nacl.exceptions.BadSignatureError:
+            return False
+        return True
+
+    if requester and not verifies(owner, b"wdp/v2/repair-grant", wid + requester, grant):
+        return "UNAUTHORIZED"
+    if not verifies(requester or owner, b"wdp/v1/fetch-request", body, sig):
         return "UNAUTHORIZED"
     if carrier_key != x(carrier["peer"]):
         return "WRONG_RECIPIENT"

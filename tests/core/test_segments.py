@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from wdp.core.audit import grant_is_valid
 from wdp.core.crypto import wanderer_id
 from wdp.core.errors import ProtocolError, RejectCode
-from wdp.core.limits import MAX_SEGMENT_SIZE, MAX_SEGMENTS, MIN_SEGMENT_SIZE
+from wdp.core.limits import MAX_INDEX_SIZE, MAX_SEGMENT_SIZE, MAX_SEGMENTS, MIN_SEGMENT_SIZE
 from wdp.core.segments import (
     FileWriter,
     SegmentIndex,
@@ -106,6 +108,32 @@ def test_an_index_of_another_file_seed_is_refused_before_any_segment_is_asked_fo
                           good.repair_seeds, (*good.repair_grants[:2], bytes(64)))  # fmt: skip
     with pytest.raises(SegmentIndexError, match="repair grant of segment 2"):
         check_index(ticket, forged)
+    keys = good.owner_keys
+    assert keys == tuple(public_key_of(segment_seed(F, i)) for i in range(3))
+    wrong_key = dataclasses.replace(good, owner_keys=(keys[0], keys[0], keys[2]))
+    with pytest.raises(SegmentIndexError, match="owner key of segment 1"):
+        check_index(ticket, wrong_key)
+    check_index(ticket, dataclasses.replace(good, owner_keys=()))  # an index from before keepers
+
+
+def test_owner_keys_are_none_or_one_per_segment() -> None:
+    w = FileWriter(F, 3 * MIB, MIB)
+    for i in range(3):
+        w.stored(i, bytes([i]) * 32)
+    good = w.index()
+    assert SegmentIndex.decode(good.encode()) == good
+    for keys in (good.owner_keys[:2], (*good.owner_keys[:2], bytes(31))):
+        with pytest.raises(SegmentIndexError, match="owner_keys must be none or 3") as exc:
+            SegmentIndex.decode(dataclasses.replace(good, owner_keys=keys).encode())
+        assert exc.value.code == RejectCode.MALFORMED
+
+
+def test_the_largest_index_fits_its_limit() -> None:
+    c = MAX_SEGMENTS
+    full = SegmentIndex(c * MIN_SEGMENT_SIZE, MIN_SEGMENT_SIZE, (b"h" * 32,) * c,
+                        (b"s" * 32,) * c, (b"g" * 64,) * c, (b"k" * 32,) * c)  # fmt: skip
+    data = full.encode()
+    assert MAX_INDEX_SIZE - (1 << 20) < len(data) <= MAX_INDEX_SIZE
 
 
 def test_each_segment_grant_lets_its_repair_key_audit() -> None:

@@ -116,6 +116,7 @@ class SegmentIndex:
     manifest_hashes: tuple[bytes, ...]
     repair_seeds: tuple[bytes, ...]
     repair_grants: tuple[bytes, ...]
+    owner_keys: tuple[bytes, ...] = ()  # empty in an index written before keepers
 
     def encode(self) -> bytes:
         return pb.SegmentIndexBody(
@@ -125,6 +126,7 @@ class SegmentIndex:
             manifest_hashes=self.manifest_hashes,
             repair_seeds=self.repair_seeds,
             repair_grants=self.repair_grants,
+            owner_keys=self.owner_keys,
         ).SerializeToString(deterministic=True)
 
     @property
@@ -166,12 +168,19 @@ class SegmentIndex:
                 raise SegmentIndexError(
                     RejectCode.MALFORMED, f"{name} must be {count} entries of {size} bytes"
                 )
+        keys = body.owner_keys
+        if keys and (len(keys) != count or any(len(v) != KEY_SIZE for v in keys)):
+            raise SegmentIndexError(
+                RejectCode.MALFORMED,
+                f"owner_keys must be none or {count} entries of {KEY_SIZE} bytes",
+            )
         return cls(
             body.file_size,
             body.segment_size,
             tuple(bytes(h) for h in body.manifest_hashes),
             tuple(bytes(s) for s in body.repair_seeds),
             tuple(bytes(g) for g in body.repair_grants),
+            tuple(bytes(k) for k in keys),
         )
 
 
@@ -188,8 +197,8 @@ def index_ticket(file_ticket: Ticket) -> Ticket:
 
 
 def check_index(file_ticket: Ticket, index: SegmentIndex) -> None:
-    """Before any segment is fetched: every repair seed and grant of the index must be
-    the one the file seed derives (SegmentIndexError naming the first that is not)."""
+    """Before any segment is fetched: every repair seed, grant and owner key of the index
+    must be the one the file seed derives (SegmentIndexError naming the first that is not)."""
     _require_file(file_ticket)
     for i in range(len(index.sizes)):
         seed = segment_seed(file_ticket.owner_seed, i)
@@ -200,6 +209,10 @@ def check_index(file_ticket: Ticket, index: SegmentIndex) -> None:
         if segment_grant(seed) != index.repair_grants[i]:
             raise SegmentIndexError(
                 RejectCode.MALFORMED, f"the index's repair grant of segment {i} is not the file's"
+            )
+        if index.owner_keys and public_key_of(seed) != index.owner_keys[i]:
+            raise SegmentIndexError(
+                RejectCode.MALFORMED, f"the index's owner key of segment {i} is not the file's"
             )
 
 
@@ -263,6 +276,7 @@ class FileWriter:
             tuple(h for h in hashes if h is not None),
             tuple(repair_seed(self.seed(i)) for i in range(len(hashes))),
             tuple(segment_grant(self.seed(i)) for i in range(len(hashes))),
+            tuple(public_key_of(self.seed(i)) for i in range(len(hashes))),
         )
 
     @property

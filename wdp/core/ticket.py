@@ -100,6 +100,11 @@ class Ticket:
     @classmethod
     def decode(cls, text: str) -> Ticket:
         text = "".join(text.split())
+        if text.startswith("wdpr"):
+            raise TicketError(
+                "this is a repair capability: it lets a node keep the data, not read it; "
+                "reading takes the ticket (it starts with 'wdp1')"
+            )
         if not text.startswith(PREFIX):
             raise TicketError(f"not a WDP ticket: it should start with {PREFIX!r}")
         b32 = text[len(PREFIX) :].upper()

@@ -14,9 +14,9 @@ from wdp.core.effects import ShardKey
 from wdp.core.messages import Offer
 from wdp.core.objects import CustodyLink, Reason, Signed
 from wdp.core.signing import DOMAIN_RECEIPT, DOMAIN_RECORD, Signer, sha256
-from wdp.core.wanderer import launch_offer
+from wdp.core.wanderer import create_wanderer, launch_offer, repair_seed
 from wdp.vectors.carriers import carried, new_carrier
-from wdp.vectors.common import OWNER_SEED, T0_MS, now_s, seed
+from wdp.vectors.common import EPOCH_SECONDS, OWNER_SEED, T0_MS, label_seed, now_s, seed
 from wdp.vectors.frames import frame_of
 from wdp.vectors.mutate import flip_bit, resign
 from wdp.vectors.runs import run_handoff
@@ -373,6 +373,77 @@ def long_chain_cases(scenario: Scenario) -> list[CustodyCase]:
             local,
             remote,
             "hop 65 with 64 links: hops 1..64, no longer anchored to the owner key",
+            None,
+        ),
+    ]
+
+
+def keeper_cases(scenario: Scenario) -> list[CustodyCase]:
+    """Hop 0 signed by a version 2 wanderer's repair key (a keeper's relaunch, 4.4), and not.
+
+    The wanderer is a version 2 one of the same owner seed; its keeper relaunches
+    shard 0 as generation 1 to node 1, which passes it on to node 2.
+    """
+    w = create_wanderer(
+        b"keeper vector payload",
+        owner_seed=OWNER_SEED,
+        nonce=label_seed("wdp/vectors/keeper-nonce")[:12],
+        k=2,
+        n=3,
+        epoch_seconds=EPOCH_SECONDS,
+        now=now_s(T0_MS),
+        version=2,
+    )
+    keeper_seed = repair_seed(OWNER_SEED)
+    keeper = Signer(keeper_seed)
+    n1, n2 = Signer(seed(1)), Signer(seed(2))
+    relaunch = launch_offer(
+        w.manifest, 0, keeper_seed=keeper_seed, to_peer=n1.public_key, now=now_s(T0_MS),
+        generation=1,
+    )  # fmt: skip
+    c1 = new_carrier(1, T0_MS)
+    t = run_handoff(relaunch, w.shards[0], n1, c1, T0_MS, remote_peer=keeper.public_key)
+    assert t.link is not None
+    (held,) = c1.held.values()
+    hop1 = c1.next_offer(held, n2.public_key, Reason.TTL, now_s(T0_MS + 1000))
+    genesis = resign(relaunch.record, keeper, reason=Reason.GENESIS, generation=0)
+    # The version 1 wanderer of the chain: it names no repair key.
+    v1 = launch_offer(
+        scenario.wanderer.manifest, 0, owner_seed=OWNER_SEED, to_peer=n1.public_key,
+        now=now_s(T0_MS), generation=1,
+    )  # fmt: skip
+    v1_by_keeper = resign(v1.record, keeper, from_peer=keeper.public_key)
+    return [
+        (
+            "keeper_repair_hop0",
+            relaunch,
+            1,
+            keeper.public_key,
+            "a version 2 wanderer's REPAIR hop 0 (generation 1) signed by its repair key",
+            None,
+        ),
+        (
+            "keeper_hop1_after_keeper_hop0",
+            hop1,
+            2,
+            n1.public_key,
+            "hop 1 (TTL) of that shard, its chain anchored to the repair key's hop 0",
+            None,
+        ),
+        (
+            "keeper_genesis_hop0",
+            dataclasses.replace(relaunch, record=genesis),
+            1,
+            keeper.public_key,
+            "a GENESIS hop 0 signed by the repair key: only the owner key starts generation 0",
+            None,
+        ),
+        (
+            "keeper_repair_hop0_version_1",
+            dataclasses.replace(v1, record=v1_by_keeper),
+            1,
+            keeper.public_key,
+            "a REPAIR hop 0 of a version 1 wanderer signed by the key a repair seed would give",
             None,
         ),
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from wdp.vectors.audit import audit_file
 from wdp.vectors.audit_scenario import audit_scenario
+from wdp.vectors.capability import capability_file
 from wdp.vectors.crypto import crypto_file
 from wdp.vectors.custody import custody_file
 from wdp.vectors.erasure import erasure_file
@@ -44,6 +45,7 @@ def generate() -> dict[str, str]:
         "manifest-v2.json": manifest_v2_file(),
         "audit.json": audit_file(audit_scenario()),
         "segments.json": segments_file(),
+        "capability.json": capability_file(),
     }
 
 

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from wdp.core.audit import make_grant
 from wdp.core.carrier import HeldShard
 from wdp.core.effects import ShardKey
 from wdp.core.errors import ProtocolError, RejectCode
@@ -28,6 +29,7 @@ from wdp.core.messages import Data, Done, Reject
 from wdp.core.objects import Signed
 from wdp.core.proto import wdp_pb2 as pb
 from wdp.core.signing import DOMAIN_FETCH, Signer, sha256
+from wdp.core.wanderer import repair_seed
 from wdp.vectors.common import OWNER_SEED, T0_MS, label_seed, now_s, seed
 from wdp.vectors.frames import decode_fetch_frame, fetch_frame
 from wdp.vectors.mutate import flip_bit, pb_field, retyped
@@ -244,6 +246,87 @@ def _signature_checks(setup: FetchSetup) -> list[Check]:
     ]
 
 
+def _keeper_checks(setup: FetchSetup) -> list[Check]:
+    """A keeper's requests (15.2 fields 8 and 9, F3): signed by requester_key with the owner's
+    grant to it; the repair key of the owner seed is the keeper, node 5 an outsider."""
+    owner_key = Signer(OWNER_SEED).public_key
+    keeper_seed = repair_seed(OWNER_SEED)
+    keeper_key = Signer(keeper_seed).public_key
+    outsider = Signer(seed(OUTSIDER))
+    grant = make_grant(OWNER_SEED, setup.wid, keeper_key)
+
+    def keeper(
+        label: str, *, g: bytes = grant, by: bytes = keeper_seed, to: bytes | None = None
+    ) -> Signed[FetchRequest]:
+        nonce = label_seed(f"wdp/vectors/fetch-nonce/keeper-{label}")[:FETCH_NONCE_SIZE]
+        return make_fetch_request(
+            by, setup.wid, 0, now_s(FETCH_NOW_MS), nonce,
+            carrier=setup.carrier_key if to is None else to, owner_key=owner_key, grant=g,
+        )  # fmt: skip
+
+    def changed(req: Signed[FetchRequest], signer: Signer, **changes: Any) -> bytes:
+        return _request_frame(Signed.create(dataclasses.replace(req.value, **changes), signer))
+
+    k = Signer(keeper_seed)
+    other_wid = sha256(b"wdp/vectors/another-wanderer")
+    by_outsider = keeper("outsider", g=make_grant(OWNER_SEED, setup.wid, outsider.public_key),
+                         by=seed(OUTSIDER))  # fmt: skip
+    frames: list[tuple[str, bytes, str]] = [
+        ("keeper_granted", _request_frame(keeper("granted")), "serve"),
+        ("keeper_granted_other_key", _request_frame(by_outsider), "serve"),
+        (
+            "keeper_grant_by_another_owner",
+            _request_frame(keeper("by-other", g=make_grant(seed(OUTSIDER), setup.wid, keeper_key))),
+            "UNAUTHORIZED",
+        ),
+        (
+            "keeper_grant_to_another_key",
+            _request_frame(keeper("to-other", g=make_grant(OWNER_SEED, setup.wid, bytes(32)))),
+            "UNAUTHORIZED",
+        ),
+        (
+            "keeper_grant_for_another_wanderer",
+            _request_frame(keeper("other-wid", g=make_grant(OWNER_SEED, other_wid, keeper_key))),
+            "UNAUTHORIZED",
+        ),
+        (
+            "keeper_request_signed_by_owner",
+            changed(keeper("owner-signs"), Signer(OWNER_SEED)),
+            "UNAUTHORIZED",
+        ),
+        (
+            "keeper_request_signed_by_outsider",
+            changed(keeper("outsider-signs"), outsider),
+            "UNAUTHORIZED",
+        ),
+        (
+            "keeper_unauthorized_and_wrong_recipient",
+            _request_frame(
+                keeper("both", g=make_grant(OWNER_SEED, setup.wid, bytes(32)), to=setup.past_key)
+            ),
+            "UNAUTHORIZED",
+        ),
+        (
+            "keeper_requester_is_owner",
+            changed(keeper("is-owner"), Signer(OWNER_SEED), requester_key=owner_key),
+            "MALFORMED",
+        ),
+        (
+            "keeper_requester_31_bytes",
+            changed(keeper("31"), k, requester_key=keeper_key[:31]),
+            "MALFORMED",
+        ),
+        ("keeper_grant_63_bytes", changed(keeper("63"), k, grant=grant[:63]), "MALFORMED"),
+        ("keeper_grant_absent", changed(keeper("absent"), k, grant=b""), "MALFORMED"),
+        (
+            "owner_request_with_grant",
+            changed(setup.request("with-grant"), Signer(OWNER_SEED), grant=grant),
+            "MALFORMED",
+        ),
+    ]
+    return [(name, CARRIER, frame, (), want) for name, frame, want in frames]
+
+
 def _recipient_time_and_holding_checks(setup: FetchSetup) -> list[Check]:
     """Signed requests to another carrier, out of the time window, replayed, or not held."""
     req, now, past_key = setup.request, FETCH_NOW_MS, setup.past_key
@@ -437,6 +520,7 @@ def _check_cases(setup: FetchSetup) -> list[dict[str, Any]]:
     checks = [
         *_valid_checks(setup),
         *_signature_checks(setup),
+        *_keeper_checks(setup),
         *_recipient_time_and_holding_checks(setup),
         *_check_order_checks(setup),
         *_body_limit_checks(setup),
@@ -669,7 +753,8 @@ def fetch_file(scenario: Scenario) -> str:
         "kind carrier: a node by seed/peer and what it carries (manifest and record as encoded "
         "Signed, shard bytes), or null when it carries nothing; other cases name it in "
         "'carrier'. kind request: a valid signed FetchRequestBody (domain "
-        "'wdp/v1/fetch-request', signed with owner_seed), spelled out. kind check: the "
+        "'wdp/v1/fetch-request', signed with owner_seed), spelled out; a keeper's request "
+        "(check_keeper_*) names requester_key and the owner's grant to it. kind check: the "
         "carrier's answer to request_frame at now_ms, its nonce cache holding seen_nonces "
         "(each remembered until time_ms + 300000 inclusive; an entry already past that is "
         "forgotten): 'serve' (it sends a header) or the code of "

@@ -67,6 +67,7 @@ def _index(file_size: int, segment_size: int, count: int | None = None) -> pb.Se
         manifest_hashes=[label_seed(f"wdp/vectors/segment-manifest/{i}") for i in range(c)],
         repair_seeds=[repair_seed(segment_seed(FILE_SEED, i)) for i in range(c)],
         repair_grants=[segment_grant(segment_seed(FILE_SEED, i)) for i in range(c)],
+        owner_keys=[public_key_of(segment_seed(FILE_SEED, i)) for i in range(c)],
     )
 
 
@@ -113,6 +114,15 @@ def _index_cases() -> list[dict[str, Any]]:
     short_grant = _index(3 * MIB, MIB)
     short_grant.repair_grants[1] = short_grant.repair_grants[1][:63]
     bad.append(("repair_grant_63_bytes", short_grant))
+    keys = _index(3 * MIB, MIB)
+    del keys.owner_keys[1]
+    bad.append(("owner_key_missing", keys))
+    short_key = _index(3 * MIB, MIB)
+    short_key.owner_keys[2] = short_key.owner_keys[2][:31]
+    bad.append(("owner_key_31_bytes", short_key))
+    no_keys = _index(3 * MIB, MIB)
+    del no_keys.owner_keys[:]
+    inputs.append(("valid_without_owner_keys", _encoded(no_keys)))
     inputs += [(name, _encoded(body)) for name, body in bad]
     cases = []
     for name, data in inputs:
@@ -156,6 +166,8 @@ def _ticket_cases() -> list[dict[str, Any]]:
     wrong_seed.repair_seeds[1] = label_seed("wdp/vectors/not-the-repair-seed")
     wrong_grant = _index(3 * MIB + 5, MIB)
     wrong_grant.repair_grants[2] = segment_grant(label_seed("wdp/vectors/not-the-segment"))
+    wrong_key = _index(3 * MIB + 5, MIB)
+    wrong_key.owner_keys[3] = public_key_of(label_seed("wdp/vectors/not-the-segment"))
 
     def checked(b: pb.SegmentIndexBody) -> dict[str, Any]:
         decoded = SegmentIndex.decode(_encoded(b))
@@ -182,6 +194,7 @@ def _ticket_cases() -> list[dict[str, Any]]:
             "checked_indexes": [
                 {"what": "segment 1's repair seed is not the file seed's", **checked(wrong_seed)},
                 {"what": "segment 2's repair grant is not the file seed's", **checked(wrong_grant)},
+                {"what": "segment 3's owner key is not the file seed's", **checked(wrong_key)},
             ],
             "rebuilt_sizes": [
                 {
@@ -205,8 +218,9 @@ def segments_file() -> str:
         "reader's decoder says (19.2): 'ok' with the segment sizes, or the code. kind "
         "file_ticket: a version 3 ticket, the version 2 ticket of its index wanderer, an "
         "index and the verdict of checking it against the file seed (19.4 step 1: every "
-        "repair seed and repair grant), the version 2 ticket of each segment with the size it "
-        "must rebuild to; checked_indexes: indexes that decode but fail that check, with the "
-        "code; rebuilt_sizes: the verdict on the last segment rebuilding to each size.",
+        "repair seed, repair grant and owner key), the version 2 ticket of each segment "
+        "with the size it must rebuild to; checked_indexes: indexes that decode but fail that "
+        "check, with the code; rebuilt_sizes: the verdict on the last segment rebuilding to "
+        "each size.",
         [*_seed_cases(), *_index_cases(), *_ticket_cases()],
     )

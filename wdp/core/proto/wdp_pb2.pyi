@@ -351,17 +351,19 @@ class AuditMessage(_message.Message):
     def __init__(self, challenge: _Optional[_Union[Signed, _Mapping]] = ..., proof: _Optional[_Union[AuditProof, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., moved: _Optional[_Union[AuditMoved, _Mapping]] = ...) -> None: ...
 
 class SegmentIndexBody(_message.Message):
-    __slots__ = ("version", "file_size", "segment_size", "manifest_hashes", "repair_seeds", "repair_grants")
+    __slots__ = ("version", "file_size", "segment_size", "manifest_hashes", "repair_seeds", "repair_grants", "owner_keys")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FILE_SIZE_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_SIZE_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_HASHES_FIELD_NUMBER: _ClassVar[int]
     REPAIR_SEEDS_FIELD_NUMBER: _ClassVar[int]
     REPAIR_GRANTS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_KEYS_FIELD_NUMBER: _ClassVar[int]
     version: int
     file_size: int
     segment_size: int
     manifest_hashes: _containers.RepeatedScalarFieldContainer[bytes]
     repair_seeds: _containers.RepeatedScalarFieldContainer[bytes]
     repair_grants: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, version: _Optional[int] = ..., file_size: _Optional[int] = ..., segment_size: _Optional[int] = ..., manifest_hashes: _Optional[_Iterable[bytes]] = ..., repair_seeds: _Optional[_Iterable[bytes]] = ..., repair_grants: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    owner_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, version: _Optional[int] = ..., file_size: _Optional[int] = ..., segment_size: _Optional[int] = ..., manifest_hashes: _Optional[_Iterable[bytes]] = ..., repair_seeds: _Optional[_Iterable[bytes]] = ..., repair_grants: _Optional[_Iterable[bytes]] = ..., owner_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
