@@ -32,6 +32,7 @@ from wdp.core.owner import (
     CheckDone,
     Fetch,
     GetDone,
+    KeepDone,
     Launch,
     Lookup,
     NotPlaced,
@@ -96,7 +97,7 @@ class OwnerRegistry:
 class _Operation:
     progress: ProgressFn
     done: trio.Event = field(default_factory=trio.Event)
-    outcome: PutDone | GetDone | OpFailed | None = None
+    outcome: PutDone | GetDone | KeepDone | OpFailed | None = None
 
 
 class Owner:
@@ -168,7 +169,7 @@ class Owner:
                     op = self._ops.get(eff.op)
                     if op is not None:
                         op.progress(eff.what, eff.done, eff.total)
-                case PutDone() | GetDone() | OpFailed():
+                case PutDone() | GetDone() | KeepDone() | OpFailed():
                     op = self._ops.pop(eff.op, None)
                     if op is not None:
                         op.outcome = eff

@@ -48,6 +48,7 @@ from wdp.core.owner import (
     CheckDone,
     Fetch,
     GetDone,
+    KeepDone,
     Launch,
     Lookup,
     NotPlaced,
@@ -398,6 +399,7 @@ class Runtime:
                     Progress()
                     | PutDone()
                     | GetDone()
+                    | KeepDone()
                     | OpFailed()
                     | SaveOwned()
                     | CheckDone()

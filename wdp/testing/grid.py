@@ -25,11 +25,20 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from wdp.core.capability import RepairCapability
 from wdp.core.effects import ShardKey
 from wdp.core.errors import WdpError
 from wdp.core.messages import Message
 from wdp.core.node import HandoffEnded, NodeCore, NodeEffect, NodeParams, SendData
-from wdp.core.owner import GetDone, OpFailed, OwnerCore, OwnerEffect, OwnerParams, PutDone
+from wdp.core.owner import (
+    GetDone,
+    KeepDone,
+    OpFailed,
+    OwnerCore,
+    OwnerEffect,
+    OwnerParams,
+    PutDone,
+)
 from wdp.core.signing import Signer
 from wdp.core.ticket import Ticket
 from wdp.sim.attackers import Dropper
@@ -134,7 +143,7 @@ class Grid:
 
     def owner_report(self, ep: Endpoint, effect: OwnerEffect) -> None:
         self.record.owner.append((ep.index, effect))
-        if isinstance(effect, PutDone | GetDone | OpFailed):
+        if isinstance(effect, PutDone | GetDone | KeepDone | OpFailed):
             self.record.outcomes[(ep.index, effect.op)] = effect
 
     def sent(self, ep: Endpoint, link: Link, effect: SendData) -> None:
@@ -201,6 +210,11 @@ class Grid:
         outcome = self._operation(node, start)
         assert isinstance(outcome, PutDone)
         return outcome.ticket
+
+    def keep(self, node: int, capability: RepairCapability, repair_delay: float = 0.0) -> None:
+        """Make ``node`` a keeper of the capability's wanderer (or raise GridError)."""
+        start = self.owner(node).keep(capability, self.q.now, repair_delay=repair_delay)
+        assert isinstance(self._operation(node, start), KeepDone)
 
     def get(self, node: int, ticket: Ticket) -> bytes:
         """Get a ticket's payload through ``node`` (or raise GridError)."""

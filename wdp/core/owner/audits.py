@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from ..audit import make_challenge
 from ..effects import ShardKey
 from ..errors import RejectCode
 from ..limits import AUDIT_NONCE_SIZE
 from ..merkle import leaf_count
 from ..node.effects import AuditEnded
 from ..objects import Manifest, Signed
-from ..ticket import Ticket
+from .authority import Authority, challenge
 from .effects import Audit, OwnerEffect
 from .steps import Locate, Located
 
@@ -62,7 +61,7 @@ class AuditShard:
     def __init__(
         self,
         owner: OwnerCore,
-        ticket: Ticket,
+        ticket: Authority,
         manifest: Signed[Manifest],
         index: int,
         located: Located,
@@ -86,8 +85,8 @@ class AuditShard:
             return self._own(now)
         m = self.manifest.value
         rng = self.owner.rng
-        challenge = make_challenge(
-            self.ticket.owner_seed,
+        signed = challenge(
+            self.ticket,
             owner_key=m.owner_key,
             shard_index=self.index,
             carrier=peer,
@@ -97,7 +96,7 @@ class AuditShard:
         )
         return [
             self.owner.request(
-                lambda tag: Audit(tag, challenge, self.manifest, addrs),
+                lambda tag: Audit(tag, signed, self.manifest, addrs),
                 lambda report, t: self._ended(peer, addrs, report, t),
             )
         ]

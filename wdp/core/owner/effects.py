@@ -140,6 +140,14 @@ class GetDone:
 
 
 @dataclass(frozen=True, slots=True)
+class KeepDone:
+    """Operation ``op`` (a keep) found the wanderer; this node checks and repairs it now."""
+
+    op: int
+    wanderer_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class OpFailed:
     """Operation ``op`` cannot be done; ``message`` is one plain line for the user."""
 
@@ -203,6 +211,7 @@ OwnerEffect = (
     | Progress
     | PutDone
     | GetDone
+    | KeepDone
     | OpFailed
     | SaveOwned
     | CheckDone

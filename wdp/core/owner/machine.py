@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..capability import RepairCapability
 from ..carrier import HeldShard
 from ..effects import ShardKey
 from ..node.effects import AuditEnded, FetchEnded, LaunchEnded
@@ -31,6 +32,7 @@ from ..ticket import Ticket
 from ..wanderer import Wanderer
 from .effects import CheckDone, OpFailed, OwnerEffect, SaveOwned
 from .evidence import Evidence
+from .keep import KeepOp
 from .ops import CheckOp, GetOp, PutOp
 from .records import OwnedWanderer
 from .repair import LAUNCH_ATTEMPTS
@@ -262,6 +264,17 @@ class OwnerCore:
         """Rebuild a ticket's payload; ends in ``GetDone`` or ``OpFailed`` for the op."""
         op = self._op()
         return op, GetOp(self, op, ticket).start(now)
+
+    def keep(
+        self, capability: RepairCapability, now: float, *, name: str = "", repair_delay: float = 0.0
+    ) -> tuple[int, Effects]:
+        """Keep a wanderer for its owner (spec 16.1): find it, then check and repair it
+        as its owner would, waiting ``repair_delay`` seconds before each repair so that
+        keepers with different delays do not repair at once; ends in ``KeepDone`` or
+        ``OpFailed``."""
+        op = self._op()
+        keep = KeepOp(self, op, capability, name=name, repair_delay=repair_delay)
+        return op, keep.start(now)
 
     def restore(self, records: Iterable[OwnedWanderer], now: float) -> Effects:
         """The wanderers this node put in an earlier run (from its ``owned.json``)."""

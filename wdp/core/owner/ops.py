@@ -109,7 +109,7 @@ class PutOp:
         out: Effects = [Progress(self.op, "launching shards", 0, n)]
         for index in range(n):
             job = LaunchJob(
-                owner, w, self.owner_seed, index, 0, self.taken, partial(self._placed, index)
+                owner, w, self.ticket, index, 0, self.taken, partial(self._placed, index)
             )
             out += job.start(now)
         return out
@@ -267,7 +267,7 @@ class CheckOp:
     def __init__(self, owner: OwnerCore, record: OwnedWanderer) -> None:
         self.owner = owner
         self.record = record
-        self.ticket = record.decoded_ticket()
+        self.ticket = record.decoded_authority()
         self.manifest = record.signed_manifest()
         t = self.ticket
         self.tracker = RepairTracker(t.k, t.n, list(record.generations), list(record.stale))
@@ -277,6 +277,8 @@ class CheckOp:
         self.answered = 0
         self.left = t.n
         self.relaunching = 0
+        self.rechecks = 0
+        self.still_lost: list[int] = []
 
     @property
     def wanderer_id(self) -> bytes:
@@ -293,12 +295,14 @@ class CheckOp:
         if view.carried(ShardKey(self.wanderer_id, index)) is not None:
             return self._alive(index, view.peer, now)  # a shard that fled here
         g = self.tracker.generations[index]
-        return Locate(
-            self.owner, self.ticket, index, range(g, g + 1),
+        return Locate(  # g + 1 too: another keeper (or the owner) may have repaired it
+            self.owner, self.ticket, index, range(g, g + 2),
             lambda located, t: self._located(index, located, t),
         ).start(now)  # fmt: skip
 
     def _located(self, index: int, located: Located | None, now: float) -> Effects:
+        if located is not None:
+            self.tracker.adopt(index, located.generation)
         audits = self.manifest.value.auditable and self.owner.params.audit
         epoch = float(self.manifest.value.epoch_seconds)
         known = self.record.carrier(index, now, within=epoch)
@@ -358,6 +362,39 @@ class CheckOp:
             self.findings.setdefault(index, (now, "no carrier found", b""))
         if not lost:
             return self._finish(now)
+        if self.record.repair_delay:  # a keeper: let the owner, or a keeper before it, act
+            self.owner.after(now + self.record.repair_delay, partial(self._recheck, lost))
+            return []
+        return self._recheck(lost, now)
+
+    def _recheck(self, lost: list[int], now: float) -> Effects:
+        """Just before rebuilding: a lost shard whose next generation can be found was
+        repaired by someone else (another keeper, or the owner) and needs nothing."""
+        self.rechecks = len(lost)
+        self.still_lost = []
+        out: Effects = []
+        for index in lost:
+            g = self.tracker.generations[index]
+            out += Locate(
+                self.owner, self.ticket, index, range(g + 1, g + 2),
+                partial(self._rechecked, index),
+            ).start(now)  # fmt: skip
+        return out
+
+    def _rechecked(self, index: int, located: Located | None, now: float) -> Effects:
+        if located is None:
+            self.still_lost.append(index)
+        else:
+            self.tracker.adopt(index, located.generation)
+            self.tracker.observe(index, True)
+            self.holders[index] = located.holder.holder
+            self.record.set_carrier(index, located.holder.holder, now)
+        self.rechecks -= 1
+        if self.rechecks:
+            return []
+        lost = sorted(self.still_lost)
+        if not lost:
+            return self._finish(now)
         return Gather(
             self.owner, self.ticket, self.ticket.k,
             lambda result, t: self._gathered(lost, result, t),
@@ -378,7 +415,7 @@ class CheckOp:
         for index in lost:
             generation = self.tracker.next_generation(index)
             job = LaunchJob(
-                self.owner, wanderer, t.owner_seed, index, generation, taken,
+                self.owner, wanderer, t, index, generation, taken,
                 partial(self._relaunched, index, generation),
             )  # fmt: skip
             out += job.start(now)

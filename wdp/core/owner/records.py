@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..capability import RepairCapability
 from ..objects import Manifest, Signed
 from ..ticket import Ticket
 
@@ -39,6 +40,11 @@ class OwnedWanderer:
         part_of: For a segment of a file, the hex id of the file's index wanderer.
         file_ticket: For a file's index wanderer, the file's ticket (version 3;
             ``ticket`` is the index wanderer's own).
+        capability: For a wanderer this node keeps (a keeper, not the owner),
+            its repair capability (``wdpr...``); ``ticket`` is then empty.
+        repair_delay: Seconds a keeper waits, once a check round found shards
+            lost, before it looks again and rebuilds what is still lost (0 for
+            the owner): keepers with different delays do not repair at once.
     """
 
     name: str
@@ -53,6 +59,8 @@ class OwnedWanderer:
     carriers_at: list[float] = field(default_factory=list)
     part_of: str = ""
     file_ticket: str = ""
+    capability: str = ""
+    repair_delay: float = 0.0
 
     def carrier(self, index: int, now: float, within: float) -> bytes | None:
         """The carrier this owner knew for shard ``index`` (launched to, or proved it),
@@ -98,5 +106,14 @@ class OwnedWanderer:
         return Ticket.decode(self.ticket)
 
     @property
+    def kept(self) -> bool:
+        """This node keeps the wanderer for its owner (it cannot read it)."""
+        return not self.ticket
+
+    def decoded_authority(self) -> Ticket | RepairCapability:
+        """What this node acts with: the owner's ticket, or a keeper's capability."""
+        return RepairCapability.decode(self.capability) if self.kept else self.decoded_ticket()
+
+    @property
     def wanderer_id(self) -> bytes:
-        return self.decoded_ticket().wanderer_id
+        return self.decoded_authority().wanderer_id

@@ -62,6 +62,12 @@ class RepairTracker:
         """Shards stale for ``STALE_CHECKS`` rounds in a row: to be rebuilt."""
         return [i for i in range(self.n) if self.stale[i] >= STALE_CHECKS]
 
+    def adopt(self, index: int, generation: int) -> None:
+        """Shard ``index`` was found at ``generation``: someone repaired it since."""
+        if generation > self.generations[index]:
+            self.generations[index] = generation
+            self.stale[index] = 0
+
     def next_generation(self, index: int) -> int:
         """The generation a REPAIR launch of shard ``index`` uses."""
         return self.generations[index] + 1

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 
 from ..effects import ShardKey
 from ..errors import ProtocolError, RejectCode
-from ..fetch import make_fetch_request
 from ..limits import FETCH_NONCE_SIZE
 from ..locator import locator_dht_key, open_locator, validate_locator
 from ..node.effects import FetchEnded, LaunchEnded
 from ..objects import HolderInfo, Manifest, Signed
 from ..signing import public_key_of
-from ..ticket import Ticket
-from ..wanderer import Wanderer, launch_offer
+from ..wanderer import Wanderer
+from .authority import Authority, fetch_request, launch
 from .effects import Cancel, Fetch, Launch, Lookup, OwnerEffect, ReadLocal
 from .repair import pick_carriers
 
@@ -51,7 +50,7 @@ class Locate:
     def __init__(
         self,
         owner: OwnerCore,
-        ticket: Ticket,
+        ticket: Authority,
         index: int,
         generations: range,
         then: Callable[[Located | None, float], Effects],
@@ -133,7 +132,7 @@ class Gather:
     def __init__(
         self,
         owner: OwnerCore,
-        ticket: Ticket,
+        ticket: Authority,
         want: int,
         then: Callable[[GatherResult, float], Effects],
         *,
@@ -213,14 +212,8 @@ class Gather:
         holder = located.holder
         if holder.holder == self.owner.view.peer:
             return self._read_local(shard)
-        request = make_fetch_request(
-            self.ticket.owner_seed,
-            self.ticket.wanderer_id,
-            shard.index,
-            now,
-            self.owner.rng.randbytes(FETCH_NONCE_SIZE),
-            carrier=holder.holder,
-        )
+        nonce = self.owner.rng.randbytes(FETCH_NONCE_SIZE)
+        request = fetch_request(self.ticket, shard.index, now, nonce, holder.holder)
         effect = self.owner.request(
             lambda tag: Fetch(tag, request, self.ticket.manifest_hash, holder.addrs),
             lambda report, t: self._fetched(shard, report, t),
@@ -307,7 +300,7 @@ class LaunchJob:
         self,
         owner: OwnerCore,
         wanderer: Wanderer,
-        owner_seed: bytes,
+        authority: Authority,
         index: int,
         generation: int,
         taken: set[bytes],
@@ -315,7 +308,7 @@ class LaunchJob:
     ) -> None:
         self.owner = owner
         self.wanderer = wanderer
-        self.owner_seed = owner_seed
+        self.authority = authority
         self.index = index
         self.generation = generation
         self.taken = taken
@@ -339,10 +332,10 @@ class LaunchJob:
         self.attempts -= 1
         peer = picks[0]
         self.taken.add(peer)
-        offer = launch_offer(
+        offer = launch(
+            self.authority,
             self.wanderer.manifest,
             self.index,
-            owner_seed=self.owner_seed,
             to_peer=peer,
             now=now,
             generation=self.generation,

@@ -1,0 +1,83 @@
+"""Keepers on the in-process grid: the owner's node is seized, a keeper repairs.
+
+A keeper holds the repair capability only (spec 16.1): it finds, audits,
+fetches ciphertext and relaunches; it never holds the owner seed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from wdp.core.capability import RepairCapability
+from wdp.core.owner import Repaired
+from wdp.testing.grid import Grid, GridError
+
+EPOCH = 600
+
+
+def repairs(grid: Grid) -> list[tuple[int, Repaired]]:
+    return [(node, e) for node, e in grid.record.owner if isinstance(e, Repaired)]
+
+
+def test_a_keeper_repairs_after_the_owners_node_is_seized() -> None:
+    grid = Grid(16, seed=21)
+    payload = b"kept " * 3000
+    ticket = grid.put(0, payload, epoch=EPOCH)
+    grid.keep(5, RepairCapability.of_ticket(ticket))
+    assert grid.owner(5).owned[ticket.wanderer_id].kept
+    victims = [n for n in grid.carriers(ticket) if n not in (0, 5)][:4]
+    grid.seize(0, *victims)
+    assert len(grid.holders(ticket)) <= 4
+    grid.run(4 * EPOCH)
+    assert sorted(grid.holders(ticket)) == list(range(8))
+    done = repairs(grid)
+    assert done and {node for node, _ in done} == {5}
+    assert grid.get(3, ticket) == payload
+
+
+def test_two_keepers_repair_each_lost_shard_once() -> None:
+    grid = Grid(18, seed=22)
+    payload = b"two keepers " * 2000
+    ticket = grid.put(0, payload, epoch=EPOCH)
+    cap = RepairCapability.of_ticket(ticket)
+    grid.keep(6, cap, repair_delay=0.0)
+    grid.keep(7, cap, repair_delay=120.0)
+    grid.seize(0)
+    grid.run(EPOCH)
+    victims = [n for n in grid.carriers(ticket) if n not in (6, 7)][:3]
+    grid.seize(*victims)
+    grid.run(4 * EPOCH)
+    holders = grid.holders(ticket)
+    assert sorted(holders) == list(range(8))
+    assert all(len(nodes) == 1 for nodes in holders.values()), holders  # no duplicate
+    per_generation = Counter((e.index, e.generation) for _, e in repairs(grid))
+    assert per_generation and max(per_generation.values()) == 1
+    kept = [grid.owner(k).owned[ticket.wanderer_id].generations for k in (6, 7)]
+    assert kept[0] == kept[1]  # both keepers agree on every shard's generation
+    assert grid.get(2, ticket) == payload
+
+
+def test_the_owner_and_a_late_keeper_do_not_both_repair() -> None:
+    grid = Grid(16, seed=23)
+    ticket = grid.put(0, b"owner first " * 1500, epoch=EPOCH)
+    grid.keep(4, RepairCapability.of_ticket(ticket), repair_delay=120.0)
+    victims = [n for n in grid.carriers(ticket) if n not in (0, 4)][:2]
+    grid.seize(*victims)
+    grid.run(4 * EPOCH)
+    assert all(len(nodes) == 1 for nodes in grid.holders(ticket).values())
+    assert len(grid.holders(ticket)) == 8
+    assert {node for node, _ in repairs(grid)} == {0}
+
+
+def test_keeping_twice_or_what_cannot_be_found_fails_plainly() -> None:
+    grid = Grid(12, seed=24)
+    ticket = grid.put(0, b"x" * 4000, epoch=EPOCH)
+    cap = RepairCapability.of_ticket(ticket)
+    with pytest.raises(GridError, match="already owns or keeps"):
+        grid.keep(0, cap)
+    other = RepairCapability(cap.repair_seed, bytes(32), cap.k, cap.n, 2, cap.owner_key, cap.grant)
+    with pytest.raises(GridError, match="manifest is not the expected one"):
+        grid.keep(3, other)  # the shards are found, but no manifest matches the hash
+    assert ticket.wanderer_id not in grid.owner(3).owned
