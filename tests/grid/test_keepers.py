@@ -11,10 +11,18 @@ from collections import Counter
 import pytest
 
 from wdp.core.capability import RepairCapability
+from wdp.core.effects import ShardKey
+from wdp.core.locator import locator_dht_key, open_locator, validate_locator
 from wdp.core.owner import Repaired
+from wdp.core.signing import public_key_of
+from wdp.core.ticket import Ticket
 from wdp.testing.grid import Grid, GridError
 
 EPOCH = 600
+
+
+def locator_key(cap: RepairCapability, index: int, generation: int) -> str:
+    return locator_dht_key(public_key_of(cap.locator_seed(index, generation)))
 
 
 def repairs(grid: Grid) -> list[tuple[int, Repaired]]:
@@ -56,6 +64,18 @@ def test_two_keepers_repair_each_lost_shard_once() -> None:
     assert per_generation and max(per_generation.values()) == 1
     kept = [grid.owner(k).owned[ticket.wanderer_id].generations for k in (6, 7)]
     assert kept[0] == kept[1]  # both keepers agree on every shard's generation
+    # From the locator records: each shard's current generation names its one carrier,
+    # and no later generation of it was launched.
+    now_ms = int(grid.now * 1000)
+    for index, (node,) in holders.items():
+        held = grid.core(node).held[ShardKey(ticket.wanderer_id, index)]
+        g = held.last.record.value.generation
+        assert g == kept[0][index]
+        found = [grid.runtime.dht.get(locator_key(cap, index, gen), grid.now) for gen in (g, g + 1)]
+        assert found[1] is None
+        assert found[0] is not None
+        signed = validate_locator(locator_key(cap, index, g), found[0], now_ms)
+        assert open_locator(cap.sealing_seed, signed.value).holder == grid.core(node).peer
     assert grid.get(2, ticket) == payload
 
 
@@ -81,3 +101,13 @@ def test_keeping_twice_or_what_cannot_be_found_fails_plainly() -> None:
     with pytest.raises(GridError, match="manifest is not the expected one"):
         grid.keep(3, other)  # the shards are found, but no manifest matches the hash
     assert ticket.wanderer_id not in grid.owner(3).owned
+
+
+def test_keeping_a_wanderer_nobody_put_says_so_after_a_few_rounds() -> None:
+    grid = Grid(10, seed=25)
+    cap = RepairCapability.of_ticket(Ticket(bytes([9]) * 32, bytes(32), 3, 8))
+    started = grid.now
+    with pytest.raises(GridError, match="no shard of that wanderer can be found"):
+        grid.keep(2, cap)
+    params = grid.owner(2).params
+    assert grid.now - started >= (params.get_rounds - 1) * params.get_retry_delay

@@ -15,6 +15,8 @@ from typer.testing import CliRunner, Result
 
 from wdp.client.api import ApiClient, ClientError
 from wdp.client.cli import app as wdp_app
+from wdp.core.capability import RepairCapability
+from wdp.core.ticket import Ticket
 from wdp.node.api import API_SOCKET
 
 from .test_api_tcp import TOKEN, api_node, in_thread
@@ -91,6 +93,23 @@ def test_file_and_ticket_mistakes_are_one_line(tmp_path: Path) -> None:
             assert one_error_line(wdp("get", ticket, "-o", directory)) == (
                 f"{directory} is a directory: give -o the name of the file to write"
             )
+
+
+def test_capability_is_derived_here_and_keep_refuses_mistakes_in_one_line(tmp_path: Path) -> None:
+    ticket = Ticket(bytes(range(32)), bytes(32), 3, 8)
+    result = wdp("capability", ticket.encode())
+    assert result.exit_code == 0, result.output
+    cap = RepairCapability.decode(result.stdout.strip())
+    assert cap == RepairCapability.of_ticket(ticket)
+    old = Ticket(bytes(range(32)), bytes(32), 3, 8, 1).encode()
+    assert "only its owner can keep it" in one_error_line(wdp("capability", old))
+    assert one_error_line(wdp("capability", "wdp1garbage")).startswith("bad ticket: ")
+    assert "this is a ticket, which reads the data" in one_error_line(
+        wdp("keep", ticket.encode(), "--data-dir", str(tmp_path))
+    )
+    assert one_error_line(wdp("keep", cap.encode()[:-3], "--data-dir", str(tmp_path))) == (
+        "bad capability: the capability is too short (truncated?): copy it again in full"
+    )
 
 
 @pytest.mark.trio

@@ -16,15 +16,22 @@ from typer.testing import CliRunner
 
 from wdp.client.api import ApiClient
 from wdp.client.cli import app as wdp_app
+from wdp.core.capability import RepairCapability
 from wdp.core.errors import ProtocolError
 from wdp.core.limits import MIN_SEGMENT_SIZE, SEGMENT_SIZE
 from wdp.core.objects import Manifest, Signed
 from wdp.core.owner import OwnedWanderer
-from wdp.core.segments import SegmentIndex, epoch_that_fits, index_ticket, moved_per_day
+from wdp.core.segments import (
+    SegmentIndex,
+    epoch_that_fits,
+    index_ticket,
+    moved_per_day,
+    segment_ticket,
+)
 from wdp.core.ticket import Ticket
 from wdp.core.wanderer import create_wanderer, rebuild
 from wdp.node.api import API_SOCKET, LocalApi
-from wdp.node.files import get_file, put_file
+from wdp.node.files import get_file, keep_file, put_file
 from wdp.node.owner import OwnerError
 
 from .test_api_tcp import TOKEN, api_node, raw_exchange
@@ -49,6 +56,8 @@ class MemoryOwner:
         self.forgotten: list[bytes] = []
         self.puts = 0
         self.fail_put_at = fail_put_at
+        self.kept: list[tuple[RepairCapability, bytes]] = []
+        self.fail_keep_at: int | None = None
 
     async def put(self, payload: bytes, *, owner_seed: bytes | None = None, k: int, n: int,
                   epoch: int, **_: Any) -> Ticket:  # fmt: skip
@@ -76,6 +85,12 @@ class MemoryOwner:
 
     def forget(self, ids: list[bytes]) -> None:
         self.forgotten += ids
+
+    async def keep(self, cap: RepairCapability, *, part_of: bytes = b"", **_: Any) -> None:
+        await trio.lowlevel.checkpoint()
+        if len(self.kept) == self.fail_keep_at:
+            raise OwnerError("no shard of that wanderer can be found")
+        self.kept.append((cap, part_of))
 
 
 def _reader(data: bytes, log: list[int]) -> Any:
@@ -121,6 +136,28 @@ async def test_a_file_of_several_segments_comes_back_whole_a_segment_at_a_time()
     got, blocks = await _get(owner, Ticket.decode(ticket.encode()))
     assert got == data
     assert blocks == [SEG, SEG, SEG, 12345]
+
+
+async def test_a_files_keeper_keeps_every_segment_and_the_index_without_its_seed() -> None:
+    data = random.Random(2).randbytes(2 * SEG + 99)
+    owner = MemoryOwner()
+    ticket = await _put(owner, data)
+    cap = RepairCapability.of_ticket(ticket)
+    count = await keep_file(owner, cap, name="f", repair_delay=60,  # type: ignore[arg-type]
+                            progress=lambda *a: None)  # fmt: skip
+    assert count == 4
+    index = SegmentIndex.decode(await owner.get(index_ticket(ticket)))
+    index_id = index_ticket(ticket).wanderer_id
+    expected = [(RepairCapability.of_ticket(segment_ticket(ticket, index, i)), index_id)
+                for i in range(3)]  # fmt: skip
+    assert owner.kept == [*expected, (RepairCapability.of_ticket(index_ticket(ticket)), b"")]
+    # A keep that fails part-way forgets the segments it kept.
+    failing = MemoryOwner()
+    failing.stored, failing.fail_keep_at = owner.stored, 2
+    with pytest.raises(OwnerError, match="no shard"):
+        await keep_file(failing, cap, name="f", repair_delay=60,  # type: ignore[arg-type]
+                        progress=lambda *a: None)  # fmt: skip
+    assert failing.forgotten == [c.wanderer_id for c, _ in expected[:2]]
 
 
 async def test_a_file_that_fits_one_segment_is_one_wanderer_with_a_version_2_ticket() -> None:

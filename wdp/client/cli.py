@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from wdp.core.capability import CapabilityError, RepairCapability
 from wdp.core.limits import MAX_FILE_SIZE
 from wdp.core.ticket import Ticket, TicketError
 from wdp.node.settings import format_size
@@ -244,6 +245,73 @@ def put(
             highlight=False,
         )
     print(answer["ticket"])
+    err.print(
+        "To let other nodes repair it without reading it, give them the output of "
+        "'wdp capability TICKET' to run 'wdp keep' with.",
+        highlight=False,
+    )
+
+
+@app.command()
+def capability(
+    ticket: Annotated[str, typer.Argument(metavar="TICKET", help="The ticket 'wdp put' printed.")],
+) -> None:
+    """Print the repair capability of TICKET: it lets a keeper find, audit and repair, not read.
+
+    Computed here; nothing is sent. A keeper learns where every shard is: give it to
+    nodes you trust not to hand that to whoever seizes carriers.
+    """
+    try:
+        cap = RepairCapability.of_ticket(Ticket.decode(ticket))
+    except (TicketError, CapabilityError) as exc:
+        fail(f"bad ticket: {exc}")
+    print(cap.encode())
+
+
+@app.command()
+def keep(
+    ctx: typer.Context,
+    cap: Annotated[
+        str, typer.Argument(metavar="CAPABILITY", help="What 'wdp capability' printed (wdpr...).")
+    ],
+    name: Annotated[str, typer.Option(help="A name for 'wdp ls'.")] = "",
+    delay: Annotated[
+        int | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Wait this long after finding a shard lost before repairing it (default: 60 "
+            "to 270, from the node's key). Give each keeper of one wanderer its own delay.",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    api: Api = None,
+    token: Token = None,
+    token_file: TokenFile = None,
+) -> None:
+    """Keep a wanderer (or file) alive for its owner: this node checks and repairs it from now on.
+
+    It never reads the data. It goes on when the owner's node is gone.
+    """
+    try:
+        RepairCapability.decode(cap)
+    except CapabilityError as exc:
+        fail(f"bad capability: {exc}")
+    request = {"op": "keep", "capability": cap, "name": name, "delay": delay}
+    with _bar() as bar:
+        task = bar.add_task("finding shards", total=1)
+
+        def progress(ev: dict[str, Any]) -> None:
+            bar.update(task, description=ev["what"], completed=ev["done"], total=ev["total"])
+
+        try:
+            answer, _ = client(ctx, data_dir, api, token, token_file).call(request, None, progress)
+        except ClientError as exc:
+            fail(str(exc))
+    err.print(
+        f"keeping {answer['name']} ({answer['kept']} wanderer(s)); repairs wait "
+        f"{answer['delay']} s after a loss is found",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -300,16 +368,17 @@ def list_wanderers(
     token: Token = None,
     token_file: TokenFile = None,
 ) -> None:
-    """List what was stored through this node."""
+    """List what was stored through this node, and what it keeps for others."""
     try:
         answer, _ = client(ctx, data_dir, api, token, token_file).call(
             {"op": "ls", "tickets": tickets}
         )
     except ClientError as exc:
         fail(str(exc))
-    table = Table("id", "name", "bytes", "k/n", "repairs")
+    table = Table("id", "name", "role", "bytes", "k/n", "stale shards", "repairs")
     for w in answer["wanderers"]:
-        table.add_row(w["id"], w["name"], str(w["size"]), f"{w['k']}/{w['n']}",
+        table.add_row(w["id"], w["name"], w.get("role", "owner"), str(w["size"]),
+                      f"{w['k']}/{w['n']}", str(w.get("stale_shards", 0)),
                       str(sum(w["generations"])))  # fmt: skip
     out.print(table)
     if tickets:

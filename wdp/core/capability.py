@@ -48,6 +48,7 @@ PREFIX = "wdpr"
 WANDERER_CAPABILITY = MANIFEST_VERSION  # 2: one version 2 wanderer
 FILE_CAPABILITY = FILE_TICKET_VERSION  # 3: a file of segments
 _SIZES = {WANDERER_CAPABILITY: 167, FILE_CAPABILITY: 71}
+_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
 
 class CapabilityError(WdpError, ValueError):
@@ -175,11 +176,13 @@ class RepairCapability:
         if not text.startswith(PREFIX):
             raise CapabilityError(f"not a WDP repair capability: it should start with {PREFIX!r}")
         b32 = text[len(PREFIX) :].upper()
+        if not set(b32) <= _BASE32:
+            raise CapabilityError("the capability has characters that cannot be in a capability")
         try:
             raw = base64.b32decode(b32 + "=" * (-len(b32) % 8))
-        except ValueError:
+        except ValueError:  # a length no whole number of bytes has: cut short
             raise CapabilityError(
-                "the capability has characters that cannot be in a capability"
+                "the capability is too short (truncated?): copy it again in full"
             ) from None
         size = _SIZES.get(raw[0]) if raw else None
         if size is not None and len(raw) != size:

@@ -38,8 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from wdp.core.capability import RepairCapability
 from wdp.core.errors import WdpError
 from wdp.core.limits import MAX_EPOCH_SECONDS, MAX_SHARDS, MIN_EPOCH_SECONDS, SEGMENT_SIZE
+from wdp.core.owner import default_repair_delay
 from wdp.core.segments import epoch_that_fits, moved_per_day, segment_count
 from wdp.core.ticket import Ticket, TicketError
 
@@ -47,7 +49,7 @@ if TYPE_CHECKING:  # trio_typing (a libp2p dependency) ships the trio stubs mypy
     from trio_typing import TaskStatus
 
 from .errors import leaf_exceptions
-from .files import MAX_FILE_SIZE, get_file, put_file
+from .files import MAX_FILE_SIZE, get_file, keep_file, put_file
 from .hostport import parse_hostport
 from .owner import OwnedWanderer, OwnerError, ProgressFn
 from .settings import format_size
@@ -459,6 +461,23 @@ class LocalApi:
 
         await send({"ok": True, **await _reporting(locked_send, work)})
 
+    async def op_keep(
+        self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
+    ) -> None:
+        """Keep a wanderer or file for its owner, from its repair capability (``wdpr...``)."""
+        cap = RepairCapability.decode(_str_field(req, "capability"))
+        delay = _int_field(req, "delay", 1, 7 * 86400, default=0)
+        if not delay:
+            delay = int(default_repair_delay(self.node.core.peer))
+        name = _str_field(req, "name", "") or f"kept {cap.repair_key.hex()[:12]}"
+
+        async def work(progress: ProgressFn) -> dict[str, Any]:
+            kept = await keep_file(self.owner, cap, name=name, repair_delay=delay,
+                                   progress=progress)  # fmt: skip
+            return {"kept": kept, "name": name, "delay": delay}
+
+        await send({"ok": True, **await _reporting(send, work)})
+
     async def op_ls(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
@@ -471,17 +490,20 @@ class LocalApi:
         for wid, item in sorted(owned.items(), key=lambda kv: kv[1].created_at):
             if item.part_of:
                 continue  # listed with its file
-            t = Ticket.decode(item.ticket)
-            whole = [*parts.get(wid, []), item] if item.file_ticket else [item]
+            t = item.decoded_authority()
+            is_file = bool(item.file_ticket) or wid in parts
+            whole = [*parts.get(wid, []), item] if is_file else [item]
             entry = {"id": wid[:16], "name": item.name, "k": t.k, "n": t.n,
                      "size": sum(w.size for w in whole[:-1]) if len(whole) > 1 else item.size,
-                     "segments": len(whole) - 1 if item.file_ticket else 1,
+                     "segments": len(whole) - 1 if is_file else 1,
                      "created_at": item.created_at,
                      "generations": [g for w in whole for g in w.generations],
                      "audited": t.version >= 2,
+                     "role": "keeper" if item.kept else "owner",
+                     "stale_shards": sum(1 for w in whole for s in w.stale if s),
                      "repairs": sum(len(w.repairs) for w in whole)}  # fmt: skip
-            if req.get("tickets"):
-                entry["ticket"] = item.file_ticket or item.ticket
+            if req.get("tickets"):  # a keeper has no ticket: its capability instead
+                entry["ticket"] = item.file_ticket or item.ticket or item.capability
             if req.get("repairs"):  # when each loss was found and repaired, and who lost it
                 entry["repair_log"] = [r for w in whole for r in w.repairs]
             items.append(entry)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from wdp.core.capability import CapabilityError, RepairCapability
 from wdp.core.crypto import wanderer_id
 from wdp.core.errors import ProtocolError
 from wdp.core.limits import MAX_FILE_SIZE
@@ -34,7 +35,7 @@ from wdp.core.ticket import Ticket
 
 from .owner import Owner, OwnerError, ProgressFn
 
-__all__ = ["MAX_FILE_SIZE", "get_file", "put_file"]
+__all__ = ["MAX_FILE_SIZE", "get_file", "keep_file", "put_file"]
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +146,48 @@ async def get_file(owner: Owner, ticket: Ticket, write: Write, progress: Progres
     if failed:
         raise failed[0]
     return written
+
+
+async def keep_file(
+    owner: Owner,
+    capability: RepairCapability,
+    *,
+    name: str,
+    repair_delay: float,
+    progress: ProgressFn,
+) -> int:
+    """Keep a wanderer, or every segment of a file and its index (spec 16.1); returns
+    how many wanderers this node now keeps for it (raises OwnerError).
+
+    A file's keeper reads the index as the index wanderer's owner (its seed derives
+    from the file's repair seed) and keeps each segment with the capability the
+    index gives. If one cannot be kept, those kept so far are forgotten.
+    """
+    if not capability.is_file:
+        await owner.keep(capability, name=name, repair_delay=repair_delay, progress=progress)
+        return 1
+    index_ticket_ = capability.index_ticket()
+    try:
+        index = SegmentIndex.decode(await owner.get(index_ticket_, progress))
+        parts = [capability.segment(index, i) for i in range(len(index.sizes))]
+    except ProtocolError as exc:
+        raise OwnerError(f"the file's index cannot be used: {exc.detail}") from None
+    except CapabilityError as exc:
+        raise OwnerError(str(exc)) from None
+    index_id = index_ticket_.wanderer_id
+    kept: list[bytes] = []
+    count = len(parts)
+    progress("keeping segments", 0, count)
+    try:
+        for i, part in enumerate(parts):
+            await owner.keep(part, name=f"{name} [{i + 1}/{count}]", repair_delay=repair_delay,
+                             part_of=index_id)  # fmt: skip
+            kept.append(part.wanderer_id)
+            progress("keeping segments", i + 1, count)
+        index_cap = RepairCapability.of_ticket(index_ticket_)
+        await owner.keep(index_cap, name=name, repair_delay=repair_delay)
+    except BaseException:
+        if kept:
+            owner.forget(kept)
+        raise
+    return count + 1

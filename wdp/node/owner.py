@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, assert_never
 
 import trio
 
+from wdp.core.capability import RepairCapability
 from wdp.core.errors import WdpError
 from wdp.core.node import AuditEnded, FetchEnded, LaunchEnded
 from wdp.core.owner import (
@@ -286,6 +287,22 @@ class Owner:
         outcome = await self._run(start, progress)
         assert isinstance(outcome, PutDone)
         return outcome.ticket
+
+    async def keep(
+        self,
+        capability: RepairCapability,
+        *,
+        name: str,
+        repair_delay: float,
+        part_of: bytes = b"",
+        progress: ProgressFn = _no_progress,
+    ) -> None:
+        """Keep a wanderer for its owner: find it, then check and repair it from now on
+        (raises OwnerError). A node that already owns or keeps it says so."""
+        start = self.core.keep(
+            capability, self.node.clock(), name=name, repair_delay=repair_delay, part_of=part_of
+        )
+        assert isinstance(await self._run(start, progress), KeepDone)
 
     async def get(self, ticket: Ticket, progress: ProgressFn = _no_progress) -> bytes:
         """Rebuild a ticket's payload from any k shards (raises OwnerError)."""

@@ -21,6 +21,7 @@ from .effects import (
     SaveOwned,
 )
 from .evidence import Evidence, PeerEvidence
+from .keep import default_repair_delay
 from .machine import OwnerCore, OwnerParams, OwnerView
 from .records import OwnedWanderer
 from .repair import LAUNCH_ATTEMPTS, STALE_CHECKS, RepairTracker, pick_carriers
@@ -53,5 +54,6 @@ __all__ = [
     "RepairTracker",
     "Repaired",
     "SaveOwned",
+    "default_repair_delay",
     "pick_carriers",
 ]

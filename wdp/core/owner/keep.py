@@ -22,9 +22,20 @@ from .steps import Gather, GatherResult, Locate, Located
 if TYPE_CHECKING:
     from .machine import OwnerCore
 
-__all__ = ["KeepOp"]
+__all__ = ["KeepOp", "default_repair_delay"]
 
 Effects = list[OwnerEffect]
+
+
+KEEPER_SLOTS = 8
+KEEPER_SLOT_SECONDS = 30.0
+
+
+def default_repair_delay(peer: bytes) -> float:
+    """A keeper's wait before it repairs, unless told otherwise: 60 s plus one of
+    ``KEEPER_SLOTS`` slots of 30 s picked by its peer key, so keepers on different
+    nodes usually act at different times (give each keeper its own delay to be sure)."""
+    return 60.0 + KEEPER_SLOT_SECONDS * (peer[0] % KEEPER_SLOTS)
 
 
 class KeepOp:
@@ -38,14 +49,17 @@ class KeepOp:
         *,
         name: str,
         repair_delay: float,
+        part_of: bytes = b"",
     ) -> None:
         self.owner = owner
         self.op = op
         self.cap = capability
         self.name = name
         self.repair_delay = repair_delay
+        self.part_of = part_of
         self.located: dict[int, Located] = {}
-        self.left = capability.n
+        self.left = 0
+        self.rounds = 0
 
     def start(self, now: float) -> Effects:
         cap = self.cap
@@ -53,10 +67,17 @@ class KeepOp:
             return self.owner.fail(self.op, "a file is kept segment by segment: keep its index")
         if cap.wanderer_id in self.owner.owned:
             return self.owner.fail(self.op, "this node already owns or keeps that wanderer")
-        out: Effects = [Progress(self.op, "finding shards", 0, cap.n)]
+        return [Progress(self.op, "finding shards", 0, cap.n), *self._round(now)]
+
+    def _round(self, now: float) -> Effects:
+        """Look up every shard's locators; a few rounds, a pause apart, as a get does."""
+        self.rounds += 1
+        self.left = self.cap.n
         probed = range(self.owner.params.generations_probed)
-        for index in range(cap.n):
-            out += Locate(self.owner, cap, index, probed, partial(self._located, index)).start(now)
+        out: Effects = []
+        for index in range(self.cap.n):
+            then = partial(self._located, index)
+            out += Locate(self.owner, self.cap, index, probed, then).start(now)
         return out
 
     def _located(self, index: int, located: Located | None, now: float) -> Effects:
@@ -66,6 +87,9 @@ class KeepOp:
         if self.left:
             return []
         if not self.located:
+            if self.rounds < self.owner.params.get_rounds:
+                self.owner.after(now + self.owner.params.get_retry_delay, self._round)
+                return []
             return self.owner.fail(
                 self.op, "no shard of that wanderer can be found: is the capability right?"
             )
@@ -94,6 +118,7 @@ class KeepOp:
             generations=[self._generation(i) for i in range(cap.n)],
             capability=cap.encode(),
             repair_delay=self.repair_delay,
+            part_of=self.part_of.hex(),
         )
         for index, found in self.located.items():
             record.set_carrier(index, found.holder.holder, now)

@@ -266,14 +266,20 @@ class OwnerCore:
         return op, GetOp(self, op, ticket).start(now)
 
     def keep(
-        self, capability: RepairCapability, now: float, *, name: str = "", repair_delay: float = 0.0
+        self,
+        capability: RepairCapability,
+        now: float,
+        *,
+        name: str = "",
+        repair_delay: float = 0.0,
+        part_of: bytes = b"",
     ) -> tuple[int, Effects]:
         """Keep a wanderer for its owner (spec 16.1): find it, then check and repair it
         as its owner would, waiting ``repair_delay`` seconds before each repair so that
         keepers with different delays do not repair at once; ends in ``KeepDone`` or
-        ``OpFailed``."""
+        ``OpFailed``. A segment of a kept file names the index wanderer in ``part_of``."""
         op = self._op()
-        keep = KeepOp(self, op, capability, name=name, repair_delay=repair_delay)
+        keep = KeepOp(self, op, capability, name=name, repair_delay=repair_delay, part_of=part_of)
         return op, keep.start(now)
 
     def restore(self, records: Iterable[OwnedWanderer], now: float) -> Effects:

@@ -398,7 +398,7 @@ class CheckOp:
         return Gather(
             self.owner, self.ticket, self.ticket.k,
             lambda result, t: self._gathered(lost, result, t),
-            skip=lost, generations=self.tracker.generations,
+            skip=lost, generations=self.tracker.generations, known=self.holders,
         ).start(now)  # fmt: skip
 
     def _gathered(self, lost: list[int], result: GatherResult, now: float) -> Effects:

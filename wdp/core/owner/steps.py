@@ -140,12 +140,14 @@ class Gather:
         generations: list[int] | None = None,
         found: GatherResult | None = None,
         on_shard: Callable[[int], Effects] | None = None,
+        known: dict[int, bytes] | None = None,
     ) -> None:
         self.owner = owner
         self.ticket = ticket
         self.want = want
         self.then = then
         self.on_shard = on_shard
+        self.known = known or {}  # carriers a check round just heard from, by shard
         self.result = found if found is not None else GatherResult()
         # Without a record of the shards' generations, generation 0 first (a shard has a
         # later one only if it was repaired), the next ones at once if that fails.
@@ -207,6 +209,10 @@ class Gather:
     def _located(self, shard: _Shard, located: Located | None, now: float) -> Effects:
         if self.finished:
             return []
+        if located is None and shard.index in self.known:
+            # The check round that called this heard from the carrier (an audit
+            # answered) even though its locator is gone from the DHT: ask it.
+            located = Located(shard.generations.start, HolderInfo(self.known[shard.index], (), b""))
         if located is None:
             return self._failed(shard, f"shard {shard.index}: no locator in the DHT", now)
         holder = located.holder
