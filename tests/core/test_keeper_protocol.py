@@ -210,3 +210,11 @@ def test_a_stranger_cannot_start_a_repair():
         launch_offer(
             w.manifest, 0, keeper_seed=bytes([3]) * 32, to_peer=a.peer, now=T0, generation=1
         )
+
+
+def test_a_keeper_cannot_pass_for_the_owner():
+    s = carried()
+    owner_style = resigned(s.request(), Signer(KEEPER_SEED))  # no requester_key: "I am the owner"
+    assert run_fetch(s.b, owner_style).code is RejectCode.UNAUTHORIZED
+    with pytest.raises(LocalProtocolError):  # nor can it build one: its key owns nothing
+        make_fetch_request(KEEPER_SEED, s.wid, 0, NOW, nonce(1), carrier=s.b.peer)

@@ -1,0 +1,95 @@
+"""A keeper among real processes: the owner's node is SIGKILLed, the files live on.
+
+Ten ``wdp-node`` processes. Node 0 puts three files (3-of-6) and node 1 is made
+their keeper with ``keep`` and each file's repair capability (never its
+ticket). Node 0 is then SIGKILLed, and twice the three nodes that carry the
+most shards are SIGKILLed too (as many shards of one file as it can lose) and
+three fresh nodes join. After each seizure the keeper must bring every file
+back to n shards, and at the end every file must come back byte-identical
+through a node that joined after the owner was gone.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+import pytest
+import trio
+
+from wdp.client.api import ApiClient
+from wdp.core.capability import RepairCapability
+from wdp.core.ticket import Ticket
+from wdp.ops.localswarm import LocalSwarm, NodeProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.trio]
+
+EPOCH = 10  # seconds
+CHECK_INTERVAL = 5.0
+KEEPER = 1
+SEIZURES = 2
+K, N = 3, 6
+
+
+async def call(node: NodeProcess, request: dict, payload: bytes | None = None):
+    client = ApiClient(node.data_dir / "api.sock")
+    return await trio.to_thread.run_sync(lambda: client.call(request, payload))
+
+
+def carried(swarm: LocalSwarm, wids: set[bytes]) -> Counter[int]:
+    """Live node index -> how many shards of these wanderers it carries (from its disk)."""
+    return Counter(
+        node.index
+        for node in swarm.nodes
+        if node.alive
+        for key in node.held()
+        if key.wanderer_id in wids
+    )
+
+
+async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm_factory):
+    swarm: LocalSwarm = swarm_factory(
+        10, env={"WDP_EPOCH": str(EPOCH), "WDP_REPAIR_INTERVAL": str(CHECK_INTERVAL)}
+    )
+    owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
+    files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
+    tickets: dict[str, Ticket] = {}
+    for name, data in files.items():
+        answer, _ = await call(owner, {"op": "put", "name": name, "size": len(data),
+                                       "k": K, "n": N}, data)  # fmt: skip
+        tickets[name] = Ticket.decode(answer["ticket"])
+        cap = RepairCapability.of_ticket(tickets[name]).encode()
+        kept, _ = await call(keeper, {"op": "keep", "capability": cap, "name": name, "delay": 2})
+        assert kept["kept"] == 1
+    listed, _ = await call(keeper, {"op": "ls"})
+    assert {w["name"]: w["role"] for w in listed["wanderers"]} == dict.fromkeys(files, "keeper")
+    wids = {t.wanderer_id for t in tickets.values()}
+
+    owner.send(signal.SIGKILL)  # the knock on the owner's door
+    owner.wait(10)
+    seed = keeper.addrs[:1]
+    fresh = len(swarm.nodes)
+    for _ in range(SEIZURES):
+        await trio.sleep(EPOCH)
+        counts = carried(swarm, wids)
+        victims = [i for i, _ in counts.most_common() if i != KEEPER][:3]
+        for i in victims:
+            swarm.nodes[i].send(signal.SIGKILL)
+            swarm.nodes[i].wait(10)
+        for _ in range(3):
+            swarm.nodes.append(swarm.spawn(fresh, seed))
+            fresh += 1
+        with trio.fail_after(30 * CHECK_INTERVAL):  # the keeper brings every file back to n
+            while True:
+                listed, _ = await call(keeper, {"op": "ls", "repairs": True})
+                healthy = all(w["stale_shards"] == 0 for w in listed["wanderers"])
+                if healthy and sum(carried(swarm, wids).values()) >= N * len(wids):
+                    break
+                await trio.sleep(1)
+
+    repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
+    assert repaired >= 3, "the seizures cost the files nothing: the test proves nothing"
+    reader = swarm.nodes[-1]  # joined after the owner was gone
+    for name, data in files.items():
+        _, got = await call(reader, {"op": "get", "ticket": tickets[name].encode()})
+        assert got == data, name
