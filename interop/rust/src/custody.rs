@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use crate::error::{fail, Result};
 use crate::limits::{KEY_SIZE, MAX_CHAIN_LINKS};
 use crate::objects::{
-    self, parse_manifest, parse_receipt, parse_record, Manifest, Receipt, Record,
+    self, may_start, parse_manifest, parse_receipt, parse_record, Manifest, Receipt, Record,
 };
 use crate::proto::{self, CustodyRecordBody, Reason, RejectCode};
 use crate::signing::{public_key, DOMAIN_MANIFEST, DOMAIN_RECEIPT, DOMAIN_RECORD};
@@ -144,10 +144,10 @@ pub fn check_custody(
     }
     // B10
     let oldest = offer.chain.first().map(|l| &l.record).unwrap_or(rec);
-    if oldest.fields.hop == 0 && oldest.fields.from_peer != m.fields.owner_key {
+    if oldest.fields.hop == 0 && !may_start(m, oldest) {
         return Err(fail(
             RejectCode::BadChain,
-            "hop 0 is not from the owner key",
+            "hop 0 is not from the owner key (or its repair key)",
         ));
     }
     // B11

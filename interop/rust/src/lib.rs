@@ -86,6 +86,7 @@
 //! `protocols/vectors/v1/`.
 
 pub mod audit;
+pub mod capability;
 pub mod carrier;
 pub mod crypto;
 pub mod custody;

@@ -30,9 +30,9 @@ pub const MAX_SEGMENT_SIZE: u64 = 67_108_864;
 /// Segments of one file (spec §10, §19.2).
 pub const MAX_SEGMENTS: u64 = 65_536;
 /// Bytes of an index wanderer's payload (spec §10, §19.2): the largest
-/// index (`MAX_SEGMENTS` entries of 2 + 32 + 2 + 32 + 2 + 64 bytes, about
-/// 8.4 MiB) fits.
-pub const MAX_INDEX_SIZE: usize = 9_437_184;
+/// index (`MAX_SEGMENTS` entries of 2 + 32 + 2 + 32 + 2 + 64 + 2 + 32
+/// bytes, about 10.5 MiB) fits.
+pub const MAX_INDEX_SIZE: usize = 11_534_336;
 pub const MAX_RECORD_BODY: usize = 1024;
 pub const MAX_RECEIPT_BODY: usize = 512;
 pub const MAX_DETAIL_BYTES: usize = 256;

@@ -341,7 +341,33 @@ pub fn parse_fetch_request(signed: &Signed) -> Result<FetchRequest> {
     }
     need_len(&f.carrier, KEY_SIZE, bad, "request carrier")?;
     need_len(&f.nonce, FETCH_NONCE_SIZE, bad, "request nonce")?;
+    if !f.requester_key.is_empty() {
+        need_len(&f.requester_key, KEY_SIZE, bad, "request requester_key")?;
+        if f.requester_key == f.owner_key {
+            return Err(fail(
+                bad,
+                "request requester_key must be empty when the owner asks",
+            ));
+        }
+    }
+    let grant_len = if f.requester_key.is_empty() {
+        0
+    } else {
+        SIGNATURE_SIZE
+    };
+    need_len(&f.grant, grant_len, bad, "request grant")?;
     Ok(r)
+}
+
+/// Whether `record` (a hop 0) comes from a key that may start a chain
+/// (§4.4, B10): the owner key; or, a REPAIR of a version 2 wanderer, its
+/// repair key (a keeper's relaunch, §16.1).
+pub fn may_start(m: &Manifest, record: &Record) -> bool {
+    let r = &record.fields;
+    r.from_peer == m.fields.owner_key
+        || (is_auditable(m)
+            && r.reason == Reason::Repair as i32
+            && r.from_peer == m.fields.repair_key)
 }
 
 /// AuditChallengeBody (spec §18.2): all failures `MALFORMED` but the size

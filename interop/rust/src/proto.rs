@@ -313,6 +313,12 @@ pub struct FetchRequestBody {
     pub time_ms: u64,
     #[prost(bytes = "vec", tag = "7")]
     pub nonce: Vec<u8>,
+    /// Empty (the owner asks), or the 32-byte key of a keeper that signs (§15.2, §16.1).
+    #[prost(bytes = "vec", tag = "8")]
+    pub requester_key: Vec<u8>,
+    /// Empty, or the owner's 64-byte repair grant to `requester_key`.
+    #[prost(bytes = "vec", tag = "9")]
+    pub grant: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -438,4 +444,8 @@ pub struct SegmentIndexBody {
     /// repair key (64 bytes, spec §18.2, §19.2).
     #[prost(bytes = "vec", repeated, tag = "6")]
     pub repair_grants: Vec<Vec<u8>>,
+    /// None, or one per segment in file order: its owner key (a keeper
+    /// needs it, §19.2).
+    #[prost(bytes = "vec", repeated, tag = "7")]
+    pub owner_keys: Vec<Vec<u8>>,
 }

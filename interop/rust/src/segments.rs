@@ -55,6 +55,9 @@ pub struct SegmentIndex {
     /// Segment i's repair grant (§18.2: segment i's owner key granting
     /// segment i's repair key), in file order (`count()` entries).
     pub repair_grants: Vec<[u8; SIGNATURE_SIZE]>,
+    /// Segment i's owner key, in file order: `count()` entries, or none in
+    /// an index written before keepers (§19.2 field 7).
+    pub owner_keys: Vec<[u8; KEY_SIZE]>,
 }
 
 /// `c = ceil(file_size / segment_size)` (§19.2); 0 for a zero `segment_size`.
@@ -107,6 +110,7 @@ impl SegmentIndex {
             manifest_hashes: self.manifest_hashes.iter().map(|h| h.to_vec()).collect(),
             repair_seeds: self.repair_seeds.iter().map(|s| s.to_vec()).collect(),
             repair_grants: self.repair_grants.iter().map(|g| g.to_vec()).collect(),
+            owner_keys: self.owner_keys.iter().map(|k| k.to_vec()).collect(),
         }
     }
 
@@ -169,12 +173,18 @@ pub fn parse_index(payload: &[u8]) -> Result<SegmentIndex> {
     let manifest_hashes = entries(&body.manifest_hashes, c, "manifest_hashes")?;
     let repair_seeds = entries(&body.repair_seeds, c, "repair_seeds")?;
     let repair_grants = entries(&body.repair_grants, c, "repair_grants")?;
+    let owner_keys = if body.owner_keys.is_empty() {
+        Vec::new()
+    } else {
+        entries(&body.owner_keys, c, "owner_keys")?
+    };
     Ok(SegmentIndex {
         file_size: f,
         segment_size: s,
         manifest_hashes,
         repair_seeds,
         repair_grants,
+        owner_keys,
     })
 }
 
@@ -244,12 +254,16 @@ pub fn build_index(
     let (repair_seeds, repair_grants) = (0..manifest_hashes.len())
         .map(|i| segment_repair(file_seed, i as u32))
         .unzip();
+    let owner_keys = (0..manifest_hashes.len())
+        .map(|i| public_key(&crypto::segment_seed(file_seed, i as u32)))
+        .collect();
     let index = SegmentIndex {
         file_size,
         segment_size,
         manifest_hashes: manifest_hashes.to_vec(),
         repair_seeds,
         repair_grants,
+        owner_keys,
     };
     parse_index(&index.encode())
 }
@@ -314,6 +328,7 @@ pub fn check_index(file: &Ticket, index: &SegmentIndex) -> Result<()> {
     .iter()
     .any(|&len| len as u64 != c)
         || c > MAX_SEGMENTS
+        || !(index.owner_keys.is_empty() || index.owner_keys.len() as u64 == c)
     {
         return Err(fail(
             RejectCode::Malformed,
@@ -337,6 +352,15 @@ pub fn check_index(file: &Ticket, index: &SegmentIndex) -> Result<()> {
             return Err(fail(
                 RejectCode::Malformed,
                 format!("segment {i}: repair grant is not this file seed's (a foreign index)"),
+            ));
+        }
+        let owner_key = index.owner_keys.get(i);
+        if owner_key
+            .is_some_and(|k| *k != public_key(&crypto::segment_seed(&file.owner_seed, i as u32)))
+        {
+            return Err(fail(
+                RejectCode::Malformed,
+                format!("segment {i}: owner key is not this file seed's (a foreign index)"),
             ));
         }
     }
@@ -422,6 +446,7 @@ mod tests {
             manifest_hashes: vec![[2; 32]; c],
             repair_seeds: vec![[3; 32]; c],
             repair_grants: vec![[4; 64]; c],
+            owner_keys: vec![[5; 32]; c],
         };
         let bytes = idx.encode();
         assert!(bytes.len() <= MAX_INDEX_SIZE, "{} bytes", bytes.len());

@@ -166,7 +166,7 @@ fn check_index_case(name: &str, c: &Value) {
 }
 
 /// An index's entries, field by field, as the wire has them.
-fn entry_lists(x: &SegmentIndex) -> [(&'static str, Vec<Vec<u8>>); 3] {
+fn entry_lists(x: &SegmentIndex) -> [(&'static str, Vec<Vec<u8>>); 4] {
     [
         (
             "manifest hash",
@@ -179,6 +179,10 @@ fn entry_lists(x: &SegmentIndex) -> [(&'static str, Vec<Vec<u8>>); 3] {
         (
             "repair grant",
             x.repair_grants.iter().map(|e| e.to_vec()).collect(),
+        ),
+        (
+            "owner key",
+            x.owner_keys.iter().map(|e| e.to_vec()).collect(),
         ),
     ]
 }
@@ -216,7 +220,7 @@ fn described_change(what: &str) -> (&'static str, usize) {
     let i: usize = i
         .parse()
         .unwrap_or_else(|_| panic!("what {what:?}: segment number"));
-    let field = ["repair seed", "repair grant", "manifest hash"]
+    let field = ["repair seed", "repair grant", "owner key", "manifest hash"]
         .into_iter()
         .find(|f| rest.starts_with(&format!("{f} is not the file seed's")))
         .unwrap_or_else(|| panic!("what {what:?}: which field (a new wording needs a check here)"));

@@ -33,10 +33,11 @@ use common::*;
 // ---------------------------------------------------------------- helpers
 
 /// Every vector file; `manifest-v2.json` and `audit.json` are checked in
-/// `tests/vectors_v2.rs`, `segments.json` in `tests/segments.rs`, the others
-/// here.
-const FILES: [&str; 13] = [
+/// `tests/vectors_v2.rs`, `segments.json` in `tests/segments.rs`,
+/// `capability.json` in `tests/capability.rs`, the others here.
+const FILES: [&str; 14] = [
     "audit.json",
+    "capability.json",
     "crypto.json",
     "custody.json",
     "erasure.json",

@@ -193,7 +193,7 @@ fn check_record_of_challenge(
         ));
     }
     check_record_fits_manifest(record, manifest)?;
-    if r.hop == 0 && r.from_peer != manifest.fields.owner_key {
+    if r.hop == 0 && !crate::objects::may_start(manifest, record) {
         return Err(fail(
             RejectCode::BadChain,
             "a hop 0 record not from the owner key",

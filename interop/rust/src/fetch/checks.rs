@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::audit::grant_is_valid;
 use crate::custody::key32;
 use crate::error::{fail, Result};
 use crate::limits::{FETCH_NONCE_MEMORY, MAX_CLOCK_SKEW_MS};
@@ -92,7 +93,21 @@ pub fn check_request(
             "the request is not from this wanderer's owner",
         ));
     }
-    if !req.verify(DOMAIN_FETCH, &f.owner_key) {
+    // F3: a keeper shows the owner's grant to the key that signs (§15.2, §16.1).
+    if !f.requester_key.is_empty()
+        && !grant_is_valid(&f.owner_key, &f.wanderer_id, &f.requester_key, &f.grant)
+    {
+        return Err(fail(
+            RejectCode::Unauthorized,
+            "the requester holds no grant of the wanderer's owner",
+        ));
+    }
+    let signer = if f.requester_key.is_empty() {
+        &f.owner_key
+    } else {
+        &f.requester_key
+    };
+    if !req.verify(DOMAIN_FETCH, signer) {
         return Err(fail(
             RejectCode::Unauthorized,
             "the request signature is invalid",

@@ -199,7 +199,7 @@ impl FetchClient {
             && rf.shard_index < m.fields.n
             && rf.shard_hash == m.fields.shard_hashes[rf.shard_index as usize]
             && rf.manifest_hash == m.hash
-            && (rf.hop != 0 || rf.from_peer == q.owner_key);
+            && (rf.hop != 0 || crate::objects::may_start(m, r));
         if !fits {
             return Err(fail(
                 RejectCode::BadChain,

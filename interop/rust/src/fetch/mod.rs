@@ -143,6 +143,34 @@ pub fn sign_request(
         carrier: carrier.to_vec(),
         time_ms,
         nonce: nonce.to_vec(),
+        requester_key: Vec::new(),
+        grant: Vec::new(),
     };
     sign_body(&body, DOMAIN_FETCH, owner)
+}
+
+/// A keeper's signed request (§15.2, §16.1): signed by `keeper` (its repair
+/// key), naming the wanderer's `owner_key` and carrying the owner's `grant`
+/// to the keeper's key.
+pub fn sign_keeper_request(
+    keeper: &SigningKey,
+    owner_key: &[u8; 32],
+    grant: &[u8; 64],
+    shard_index: u32,
+    carrier: &[u8; 32],
+    time_ms: u64,
+    nonce: &[u8; 16],
+) -> FetchRequest {
+    let body = FetchRequestBody {
+        version: PROTOCOL_VERSION,
+        wanderer_id: wanderer_id(owner_key).to_vec(),
+        owner_key: owner_key.to_vec(),
+        shard_index,
+        carrier: carrier.to_vec(),
+        time_ms,
+        nonce: nonce.to_vec(),
+        requester_key: keeper.verifying_key().to_bytes().to_vec(),
+        grant: grant.to_vec(),
+    };
+    sign_body(&body, DOMAIN_FETCH, keeper)
 }

@@ -213,6 +213,8 @@ pub fn request_body(f: &Value) -> FetchRequestBody {
         carrier: hx(&f["carrier"]),
         time_ms: u(&f["time_ms"]),
         nonce: hx(&f["nonce"]),
+        requester_key: hx(&f["requester_key"]),
+        grant: hx(&f["grant"]),
     }
 }
 
