@@ -112,6 +112,23 @@ def test_capability_is_derived_here_and_keep_refuses_mistakes_in_one_line(tmp_pa
     )
 
 
+def test_a_mistyped_keeper_stops_the_put_before_anything_is_sent(tmp_path: Path) -> None:
+    data = tmp_path / "f.txt"
+    data.write_bytes(b"x" * 100)
+    empty = tmp_path / "keeper"
+    empty.mkdir()
+    put = ["put", str(data), "--data-dir", str(tmp_path / "owner")]
+    assert one_error_line(wdp(*put, "--keeper", str(empty))).startswith(
+        f"keeper {empty}: no node is listening at {empty / API_SOCKET}"
+    )
+    assert one_error_line(wdp(*put, "--keeper", str(tmp_path / "nowhere"))) == (
+        f"keeper {tmp_path / 'nowhere'}: not a node's data directory, nor HOST:PORT of its API"
+    )
+    assert one_error_line(wdp(*put, "--keeper", "127.0.0.1:9")) == (
+        "keeper 127.0.0.1:9: give its API token with --keeper-token-file"
+    )
+
+
 @pytest.mark.trio
 async def test_options_before_and_after_the_command_against_a_real_api(tmp_path: Path) -> None:
     token_file = tmp_path / "token"

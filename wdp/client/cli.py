@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -166,10 +166,9 @@ def client(
         return ApiClient(tcp=conn.api, token=token)
     except ClientError as exc:
         fail(str(exc))
-        raise  # not reached: fail() exits
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     err.print(f"wdp: error: {message}", highlight=False, markup=False)
     raise typer.Exit(1)
 
@@ -198,6 +197,22 @@ def put(
     epoch: Annotated[
         int | None, typer.Option(metavar="SECONDS", help="How long a shard stays on a peer.")
     ] = None,
+    keeper: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NODE",
+            help="Another node to keep it (check and repair it, never read it), by its data "
+            "directory or HOST:PORT of its TCP API (with --keeper-token-file). Repeat for "
+            "more; each waits 60 s longer than the one before it to repair.",
+        ),
+    ] = None,
+    keeper_token_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="The token of a HOST:PORT keeper's API, in the order of the keepers.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     api: Api = None,
     token: Token = None,
@@ -207,6 +222,7 @@ def put(
 
     Keep the ticket secret: it finds and decrypts the data. Lose it and nobody can read the data.
     """
+    keepers = _keepers(keeper or [], keeper_token_file or [])
     try:
         source = file.open("rb")
         size = os.fstat(source.fileno()).st_size
@@ -244,12 +260,55 @@ def put(
             f"a day for it (every shard hops every {answer['epoch']} s).",
             highlight=False,
         )
-    print(answer["ticket"])
-    err.print(
-        "To let other nodes repair it without reading it, give them the output of "
-        "'wdp capability TICKET' to run 'wdp keep' with.",
-        highlight=False,
-    )
+    print(answer["ticket"], flush=True)
+    if not keepers:
+        err.print(
+            "To let other nodes repair it without reading it, give them the output of "
+            "'wdp capability TICKET' to run 'wdp keep' with (or put with --keeper).",
+            highlight=False,
+        )
+        return
+    cap = RepairCapability.of_ticket(Ticket.decode(answer["ticket"])).encode()
+    refused = []
+    for j, (where, node) in enumerate(keepers):
+        request = {"op": "keep", "capability": cap, "name": file.name, "delay": 60 * (j + 1)}
+        try:
+            node.call(request)
+        except ClientError as exc:
+            refused.append(f"{where}: {exc}")
+            continue
+        err.print(f"kept by {where} (repairs wait {60 * (j + 1)} s)", highlight=False)
+    if refused:
+        fail(
+            f"not kept by {'; '.join(refused)}. The ticket above is good: run 'wdp keep' "
+            "there with the output of 'wdp capability TICKET'"
+        )
+
+
+def _keepers(nodes: list[str], token_files: list[Path]) -> list[tuple[str, ApiClient]]:
+    """The keepers' APIs, each asked for its status before anything is stored, so that
+    a mistyped keeper stops the put instead of leaving a file nobody else keeps."""
+    out = []
+    tokens = iter(token_files)
+    for where in nodes:
+        path = Path(where).expanduser()
+        try:
+            if path.is_dir():
+                node = ApiClient(path / "api.sock")
+            elif ":" not in where:
+                fail(f"keeper {where}: not a node's data directory, nor HOST:PORT of its API")
+            else:
+                token_file = next(tokens, None)
+                if token_file is None:
+                    fail(f"keeper {where}: give its API token with --keeper-token-file")
+                node = ApiClient(tcp=where, token=token_file.expanduser().read_text().strip())
+            node.call({"op": "status"})
+        except ClientError as exc:
+            fail(f"keeper {where}: {exc}")
+        except OSError as exc:
+            fail(f"keeper {where}: cannot read its token file: {exc.strerror}")
+        out.append((where, node))
+    return out
 
 
 @app.command()
