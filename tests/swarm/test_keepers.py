@@ -1,18 +1,23 @@
 """A keeper among real processes: the owner's node is SIGKILLed, the files live on.
 
 Ten ``wdp-node`` processes. Node 0 puts three files (3-of-6) and node 1 is made
-their keeper with ``keep`` and each file's repair capability (never its
-ticket). Node 0 is then SIGKILLed, and twice the three nodes that carry the
-most shards are SIGKILLed too (as many shards of one file as it can lose) and
-three fresh nodes join. After each seizure the keeper must bring every file
-back to n shards, and at the end every file must come back byte-identical
-through a node that joined after the owner was gone.
+their keeper, the first with ``wdp put --keeper``, the others with ``keep`` and
+each file's repair capability (never its ticket); its repairs then wait 60 s
+for the first file and 2 s for the others. Node 0 is then SIGKILLed, and
+twice the three nodes that carry the most shards are SIGKILLed too (as many
+shards of one file as it can lose) and three fresh nodes join. After each
+seizure the keeper must bring every file back to n shards, and at the end
+every file must come back byte-identical through a node that joined after
+the owner was gone.
 """
 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections import Counter
+from functools import partial
 
 import pytest
 import trio
@@ -47,14 +52,27 @@ def carried(swarm: LocalSwarm, wids: set[bytes]) -> Counter[int]:
     )
 
 
-async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm_factory):
+async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm_factory, tmp_path):
     swarm: LocalSwarm = swarm_factory(
         10, env={"WDP_EPOCH": str(EPOCH), "WDP_REPAIR_INTERVAL": str(CHECK_INTERVAL)}
     )
     owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
     files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
     tickets: dict[str, Ticket] = {}
-    for name, data in files.items():
+    for i, (name, data) in enumerate(files.items()):
+        if i == 0:  # as a user would: wdp put --keeper
+            path = tmp_path / name
+            path.write_bytes(data)
+            command = [
+                sys.executable, "-m", "wdp.client.cli", "--data-dir", str(owner.data_dir),
+                "put", str(path), "--k", str(K), "--n", str(N), "--keeper", str(keeper.data_dir),
+            ]  # fmt: skip
+            run = partial(subprocess.run, command, capture_output=True, text=True, timeout=120)
+            out = await trio.to_thread.run_sync(run)
+            assert out.returncode == 0, out.stderr
+            assert f"kept by {keeper.data_dir}" in out.stderr
+            tickets[name] = Ticket.decode(out.stdout.strip())
+            continue
         answer, _ = await call(owner, {"op": "put", "name": name, "size": len(data),
                                        "k": K, "n": N}, data)  # fmt: skip
         tickets[name] = Ticket.decode(answer["ticket"])
@@ -79,7 +97,7 @@ async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm
         for _ in range(3):
             swarm.nodes.append(swarm.spawn(fresh, seed))
             fresh += 1
-        with trio.fail_after(30 * CHECK_INTERVAL):  # the keeper brings every file back to n
+        with trio.fail_after(40 * CHECK_INTERVAL):  # the keeper brings every file back to n
             while True:
                 listed, _ = await call(keeper, {"op": "ls", "repairs": True})
                 healthy = all(w["stale_shards"] == 0 for w in listed["wanderers"])

@@ -279,6 +279,7 @@ class CheckOp:
         self.relaunching = 0
         self.rechecks = 0
         self.still_lost: list[int] = []
+        self.gathered: GatherResult | None = None
 
     @property
     def wanderer_id(self) -> bytes:
@@ -295,8 +296,8 @@ class CheckOp:
         if view.carried(ShardKey(self.wanderer_id, index)) is not None:
             return self._alive(index, view.peer, now)  # a shard that fled here
         g = self.tracker.generations[index]
-        return Locate(  # g + 1 too: another keeper (or the owner) may have repaired it
-            self.owner, self.ticket, index, range(g, g + 2),
+        return Locate(
+            self.owner, self.ticket, index, range(g, g + 1),
             lambda located, t: self._located(index, located, t),
         ).start(now)  # fmt: skip
 
@@ -368,10 +369,12 @@ class CheckOp:
         return self._recheck(lost, now)
 
     def _recheck(self, lost: list[int], now: float) -> Effects:
-        """Just before rebuilding: a lost shard whose next generation can be found was
-        repaired by someone else (another keeper, or the owner) and needs nothing."""
+        """Rebuild, and meanwhile look each lost shard's next generation up: one that can
+        be found was repaired by someone else (another keeper, or the owner) and is not
+        relaunched. The lookups run beside the gather, so they cost no time."""
         self.rechecks = len(lost)
         self.still_lost = []
+        self.gathered = None
         out: Effects = []
         for index in lost:
             g = self.tracker.generations[index]
@@ -379,6 +382,10 @@ class CheckOp:
                 self.owner, self.ticket, index, range(g + 1, g + 2),
                 partial(self._rechecked, index),
             ).start(now)  # fmt: skip
+        out += Gather(
+            self.owner, self.ticket, self.ticket.k, self._rebuilt,
+            skip=lost, generations=self.tracker.generations, known=self.holders,
+        ).start(now)  # fmt: skip
         return out
 
     def _rechecked(self, index: int, located: Located | None, now: float) -> Effects:
@@ -390,16 +397,21 @@ class CheckOp:
             self.holders[index] = located.holder.holder
             self.record.set_carrier(index, located.holder.holder, now)
         self.rechecks -= 1
-        if self.rechecks:
+        return self._relaunch(now)
+
+    def _rebuilt(self, result: GatherResult, now: float) -> Effects:
+        self.gathered = result
+        return self._relaunch(now)
+
+    def _relaunch(self, now: float) -> Effects:
+        """Once the gather and every lookup are done: relaunch what is still lost."""
+        if self.rechecks or self.gathered is None:
             return []
+        result, self.gathered = self.gathered, None
         lost = sorted(self.still_lost)
         if not lost:
             return self._finish(now)
-        return Gather(
-            self.owner, self.ticket, self.ticket.k,
-            lambda result, t: self._gathered(lost, result, t),
-            skip=lost, generations=self.tracker.generations, known=self.holders,
-        ).start(now)  # fmt: skip
+        return self._gathered(lost, result, now)
 
     def _gathered(self, lost: list[int], result: GatherResult, now: float) -> Effects:
         t = self.ticket
