@@ -52,6 +52,22 @@ def carried(swarm: LocalSwarm, wids: set[bytes]) -> Counter[int]:
     )
 
 
+def complete(swarm: LocalSwarm, wids: set[bytes]) -> bool:
+    """Every shard index of every one of these wanderers is carried by a live node."""
+    held = {(key.wanderer_id, key.shard_index) for n in swarm.nodes if n.alive for key in n.held()}
+    return all((wid, i) in held for wid in wids for i in range(N))
+
+
+async def whole(swarm: LocalSwarm, keeper: NodeProcess, wids: set[bytes]) -> dict:
+    """Wait until every file has all n shards and the keeper finds none stale; its ls."""
+    with trio.fail_after(40 * CHECK_INTERVAL):
+        while True:
+            listed, _ = await call(keeper, {"op": "ls", "repairs": True})
+            if all(w["stale_shards"] == 0 for w in listed["wanderers"]) and complete(swarm, wids):
+                return listed
+            await trio.sleep(1)
+
+
 async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm_factory, tmp_path):
     swarm: LocalSwarm = swarm_factory(
         10, env={"WDP_EPOCH": str(EPOCH), "WDP_REPAIR_INTERVAL": str(CHECK_INTERVAL)}
@@ -88,7 +104,7 @@ async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm
     seed = keeper.addrs[:1]
     fresh = len(swarm.nodes)
     for _ in range(SEIZURES):
-        await trio.sleep(EPOCH)
+        await whole(swarm, keeper, wids)  # at most 3 shards of a file go: n - k
         counts = carried(swarm, wids)
         victims = [i for i, _ in counts.most_common() if i != KEEPER][:3]
         for i in victims:
@@ -97,13 +113,7 @@ async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm
         for _ in range(3):
             swarm.nodes.append(swarm.spawn(fresh, seed))
             fresh += 1
-        with trio.fail_after(40 * CHECK_INTERVAL):  # the keeper brings every file back to n
-            while True:
-                listed, _ = await call(keeper, {"op": "ls", "repairs": True})
-                healthy = all(w["stale_shards"] == 0 for w in listed["wanderers"])
-                if healthy and sum(carried(swarm, wids).values()) >= N * len(wids):
-                    break
-                await trio.sleep(1)
+        listed = await whole(swarm, keeper, wids)  # the keeper brings every file back to n
 
     repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
     assert repaired >= 3, "the seizures cost the files nothing: the test proves nothing"

@@ -363,15 +363,19 @@ class CheckOp:
             self.findings.setdefault(index, (now, "no carrier found", b""))
         if not lost:
             return self._finish(now)
-        if self.record.repair_delay:  # a keeper: let the owner, or a keeper before it, act
+        if self.record.kept:  # a keeper: let the owner, or a keeper before it, act first
             self.owner.after(now + self.record.repair_delay, partial(self._recheck, lost))
             return []
-        return self._recheck(lost, now)
+        return Gather(  # the owner repairs at once
+            self.owner, self.ticket, self.ticket.k,
+            lambda result, t: self._gathered(lost, result, t),
+            skip=lost, generations=self.tracker.generations, known=self.holders,
+        ).start(now)  # fmt: skip
 
     def _recheck(self, lost: list[int], now: float) -> Effects:
-        """Rebuild, and meanwhile look each lost shard's next generation up: one that can
-        be found was repaired by someone else (another keeper, or the owner) and is not
-        relaunched. The lookups run beside the gather, so they cost no time."""
+        """A keeper rebuilds, and meanwhile looks each lost shard's next generation up:
+        one that can be found was repaired by someone else (another keeper, or the
+        owner) and is not relaunched. The lookups run beside the gather."""
         self.rechecks = len(lost)
         self.still_lost = []
         self.gathered = None
