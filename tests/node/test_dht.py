@@ -8,6 +8,7 @@ import pytest
 import trio
 from libp2p.kad_dht.routing_table import peer_id_to_key
 from libp2p.kad_dht.utils import xor_distance
+from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.record import make_put_record
 from libp2p.records.utils import InvalidRecordType
 
@@ -134,8 +135,12 @@ async def test_a_locator_is_put_at_the_closest_peers_and_found_there(
             clock, secret=locator_seed(OWNER_SEED, 0, 0), hop=1, expires_in=600
         )
         raw = dht_key.encode()
-        for node in swarm[1:]:  # a settled swarm: the publisher knows every peer
-            await publisher.dht.add_peer(node.peer_id)
+        # A settled swarm: the publisher knows every peer. Identify may have run on
+        # a peer before its DHT handler was registered, so the server-mode check
+        # is skipped (these peers are DHT servers; that is not what is tested).
+        for node in swarm[1:]:
+            info = PeerInfo(node.peer_id, node.addrs)
+            assert await publisher.dht.routing_table.add_peer(info, skip_server_mode_check=True)
         assert len(publisher.dht.routing_table.find_local_closest_peers(raw, 20)) == 7
         with trio.fail_after(DEADLINE):
             stored = await publish_locator(publisher.dht, dht_key, value, publisher.spawn)
