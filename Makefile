@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 ## Everything CI checks: lint, types, test vectors up to date, the whole test suite.
 test: install lint typecheck vectors-check
-	$(BIN)/pytest -q -ra; status=$$?; \
+	$(BIN)/pytest -q -ra --durations=20; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$status
 
 ## The quick loop: skips multi-process, Docker and Rust interop suites.

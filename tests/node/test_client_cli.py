@@ -127,6 +127,8 @@ def test_a_mistyped_keeper_stops_the_put_before_anything_is_sent(tmp_path: Path)
     assert one_error_line(wdp(*put, "--keeper", "127.0.0.1:9")) == (
         "keeper 127.0.0.1:9: give its API token with --keeper-token-file"
     )
+    no_wait = wdp(*put, "--keeper", str(empty), "--keeper-delay", "0")
+    assert no_wait.exit_code == 2 and "'--keeper-delay'" in no_wait.output  # usage error
 
 
 @pytest.mark.trio

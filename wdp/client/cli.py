@@ -203,9 +203,19 @@ def put(
             metavar="NODE",
             help="Another node to keep it (check and repair it, never read it), by its data "
             "directory or HOST:PORT of its TCP API (with --keeper-token-file). Repeat for "
-            "more; each waits 60 s longer than the one before it to repair.",
+            "more; each waits --keeper-delay longer than the one before it to repair.",
         ),
     ] = None,
+    keeper_delay: Annotated[
+        int,
+        typer.Option(
+            metavar="SECONDS",
+            min=1,
+            max=86_400,
+            help="How long the first keeper waits before it repairs a lost shard (the owner's "
+            "node repairs at once); the second waits twice as long, and so on.",
+        ),
+    ] = 60,
     keeper_token_file: Annotated[
         list[Path] | None,
         typer.Option(
@@ -271,13 +281,14 @@ def put(
     cap = RepairCapability.of_ticket(Ticket.decode(answer["ticket"])).encode()
     refused = []
     for j, (where, node) in enumerate(keepers):
-        request = {"op": "keep", "capability": cap, "name": file.name, "delay": 60 * (j + 1)}
+        delay = keeper_delay * (j + 1)
+        request = {"op": "keep", "capability": cap, "name": file.name, "delay": delay}
         try:
             node.call(request)
         except ClientError as exc:
             refused.append(f"{where}: {exc}")
             continue
-        err.print(f"kept by {where} (repairs wait {60 * (j + 1)} s)", highlight=False)
+        err.print(f"kept by {where} (repairs wait {delay} s)", highlight=False)
     if refused:
         fail(
             f"not kept by {'; '.join(refused)}. The ticket above is good: run 'wdp keep' "
