@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from wdp.sim.study import BEGIN, END, StudyConfig, run_study, verdict
+from wdp.sim.study import BEGIN, END, StudyConfig, keeper_table, run_study, verdict
 
 CONFIG = """
 scenarios = ["seize-30", "churn"]
@@ -13,6 +13,8 @@ policies = ["static", "wdp"]
 seeds = [1]
 sybil_fractions = [0.2]
 sybil_policies = ["wdp"]
+keeper_scenarios = ["seize-30"]
+keeper_counts = [0, 1]
 [swarm]
 nodes = 30
 degree = 10
@@ -36,6 +38,8 @@ def test_one_command_writes_results_plots_and_the_doc(tmp_path: Path) -> None:
     assert md.startswith("# Study\n\nprose stays") and md.endswith(f"{END}\ntail\n")
     assert "stale block" not in md and "**Parameters.** 30 nodes" in md and "epoch 120 s" in md
     assert "| seize-30 |" in md and "Sybil share" in md
+    assert "**Keepers**: every owner's node is seized at epoch 2" in md
+    assert "seize-30: owners seized, 1 keeper: WDP loses" in md
     for png in ("loss-over-time.png", "bandwidth.png", "sybil.png"):
         assert (docs / "durability" / png).read_bytes().startswith(b"\x89PNG")
     first = json.loads((docs / "durability" / "results.json").read_text())
@@ -67,3 +71,24 @@ def test_the_verdict_fails_when_wandering_loses_more_than_standing_still() -> No
     worse = {**agg, ("a", "wdp"): _cell(7), ("b", "wdp"): _cell(3), ("sybil", "wdp"): _cell(3)}
     failed = [c.what for c in verdict(worse, cfg) if not c.ok]  # type: ignore[arg-type]
     assert len(failed) == 3 and failed[0].startswith("a: WDP loses 2.3%")
+
+
+def test_the_verdict_fails_when_a_keeper_loses_more_than_the_owner_online() -> None:
+    cfg = StudyConfig(scenarios=("a",), policies=("wdp",), seeds=(1,), keeper_scenarios=("a",))
+    agg = {("a", "wdp"): _cell(3)}
+
+    def runs(lost: int) -> list[dict[str, object]]:
+        params = {"keepers": 1}
+        return [{"group": "keepers", "scenario": "a", "params": params, "wanderers": 300,
+                 "lost": [0, lost], "counters": {"keeper_repairs": 9}}]  # fmt: skip
+
+    (row,) = keeper_table(runs(6))  # type: ignore[arg-type]
+    assert row["keepers"] == 1 and row["keeper_repairs"] == 9
+    (ok,) = verdict(agg, cfg, [row])  # type: ignore[arg-type]
+    assert (
+        ok.ok
+        and ok.what
+        == "a: owners seized, 1 keeper: WDP loses 2.0% <= 1.0% with owners online + 1.0%"
+    )
+    (bad,) = verdict(agg, cfg, keeper_table(runs(7)))  # type: ignore[arg-type]
+    assert not bad.ok

@@ -11,6 +11,7 @@ longer checked, as before).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from wdp.core.node import (
 )
 from wdp.core.owner import (
     CheckDone,
+    KeepDone,
     NotPlaced,
     OpFailed,
     OwnerEffect,
@@ -37,6 +39,7 @@ from wdp.core.owner import (
     RepairImpossible,
 )
 from wdp.core.threat import ThreatLevel
+from wdp.core.ticket import Ticket
 
 from .events import Trace
 from .runtime import Endpoint, Link, Runtime
@@ -125,12 +128,15 @@ class Meter:
         self.lost_series: list[int] = []
         self.bytes_series: list[int] = []
         self._owners: dict[int, SimOwner] = {}
+        self._keepers: dict[int, SimOwner] = {}  # keeper endpoint -> the owner it keeps for
+        self.on_stored: Callable[[SimOwner, Ticket], None] = lambda owner, ticket: None
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 
     def watch(self, owner: SimOwner) -> None:
         self._owners[owner.endpoint] = owner
+        self._keepers.update(dict.fromkeys(owner.keepers, owner))
 
     def _now(self) -> float:
         assert self.runtime is not None
@@ -194,12 +200,16 @@ class Meter:
     # ---- the owner cores' reports ----------------------------------------------------------
 
     def owner_report(self, ep: Endpoint, effect: OwnerEffect) -> None:
+        if ep.index in self._keepers:
+            self._keeper_report(self._keepers[ep.index], effect)
+            return
         owner = self._owners[ep.index]
         now = self._now()
         wid8 = owner.wid.hex()[:8] if owner.wid is not None else "?"
         match effect:
             case PutDone():
                 owner.outcome = "stored"
+                self.on_stored(owner, effect.ticket)
             case OpFailed():
                 owner.outcome = "failed"
                 self.count("put_failures")
@@ -225,6 +235,35 @@ class Meter:
                     owner.repair_activity = False
             case _:
                 pass
+
+    def _keeper_report(self, owner: SimOwner, effect: OwnerEffect) -> None:
+        """What a keeper's owner core reports (its repairs are counted apart as well)."""
+        wid8 = owner.wid.hex()[:8] if owner.wid is not None else "?"
+        match effect:
+            case KeepDone():
+                self.count("keeps")
+            case CheckDone():
+                self.count("keeper_checks")
+            case OpFailed():
+                self.count("keep_failures")
+            case Repaired():
+                self.count("repairs")
+                self.count("keeper_repairs")
+                self.trace(self._now(), "kept", f"{wid8}/{effect.index}", effect.generation)
+            case RepairImpossible():
+                self.count("repair_impossible")
+            case NotPlaced() if effect.generation > 0:
+                self.count("repair_launch_failures")
+            case _:
+                pass
+
+    def _forget(self, owner: SimOwner) -> None:
+        """A lost wanderer is no longer checked, by its owner or its keepers."""
+        assert self.runtime is not None and owner.wid is not None
+        for index in (owner.endpoint, *owner.keepers):
+            core = self.runtime.endpoints[index].owner
+            if core is not None:
+                core.forget(owner.wid)
 
     # ---- bytes -----------------------------------------------------------------------------
 
@@ -255,9 +294,8 @@ class Meter:
             if owner.lost_at is None and owner.started and held < k:
                 owner.lost_at = now
                 self.trace(now, "lost", owner.wid.hex()[:8] if owner.wid else "?")
-                owner_core = self.runtime.endpoints[owner.endpoint].owner
-                if owner_core is not None and owner.wid is not None:
-                    owner_core.forget(owner.wid)  # a lost wanderer is no longer checked
+                if owner.wid is not None:
+                    self._forget(owner)
             lost += owner.lost_at is not None
         self.times.append(now / topo.sc.swarm.epoch)
         self.lost_series.append(lost)

@@ -66,9 +66,11 @@ class Network:
         self.loss = [0.0] * n
         self.extra_rtt = [0.0] * n
 
-    def add_endpoint(self, prefix: int) -> int:
+    def add_endpoint(self, prefix: int, rng: random.Random | None = None) -> int:
+        """A new endpoint in ``prefix``; its access delay is drawn from ``rng`` if given
+        (so that endpoints only some runs have leave the others' draws alone)."""
         self.prefix_of.append(prefix)
-        self.access.append(self.rng.uniform(0.0, self.min_rtt))
+        self.access.append((rng or self.rng).uniform(0.0, self.min_rtt))
         self.loss.append(0.0)
         self.extra_rtt.append(0.0)
         return len(self.prefix_of) - 1

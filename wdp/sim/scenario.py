@@ -2,10 +2,10 @@
 
 A scenario describes the swarm (size, network, epoch, horizon) and what
 happens to it (seizures, packet loss, an adaptive attacker, Sybil nodes,
-churn). A policy describes how the data is stored (k-of-n, whether shards
-wander, react to threats, get repaired). The study crosses the two; the
-same scenario and seed give every policy the same swarm and the same
-random faults.
+churn, the owners' nodes seized with keepers or without). A policy
+describes how the data is stored (k-of-n, whether shards wander, react
+to threats, get repaired). The study crosses the two; the same scenario
+and seed give every policy the same swarm and the same random faults.
 
 Example (``wdp/sim/scenarios/seize-30.toml``)::
 
@@ -41,6 +41,7 @@ __all__ = [
     "AdaptiveFault",
     "Churn",
     "LossFault",
+    "Owners",
     "Policy",
     "Scenario",
     "ScenarioError",
@@ -66,7 +67,7 @@ class Swarm:
             candidates); connections are symmetric, so the mean is about this.
         prefixes: IPv4 /16 networks honest nodes are spread over.
         wanderers: Wanderers stored, one owner each (owners are not carriers
-            and are never seized).
+            and are seized only as ``[owners]`` says).
         payload_bytes: Size of each wanderer's payload (real bytes are
             encrypted, erasure-coded, hashed and sent).
         epoch: Seconds between hops (manifest ``epoch_seconds``) for wandering
@@ -259,6 +260,26 @@ class Churn:
 
 
 @dataclass(frozen=True)
+class Owners:
+    """The owners' nodes and the keepers of their wanderers (spec 16.1).
+
+    Attributes:
+        keepers: Nodes per wanderer that keep it: each gets the wanderer's
+            repair capability once its put is done and then checks, audits
+            and repairs it as the owner does. Like owners, keepers are not
+            carriers and are never seized.
+        seized_at_epoch: When every owner's node is seized (its records go
+            with it, and only keepers repair from then on); 0: never.
+        keeper_delay: Seconds the first keeper waits before it repairs a lost
+            shard; the second waits twice as long, and so on.
+    """
+
+    keepers: int = 0
+    seized_at_epoch: float = 0.0
+    keeper_delay: float = 60.0
+
+
+@dataclass(frozen=True)
 class Placement:
     """Sender-side Sybil defences (wdp.core.placement.PlacementParams)."""
 
@@ -319,9 +340,14 @@ class Scenario:
     sybil: Sybil = field(default_factory=Sybil)
     churn: Churn = field(default_factory=Churn)
     placement: Placement = field(default_factory=Placement)
+    owners: Owners = field(default_factory=Owners)
 
     def check(self) -> None:
         self.swarm.check()
+        if self.owners.keepers < 0 or self.owners.seized_at_epoch < 0:
+            raise ScenarioError("owners.keepers and owners.seized_at_epoch must be >= 0")
+        if self.owners.keeper_delay <= 0:
+            raise ScenarioError("owners.keeper_delay must be > 0")
         for f in self.faults:
             if isinstance(f, SeizeFault | LossFault) and not 0.0 <= f.fraction <= 1.0:
                 raise ScenarioError(f"{f.kind}: fraction must be in [0, 1]")
@@ -358,7 +384,7 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
 
 def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
     """Build a scenario from parsed TOML; raises ScenarioError with the offending key."""
-    top = {"name", "description", "swarm", "fault", "sybil", "churn", "placement"}
+    top = {"name", "description", "swarm", "fault", "sybil", "churn", "placement", "owners"}
     unknown = sorted(set(data) - top)
     if unknown:
         raise ScenarioError(f"unknown top-level key(s) {', '.join(unknown)}")
@@ -378,6 +404,7 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
         sybil=_build(Sybil, data.get("sybil", {}), "[sybil]"),
         churn=_build(Churn, data.get("churn", {}), "[churn]"),
         placement=_build(Placement, data.get("placement", {}), "[placement]"),
+        owners=_build(Owners, data.get("owners", {}), "[owners]"),
     )
     sc.check()
     return sc

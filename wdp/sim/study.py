@@ -24,7 +24,7 @@ from typing import Any
 from .scenario import POLICIES, Scenario, ScenarioError, load_scenario
 from .world import RunResult, simulate
 
-__all__ = ["Check", "StudyConfig", "load_study", "run_study", "verdict"]
+__all__ = ["Check", "StudyConfig", "keeper_table", "load_study", "run_study", "verdict"]
 
 BEGIN, END = "<!-- study:begin -->", "<!-- study:end -->"
 DAY = 86400.0
@@ -47,6 +47,10 @@ class StudyConfig:
     margin: float = 0.01
     must_beat: tuple[str, ...] = ()
     under_one_percent: tuple[str, ...] = ()
+    keeper_scenarios: tuple[str, ...] = ()
+    keeper_counts: tuple[int, ...] = (0, 1, 2)
+    keeper_single_seed: tuple[int, ...] = ()
+    owners_seized_at_epoch: float = 2.0
 
     @property
     def all_scenarios(self) -> tuple[str, ...]:
@@ -72,6 +76,9 @@ _TUPLES: dict[str, Callable[[Any], Any]] = {
     "sybil_policies": str,
     "must_beat": str,
     "under_one_percent": str,
+    "keeper_scenarios": str,
+    "keeper_counts": int,
+    "keeper_single_seed": int,
 }
 
 
@@ -100,6 +107,7 @@ def load_study(path: str | Path | None = None) -> StudyConfig:
             **values,
             swarm=dict(data.get("swarm", {})),
             margin=float(data.get("margin", 0.01)),
+            owners_seized_at_epoch=float(data.get("owners_seized_at_epoch", 2.0)),
         )
     except (TypeError, ValueError) as exc:
         raise ScenarioError(f"{p}: {exc}") from None
@@ -109,6 +117,11 @@ def load_study(path: str | Path | None = None) -> StudyConfig:
     for name in (*cfg.must_beat, *cfg.under_one_percent):
         if name not in cfg.all_scenarios:
             raise ScenarioError(f"{p}: {name} is checked but not run")
+    for name in cfg.keeper_scenarios:
+        if "wdp" not in (cfg.policies_of(name) if name in cfg.all_scenarios else ()):
+            raise ScenarioError(f"{p}: keeper scenario {name} is not run under wdp in the matrix")
+    if 1 not in cfg.keeper_counts and cfg.keeper_scenarios:
+        raise ScenarioError(f"{p}: keeper_counts must include 1 (the study checks it)")
     return cfg
 
 
@@ -117,7 +130,7 @@ QUICK = {"nodes": 40, "wanderers": 10, "horizon_epochs": 8.0}
 
 @dataclass(frozen=True)
 class Job:
-    group: str  # "matrix" or "sybil"
+    group: str  # "matrix", "sybil" or "keepers"
     scenario: Scenario
     policy: str
     seed: int
@@ -147,6 +160,14 @@ def _jobs(cfg: StudyConfig, quick: bool) -> list[Job]:
             for policy in cfg.sybil_policies:
                 for seed in cfg.sybil_seeds:
                     jobs.append(Job("sybil", sc, policy, seed))
+    for name in cfg.keeper_scenarios:
+        base = load_scenario(name).with_swarm(**swarm)
+        for count in cfg.keeper_counts:
+            owners = dataclasses.replace(
+                base.owners, keepers=count, seized_at_epoch=cfg.owners_seized_at_epoch
+            )
+            for seed in seeds[:1] if count in cfg.keeper_single_seed else seeds:
+                jobs.append(Job("keepers", base.replace(owners=owners), "wdp", seed))
     return jobs
 
 
@@ -280,6 +301,30 @@ def sybil_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def keeper_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keeper runs (owners' nodes seized): loss and repairs by scenario and keepers."""
+    rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in results:
+        if r["group"] == "keepers":
+            rows.setdefault((r["scenario"], r["params"]["keepers"]), []).append(r)
+    out = []
+    for (name, keepers), runs in sorted(rows.items()):
+        trials = sum(r["wanderers"] for r in runs)
+        lost = sum(r["lost"][-1] for r in runs)
+        out.append(
+            {
+                "scenario": name,
+                "keepers": keepers,
+                "seeds": len(runs),
+                "lost_final": lost,
+                "p_loss_final": lost / trials if trials else 0.0,
+                "repairs": sum(r["counters"].get("repairs", 0) for r in runs),
+                "keeper_repairs": sum(r["counters"].get("keeper_repairs", 0) for r in runs),
+            }
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class Check:
     """One line of the study's verdict: what must hold, and whether it did."""
@@ -288,13 +333,19 @@ class Check:
     ok: bool
 
 
-def verdict(agg: dict[tuple[str, str], dict[str, Any]], cfg: StudyConfig) -> list[Check]:
+def verdict(
+    agg: dict[tuple[str, str], dict[str, Any]],
+    cfg: StudyConfig,
+    keepers: Iterable[dict[str, Any]] = (),
+) -> list[Check]:
     """The study's own pass/fail lines (``make study`` fails if one does not hold).
 
     * In every scenario WDP loses no more wanderers than static 3-of-8 with
       repair, within ``margin``;
     * strictly fewer in ``must_beat``;
-    * fewer than 1 % in ``under_one_percent``.
+    * fewer than 1 % in ``under_one_percent``;
+    * with one keeper, after every owner's node is seized, within ``margin``
+      of what it loses with its owner online, in every keeper scenario.
     """
     checks: list[Check] = []
     for name in cfg.all_scenarios:
@@ -310,6 +361,15 @@ def verdict(agg: dict[tuple[str, str], dict[str, Any]], cfg: StudyConfig) -> lis
             checks.append(Check(what, a <= b + cfg.margin + 1e-12))
         if name in cfg.under_one_percent:
             checks.append(Check(f"{name}: WDP loses {_pct(a)} < 1.0%", a < 0.01))
+    for row in keepers:
+        online = agg.get((row["scenario"], "wdp"))
+        if row["keepers"] == 1 and online is not None:
+            a, b = row["p_loss_final"], online["p_loss_final"]
+            what = (
+                f"{row['scenario']}: owners seized, 1 keeper: WDP loses {_pct(a)} <= "
+                f"{_pct(b)} with owners online + {_pct(cfg.margin)}"
+            )
+            checks.append(Check(what, a <= b + cfg.margin + 1e-12))
     return checks
 
 
@@ -347,9 +407,10 @@ def run_study(
     (out / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     agg = aggregate(results)
     syb = sybil_table(results)
-    checks = verdict(agg, cfg)
+    kept = keeper_table(results)
+    checks = verdict(agg, cfg, kept)
     plot(agg, syb, cfg, out)
-    write_doc(docs / "durability.md", markdown(agg, syb, cfg, results, quick, checks))
+    write_doc(docs / "durability.md", markdown(agg, syb, cfg, results, quick, checks, kept))
     return {"runs": len(results), "out": str(out), "checks": checks}
 
 

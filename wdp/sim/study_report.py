@@ -137,6 +137,7 @@ def markdown(
     results: list[dict[str, Any]],
     quick: bool,
     checks: list[Check],
+    keepers: list[dict[str, Any]] | None = None,
 ) -> str:
     first = next(r for r in results if r["group"] == "matrix")
     p = first["params"]
@@ -268,6 +269,8 @@ def markdown(
                 f"{_pct(d['dropped_per_hop']) if d else ''} | "
                 f"{_pct(d['lost_wanderers']) if d else ''} |"
             )
+    if keepers:
+        lines += _keeper_lines(agg, keepers, cfg)
     lines += [
         "",
         "![probability of loss over time](durability/loss-over-time.png)",
@@ -279,3 +282,38 @@ def markdown(
         lines += ["![Sybil attacker](durability/sybil.png)", ""]
     lines.append(END)
     return "\n".join(lines)
+
+
+def _keeper_lines(
+    agg: dict[tuple[str, str], dict[str, Any]], keepers: list[dict[str, Any]], cfg: StudyConfig
+) -> list[str]:
+    """The keepers table: WDP's loss with every owner's node seized, by keepers per wanderer."""
+    counts = sorted({r["keepers"] for r in keepers})
+    index = {(r["scenario"], r["keepers"]): r for r in keepers}
+    seeds = {c: max(r["seeds"] for r in keepers if r["keepers"] == c) for c in counts}
+    lines = [
+        "",
+        f"**Keepers**: every owner's node is seized at epoch {cfg.owners_seized_at_epoch:g} "
+        "(its records go with it); from then on only the wanderer's keepers (nodes given its "
+        "repair capability, spec 16.1) audit and repair it. WDP's loss, beside its loss with "
+        "the owners online; in brackets, wanderers lost and repairs by keepers (seeds: "
+        + ", ".join(f"{c} keeper{'s' if c != 1 else ''}: {seeds[c]}" for c in counts)
+        + "):",
+        "",
+        "| scenario | owners online | "
+        + " | ".join(f"{c} keeper{'s' if c != 1 else ''}" for c in counts)
+        + " |",
+        "| --- | --- |" + " --- |" * len(counts),
+    ]
+    for name in dict.fromkeys(r["scenario"] for r in keepers):
+        online = agg.get((name, "wdp"))
+        cells = [f"{_pct(online['p_loss_final'])} ({online['lost_final']})" if online else ""]
+        for c in counts:
+            r = index.get((name, c))
+            cells.append(
+                ""
+                if r is None
+                else f"{_pct(r['p_loss_final'])} ({r['lost_final']}, {r['keeper_repairs']} repairs)"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines

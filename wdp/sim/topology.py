@@ -3,7 +3,8 @@
 Everything here is drawn from the run's seed before anything happens: where
 each IPv4 /16 network sits, which network each node is in, which nodes are an
 attacker's, who is whose neighbour, and the owner of each wanderer (its own
-endpoint in a random honest network, with its payload, seed and launch time).
+endpoint in a random honest network, with its payload, seed and launch time)
+and its keepers.
 It also gives each node the tuning its core runs with; the rules are the
 core's.
 """
@@ -73,6 +74,7 @@ class SimOwner:
     outcome: str | None = None  # "stored" (PutDone) or "failed" (OpFailed)
     placed: int = 0  # shards whose launch succeeded before the put's outcome
     lost_at: float | None = None
+    keepers: list[int] = dataclasses.field(default_factory=list)  # keeper endpoints
     repair_activity: bool = False  # this check round rebuilt, relaunched or gave up
 
     @property
@@ -206,6 +208,22 @@ class Topology:
             out.append((owner, Endpoint(index, signer, ipv4_of(prefix, index), kind="owner")))
         return out
 
+    def make_keepers(self) -> list[Endpoint]:
+        """``owners.keepers`` keeper endpoints per wanderer (after the owners), each in a
+        random honest network; drawn from generators of their own, so a run with keepers
+        has the same swarm, owners and faults as one without."""
+        count = self.sc.owners.keepers
+        place = rng_for(self.seed, "keeper-placement")
+        out = []
+        for owner in self.owners:
+            for j in range(count):
+                index = self.net.add_endpoint(place.randrange(self.sc.swarm.prefixes), place)
+                signer = Signer(seed_bytes(self.seed, "keeper-node", owner.index, j))
+                owner.keepers.append(index)
+                ipv4 = ipv4_of(self.net.prefix_of[index], index)
+                out.append(Endpoint(index, signer, ipv4, kind="keeper"))
+        return out
+
     def payload(self, owner: SimOwner) -> bytes:
         """The payload wanderer ``owner.index`` stores (the same bytes under every policy)."""
         return rng_for(self.seed, "payload", owner.index).randbytes(self.sc.swarm.payload_bytes)
@@ -239,6 +257,13 @@ class Topology:
         )
 
     def name(self, endpoint: int) -> str:
-        """``n<i>`` for a node, ``o<w>`` for the owner of wanderer ``w`` (in the trace)."""
-        n = len(self.nodes)
-        return f"n{endpoint}" if endpoint < n else f"o{endpoint - n}"
+        """``n<i>`` for a node, ``o<w>`` for the owner of wanderer ``w``, ``k<w>.<j>`` for
+        its keeper ``j`` (in the trace)."""
+        n, w = len(self.nodes), len(self.owners)
+        if endpoint < n:
+            return f"n{endpoint}"
+        if endpoint < n + w:
+            return f"o{endpoint - n}"
+        k = endpoint - n - w
+        per = max(1, self.sc.owners.keepers)
+        return f"k{k // per}.{k % per}"

@@ -3,7 +3,8 @@
 Every simulated node is an :class:`~wdp.sim.runtime.Endpoint` running a
 :class:`~wdp.core.node.NodeCore` (an attacker's runs one of the subclasses
 of :mod:`wdp.sim.attackers`); every wanderer's owner is an endpoint of its
-own with a ``NodeCore`` and an :class:`~wdp.core.owner.OwnerCore`. The
+own with a ``NodeCore`` and an :class:`~wdp.core.owner.OwnerCore`, and so is
+each of its keepers (handed the repair capability once the put is done). The
 :class:`~wdp.sim.runtime.Runtime` performs their effects over the modelled
 network (:class:`~wdp.sim.transport.NetworkTransport`): every hop, launch
 and repair fetch is a real ``/wdp/migrate/1.0`` or ``/wdp/fetch/1.0``
@@ -25,9 +26,11 @@ import random
 import time
 from collections.abc import Callable
 
+from wdp.core.capability import RepairCapability
 from wdp.core.node import NodeCore
 from wdp.core.owner import Launch, OwnerCore
 from wdp.core.signing import ED25519, use_scheme
+from wdp.core.ticket import Ticket
 
 from .attackers import node_core
 from .events import EventQueue, Trace
@@ -98,8 +101,21 @@ class Simulation:
             )  # fmt: skip
             view = SwarmView(ep, topo, topo.owner_rng)
             self.runtime.start(ep, core, OwnerCore(view, topo.owner_rng, topo.owner_params()))
-            self.meter.watch(owner)
             self.q.at(owner.launch_at, self._launch, owner)
+        keeper_rng = self.rng("keepers")
+        for ep in topo.make_keepers():
+            self.runtime.add(ep)
+            core = NodeCore(
+                ep.signer, self.rng("keeper-core", ep.index), self.q.now,
+                self_ipv4=ep.ipv4, addrs=(f"/ip4/{ep.ipv4}/tcp/4001".encode(),),
+            )  # fmt: skip
+            view = SwarmView(ep, topo, keeper_rng)
+            self.runtime.start(ep, core, OwnerCore(view, keeper_rng, topo.owner_params()))
+        for owner in topo.owners:
+            self.meter.watch(owner)
+        self.meter.on_stored = self._hand_to_keepers
+        if self.sc.owners.seized_at_epoch > 0:
+            self.q.at(self.sc.owners.seized_at_epoch * self.sw.epoch, self._seize_owners)
         step = self.sw.sample_epochs * self.sw.epoch
         for i in range(math.floor(self.sw.horizon_seconds / step + 1e-9) + 1):
             self.q.at(i * step, self.meter.sample)
@@ -130,6 +146,30 @@ class Simulation:
                 owner.wid = eff.offer.record.value.wanderer_id
                 break
         self.runtime.perform_owner(ep, effects)
+
+    def _hand_to_keepers(self, owner: SimOwner, ticket: Ticket) -> None:
+        """Once its put is done, the owner gives each keeper the wanderer's repair
+        capability (never the ticket); keeper ``j`` waits ``(j + 1) x keeper_delay``."""
+        if not owner.keepers:
+            return
+        cap = RepairCapability.of_ticket(ticket)
+        for j, index in enumerate(owner.keepers):
+            ep = self.runtime.endpoints[index]
+            if ep.owner is not None:
+                delay = (j + 1) * self.sc.owners.keeper_delay
+                _, effects = ep.owner.keep(
+                    cap, self.q.now, name=f"w{owner.index}", repair_delay=delay
+                )
+                self.runtime.perform_owner(ep, effects)
+
+    def _seize_owners(self) -> None:
+        """Every owner's node is taken (SIGKILL, memory store): its records go with it."""
+        for owner in self.topology.owners:
+            ep = self.runtime.endpoints[owner.endpoint]
+            if ep.alive:
+                self.trace(self.q.now, "down", self.topology.name(ep.index), "seize-owner", 0)
+                self.runtime.down(ep, self.sw.detect_delay)
+                self.meter.count("owners_seized")
 
     # ---- faults and questions --------------------------------------------------------
 
@@ -222,6 +262,8 @@ class Simulation:
                 "sybil_spread": self.sc.sybil.spread,
                 "sybil_plain": self._plain_sybil(),
                 "defences": self.policy.defences,
+                "keepers": self.sc.owners.keepers,
+                "owners_seized_at": self.sc.owners.seized_at_epoch,
             },
             times=meter.times,
             lost=meter.lost_series,

@@ -1,0 +1,68 @@
+"""Keepers in the simulator: owners' nodes seized, keepers' owner cores repair, once each."""
+
+from __future__ import annotations
+
+import pytest
+
+from wdp.core.owner import OwnerCore
+from wdp.sim.scenario import POLICIES, Owners, ScenarioError, SeizeFault, scenario_from_dict
+from wdp.sim.world import Simulation
+
+from .helpers import tiny
+
+# Owners gone at epoch 2; at epoch 3 half the nodes are seized, carriers included. Static
+# 3-of-8 with repair: shards do not move, so whatever is repaired after epoch 3 was
+# repaired by a keeper.
+SEIZED = tiny(horizon_epochs=8, wanderers=6).replace(faults=(SeizeFault(at_epoch=3, fraction=0.5),))
+
+
+def run(keepers: int, seized_at: float = 2.0) -> Simulation:
+    sc = SEIZED.replace(owners=Owners(keepers=keepers, seized_at_epoch=seized_at))
+    sim = Simulation(sc, POLICIES["static-repair"], 3, keep_trace=True)
+    sim.run()
+    sim.check_custody()
+    return sim
+
+
+def test_without_keepers_nothing_repairs_after_the_owners_are_seized() -> None:
+    sim = run(0)
+    r = sim.result()
+    assert r.counters["owners_seized"] == 6 and r.counters["seized_shards"] > 0
+    assert r.counters.get("repairs", 0) == 0
+    assert any(len(sim.carriers(w)) < 8 for w in range(6))
+    # the same world with the owners online repairs it
+    online = run(0, seized_at=0.0).result()
+    assert online.counters["repairs"] > 0 and "owners_seized" not in online.counters
+
+
+def test_one_keeper_brings_every_wanderer_back_to_n() -> None:
+    sim = run(1)
+    r = sim.result()
+    keepers = sim.runtime.endpoints[-6:]
+    assert [ep.kind for ep in keepers] == ["keeper"] * 6
+    assert all(isinstance(ep.owner, OwnerCore) for ep in keepers)
+    # a keeper holds the repair capability, never the owner's seed
+    for ep in keepers:
+        assert ep.owner is not None
+        (record,) = ep.owner.owned.values()
+        assert record.kept and record.capability.startswith("wdpr") and not record.ticket
+    assert r.counters["keeps"] == 6 and r.counters["keeper_repairs"] == r.counters["repairs"] > 0
+    assert r.lost[-1] == 0 and all(len(sim.carriers(w)) == 8 for w in range(6))
+    assert " kept " in r.trace
+
+
+def test_two_keepers_repair_each_lost_shard_once() -> None:
+    one, two = run(1).result(), run(2).result()
+    assert two.counters["keeps"] == 12
+    # The second keeper waits twice as long and finds the first one's generation.
+    assert two.counters["keeper_repairs"] == one.counters["keeper_repairs"]
+    assert two.counters["hops_REPAIR"] == one.counters["hops_REPAIR"]
+
+
+def test_keeper_settings_are_checked() -> None:
+    with pytest.raises(ScenarioError, match=r"owners\.keeper_delay"):
+        scenario_from_dict({"name": "x", "owners": {"keeper_delay": 0}})
+    with pytest.raises(ScenarioError, match="unknown key"):
+        scenario_from_dict({"name": "x", "owners": {"keepers_per_owner": 1}})
+    sc = scenario_from_dict({"name": "x", "owners": {"keepers": 2, "seized_at_epoch": 3}})
+    assert sc.owners == Owners(keepers=2, seized_at_epoch=3)
