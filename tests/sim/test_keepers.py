@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
 from wdp.core.owner import OwnerCore
+from wdp.sim.cli import app as sim_app
 from wdp.sim.scenario import POLICIES, Owners, ScenarioError, SeizeFault, scenario_from_dict
 from wdp.sim.world import Simulation
 
@@ -66,3 +68,13 @@ def test_keeper_settings_are_checked() -> None:
         scenario_from_dict({"name": "x", "owners": {"keepers_per_owner": 1}})
     sc = scenario_from_dict({"name": "x", "owners": {"keepers": 2, "seized_at_epoch": 3}})
     assert sc.owners == Owners(keepers=2, seized_at_epoch=3)
+
+
+def test_wdp_sim_run_seizes_the_owners_and_says_what_the_keepers_did() -> None:
+    small = ["--set", "nodes=30", "--set", "wanderers=3", "--set", "horizon_epochs=4"]
+    args = ["run", "churn", *small, "--keepers", "1", "--owners-seized-at", "1"]
+    result = CliRunner().invoke(sim_app, args)
+    assert result.exit_code == 0, result.output
+    assert "owners' nodes seized at epoch 1; 1 keeper(s) per wanderer, " in result.output
+    plain = CliRunner().invoke(sim_app, ["run", "churn", *small])
+    assert plain.exit_code == 0 and "keeper" not in plain.output

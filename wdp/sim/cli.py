@@ -77,6 +77,18 @@ def run(
         list[str] | None,
         typer.Option("--set", help="Override a [swarm] key, e.g. --set nodes=50 (repeatable)."),
     ] = None,
+    keepers: Annotated[
+        int | None,
+        typer.Option(min=0, max=8, help="Keepers per wanderer (overrides the scenario's)."),
+    ] = None,
+    owners_seized_at: Annotated[
+        float | None,
+        typer.Option(
+            metavar="EPOCH",
+            min=0.0,
+            help="Seize every owner's node at this epoch (0: never; overrides the scenario's).",
+        ),
+    ] = None,
     trace: Annotated[Path | None, typer.Option(help="Write the event trace to this file.")] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the measurements as JSON.")
@@ -95,6 +107,10 @@ def run(
                 _fail(f"--set needs KEY=VALUE with a [swarm] key ({fields}); got {item!r}")
             overrides[key] = _coerce(key, value, getattr(sc.swarm, key))
         sc = sc.with_swarm(**overrides)
+        if keepers is not None:
+            sc = sc.replace(owners=dataclasses.replace(sc.owners, keepers=keepers))
+        if owners_seized_at is not None:
+            sc = sc.replace(owners=dataclasses.replace(sc.owners, seized_at_epoch=owners_seized_at))
         sc.check()
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
@@ -118,6 +134,16 @@ def run(
         f"(TTL {c.get('hops_TTL', 0)}, THREAT {c.get('hops_THREAT', 0)}, "
         f"REPAIR {c.get('hops_REPAIR', 0)}), {c.get('seized', 0)} nodes seized"
     )
+    if sc.owners.keepers or sc.owners.seized_at_epoch:
+        seized = (
+            f"owners' nodes seized at epoch {sc.owners.seized_at_epoch:g}"
+            if sc.owners.seized_at_epoch
+            else "owners online"
+        )
+        typer.echo(
+            f"  {seized}; {sc.owners.keepers} keeper(s) per wanderer, "
+            f"{c.get('keeper_repairs', 0)} of {c.get('repairs', 0)} repairs by keepers"
+        )
     typer.echo(
         f"  {sum(result.bytes_by_kind.values()) / 1e6:.1f} MB sent; "
         f"{result.events} events in {result.wall_seconds:.1f} s "
@@ -145,8 +171,11 @@ def study(
     from .study import run_study
 
     def progress(i: int, n: int, r: dict[str, Any]) -> None:
+        kept = (
+            f" (owners seized, {r['params']['keepers']} keepers)" if r["group"] == "keepers" else ""
+        )
         typer.echo(
-            f"[{i}/{n}] {r['scenario']} {r['policy']} seed {r['seed']}: lost "
+            f"[{i}/{n}] {r['scenario']}{kept} {r['policy']} seed {r['seed']}: lost "
             f"{r['lost'][-1]}/{r['wanderers']} ({r['wall_seconds']:.0f} s)"
         )
 
