@@ -68,13 +68,15 @@ def test_keeper_settings_are_checked() -> None:
         scenario_from_dict({"name": "x", "owners": {"keepers_per_owner": 1}})
     sc = scenario_from_dict({"name": "x", "owners": {"keepers": 2, "seized_at_epoch": 3}})
     assert sc.owners == Owners(keepers=2, seized_at_epoch=3)
+    with pytest.raises(ScenarioError, match="after every owner has started its put"):
+        scenario_from_dict({"name": "x", "owners": {"keepers": 1, "seized_at_epoch": 1}})
 
 
 def test_wdp_sim_run_seizes_the_owners_and_says_what_the_keepers_did() -> None:
     small = ["--set", "nodes=30", "--set", "wanderers=3", "--set", "horizon_epochs=4"]
-    args = ["run", "churn", *small, "--keepers", "1", "--owners-seized-at", "1"]
+    args = ["run", "churn", *small, "--keepers", "1", "--owners-seized-at", "2"]
     result = CliRunner().invoke(sim_app, args)
     assert result.exit_code == 0, result.output
-    assert "owners' nodes seized at epoch 1; 1 keeper(s) per wanderer, " in result.output
+    assert "owners' nodes seized at epoch 2; 1 keeper(s) per wanderer, " in result.output
     plain = CliRunner().invoke(sim_app, ["run", "churn", *small])
     assert plain.exit_code == 0 and "keeper" not in plain.output

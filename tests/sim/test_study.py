@@ -77,18 +77,19 @@ def test_the_verdict_fails_when_a_keeper_loses_more_than_the_owner_online() -> N
     cfg = StudyConfig(scenarios=("a",), policies=("wdp",), seeds=(1,), keeper_scenarios=("a",))
     agg = {("a", "wdp"): _cell(3)}
 
-    def runs(lost: int) -> list[dict[str, object]]:
-        params = {"keepers": 1}
-        return [{"group": "keepers", "scenario": "a", "params": params, "wanderers": 300,
-                 "lost": [0, lost], "counters": {"keeper_repairs": 9}}]  # fmt: skip
+    def runs(lost: int, failed: int = 0) -> list[dict[str, object]]:
+        counters = {"keeper_repairs": 9, "keeps": 300 - failed, "put_failures": 0}
+        return [{"group": "keepers", "scenario": "a", "params": {"keepers": 1},
+                 "wanderers": 300, "lost": [0, lost], "counters": counters}]  # fmt: skip
 
     (row,) = keeper_table(runs(6))  # type: ignore[arg-type]
     assert row["keepers"] == 1 and row["keeper_repairs"] == 9
     (ok,) = verdict(agg, cfg, [row])  # type: ignore[arg-type]
-    assert (
-        ok.ok
-        and ok.what
-        == "a: owners seized, 1 keeper: WDP loses 2.0% <= 1.0% with owners online + 1.0%"
+    assert ok.ok and ok.what == (
+        "a: owners seized, 1 keeper: WDP loses 2.0% <= 1.0% with owners online + 1.0%; "
+        "every stored wanderer kept (300 of 300)"
     )
     (bad,) = verdict(agg, cfg, keeper_table(runs(7)))  # type: ignore[arg-type]
     assert not bad.ok
+    (unkept,) = verdict(agg, cfg, keeper_table(runs(0, failed=1)))  # type: ignore[arg-type]
+    assert not unkept.ok and unkept.what.endswith("(299 of 300)")

@@ -269,7 +269,9 @@ class Owners:
             and repairs it as the owner does. Like owners, keepers are not
             carriers and are never seized.
         seized_at_epoch: When every owner's node is seized (its records go
-            with it, and only keepers repair from then on); 0: never.
+            with it, and only keepers repair from then on); 0: never. After
+            every put has started; a put the seizure cuts short counts as
+            failed (its wanderer is lost unless k shards made it out).
         keeper_delay: Seconds the first keeper waits before it repairs a lost
             shard; the second waits twice as long, and so on.
     """
@@ -348,6 +350,15 @@ class Scenario:
             raise ScenarioError("owners.keepers and owners.seized_at_epoch must be >= 0")
         if self.owners.keeper_delay <= 0:
             raise ScenarioError("owners.keeper_delay must be > 0")
+        if (
+            0
+            < self.owners.seized_at_epoch * self.swarm.epoch
+            <= self.swarm.warmup + self.swarm.epoch
+        ):
+            raise ScenarioError(
+                "owners.seized_at_epoch must fall after every owner has started its put "
+                "(past swarm.warmup plus one epoch)"
+            )
         for f in self.faults:
             if isinstance(f, SeizeFault | LossFault) and not 0.0 <= f.fraction <= 1.0:
                 raise ScenarioError(f"{f.kind}: fraction must be in [0, 1]")

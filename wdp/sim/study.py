@@ -120,8 +120,10 @@ def load_study(path: str | Path | None = None) -> StudyConfig:
     for name in cfg.keeper_scenarios:
         if "wdp" not in (cfg.policies_of(name) if name in cfg.all_scenarios else ()):
             raise ScenarioError(f"{p}: keeper scenario {name} is not run under wdp in the matrix")
-    if 1 not in cfg.keeper_counts and cfg.keeper_scenarios:
-        raise ScenarioError(f"{p}: keeper_counts must include 1 (the study checks it)")
+    if cfg.keeper_scenarios and (1 not in cfg.keeper_counts or min(cfg.keeper_counts) < 0):
+        raise ScenarioError(f"{p}: keeper_counts must be >= 0 and include 1 (the study checks it)")
+    if not set(cfg.keeper_single_seed) <= set(cfg.keeper_counts):
+        raise ScenarioError(f"{p}: keeper_single_seed names a count not in keeper_counts")
     return cfg
 
 
@@ -270,7 +272,7 @@ def _plain_sybil(r: dict[str, Any]) -> bool:
 def sybil_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows: dict[tuple[str, float, bool, str], list[dict[str, Any]]] = {}
     for r in results:
-        if r["group"] == "sybil" or _plain_sybil(r):
+        if r["group"] == "sybil" or (r["group"] == "matrix" and _plain_sybil(r)):
             p = r["params"]
             key = (p["sybil_behaviour"], p["sybil_fraction"], p["sybil_spread"], r["policy"])
             rows.setdefault(key, []).append(r)
@@ -320,6 +322,9 @@ def keeper_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "p_loss_final": lost / trials if trials else 0.0,
                 "repairs": sum(r["counters"].get("repairs", 0) for r in runs),
                 "keeper_repairs": sum(r["counters"].get("keeper_repairs", 0) for r in runs),
+                "keeps": sum(r["counters"].get("keeps", 0) for r in runs),
+                "to_keep": keepers
+                * sum(r["wanderers"] - r["counters"].get("put_failures", 0) for r in runs),
             }
         )
     return out
@@ -367,9 +372,11 @@ def verdict(
             a, b = row["p_loss_final"], online["p_loss_final"]
             what = (
                 f"{row['scenario']}: owners seized, 1 keeper: WDP loses {_pct(a)} <= "
-                f"{_pct(b)} with owners online + {_pct(cfg.margin)}"
+                f"{_pct(b)} with owners online + {_pct(cfg.margin)}; every stored wanderer "
+                f"kept ({row['keeps']} of {row['to_keep']})"
             )
-            checks.append(Check(what, a <= b + cfg.margin + 1e-12))
+            ok = a <= b + cfg.margin + 1e-12 and row["keeps"] == row["to_keep"]
+            checks.append(Check(what, ok))
     return checks
 
 

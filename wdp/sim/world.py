@@ -113,7 +113,9 @@ class Simulation:
             self.runtime.start(ep, core, OwnerCore(view, keeper_rng, topo.owner_params()))
         for owner in topo.owners:
             self.meter.watch(owner)
-        self.meter.on_stored = self._hand_to_keepers
+        self.meter.on_stored = lambda owner, ticket: self.q.after(
+            0.0, self._hand_to_keepers, owner, ticket
+        )
         if self.sc.owners.seized_at_epoch > 0:
             self.q.at(self.sc.owners.seized_at_epoch * self.sw.epoch, self._seize_owners)
         step = self.sw.sample_epochs * self.sw.epoch
@@ -170,6 +172,9 @@ class Simulation:
                 self.trace(self.q.now, "down", self.topology.name(ep.index), "seize-owner", 0)
                 self.runtime.down(ep, self.sw.detect_delay)
                 self.meter.count("owners_seized")
+                if owner.outcome is None:  # the put was cut short: nobody keeps it
+                    owner.outcome = "failed"
+                    self.meter.count("puts_cut_short")
 
     # ---- faults and questions --------------------------------------------------------
 
