@@ -53,6 +53,14 @@ def test_limits_are_settings_with_sizes(tmp_path: Path) -> None:
     assert s.max_inflight == 256 << 20 and s.kad_records_per_peer == 2_000  # defaults
 
 
+def test_audit_retry_delay_is_a_setting() -> None:
+    assert load_settings(None, {}, environ={}).audit_retry_delay == 10.0
+    env = {"WDP_AUDIT_RETRY_DELAY": "1.5"}
+    assert load_settings(None, {}, environ=env).audit_retry_delay == 1.5
+    with pytest.raises(SettingsError):
+        load_settings(None, {}, environ={"WDP_AUDIT_RETRY_DELAY": "0"})
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", {}, environ={})

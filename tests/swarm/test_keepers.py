@@ -1,17 +1,25 @@
 """A keeper among real processes: the owner's node is SIGKILLed, the files live on.
 
 Ten ``wdp-node`` processes. Node 0 puts three files (3-of-6) and node 1 is made
-their keeper, the first with ``wdp put --keeper``, the others with ``keep`` and
-each file's repair capability (never its ticket); its repairs wait 2 s. Node 0
-is then SIGKILLed, and twice the three nodes that carry the most shards are SIGKILLed too (as many
-shards of one file as it can lose) and three fresh nodes join. After each
-seizure the keeper must bring every file back to n shards, and at the end
-every file must come back byte-identical through a node that joined after
-the owner was gone.
+their keeper with ``keep`` and each file's repair capability (never its
+ticket; the first test makes it with ``wdp put --keeper``); its repairs wait
+2 s. Node 0 is then SIGKILLed, and then:
+
+* twice the three nodes that carry the most shards are SIGKILLed too (as
+  many shards of one file as it can lose) and three fresh nodes join;
+* or six rounds in which 2 of the 9 nodes left (chosen at random, never the
+  keeper) are SIGKILLed and 2 fresh nodes join.
+
+After each seizure the keeper must bring every file back to n shards, and at
+the end every file must come back byte-identical through a node that joined
+after the owner was gone. Time is scaled down for the test: 10 s epochs, a
+check round every 5 s, an unanswered audit asked again after 1 s (defaults:
+600 s, 300 s, 10 s).
 """
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -30,6 +38,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.trio]
 
 EPOCH = 10  # seconds
 CHECK_INTERVAL = 5.0
+ENV = {
+    "WDP_EPOCH": str(EPOCH),
+    "WDP_REPAIR_INTERVAL": str(CHECK_INTERVAL),
+    "WDP_AUDIT_RETRY_DELAY": "1",
+}
 KEEPER = 1
 SEIZURES = 2
 K, N = 3, 6
@@ -68,9 +81,7 @@ async def whole(swarm: LocalSwarm, keeper: NodeProcess, wids: set[bytes]) -> dic
 
 
 async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm_factory, tmp_path):
-    swarm: LocalSwarm = swarm_factory(
-        10, env={"WDP_EPOCH": str(EPOCH), "WDP_REPAIR_INTERVAL": str(CHECK_INTERVAL)}
-    )
+    swarm: LocalSwarm = swarm_factory(10, env=ENV)
     owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
     files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
     tickets: dict[str, Ticket] = {}
@@ -118,6 +129,47 @@ async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm
     repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
     assert repaired >= 3, "the seizures cost the files nothing: the test proves nothing"
     reader = swarm.nodes[-1]  # joined after the owner was gone
+    for name, data in files.items():
+        _, got = await call(reader, {"op": "get", "ticket": tickets[name].encode()})
+        assert got == data, name
+
+
+async def test_a_keeper_carries_every_file_through_six_rounds_of_churn(swarm_factory):
+    """Issue 15's churn without the owner: 6 rounds of replacing 2 of the 9 nodes left."""
+    rng = random.Random(15)
+    swarm: LocalSwarm = swarm_factory(10, env=ENV)
+    owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
+    files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
+    tickets: dict[str, Ticket] = {}
+    for name, data in files.items():
+        answer, _ = await call(owner, {"op": "put", "name": name, "size": len(data),
+                                       "k": K, "n": N}, data)  # fmt: skip
+        tickets[name] = Ticket.decode(answer["ticket"])
+        cap = RepairCapability.of_ticket(tickets[name]).encode()
+        kept, _ = await call(keeper, {"op": "keep", "capability": cap, "name": name, "delay": 2})
+        assert kept["kept"] == 1
+    wids = {t.wanderer_id for t in tickets.values()}
+
+    owner.send(signal.SIGKILL)
+    owner.wait(10)
+    fresh, lost = len(swarm.nodes), 0
+    for _ in range(6):
+        await whole(swarm, keeper, wids)
+        counts = carried(swarm, wids)
+        others = sorted(n.index for n in swarm.nodes if n.alive and n.index != KEEPER)
+        assert len(others) == 8  # 9 nodes: the keeper and 8 others
+        for i in rng.sample(others, 2):
+            lost += counts[i]
+            swarm.nodes[i].send(signal.SIGKILL)
+            swarm.nodes[i].wait(10)
+        for _ in range(2):
+            swarm.nodes.append(swarm.spawn(fresh, keeper.addrs[:1]))
+            fresh += 1
+    listed = await whole(swarm, keeper, wids)
+
+    repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
+    assert lost >= 6 and repaired >= 6, f"the churn cost little: {lost} shards, {repaired} repairs"
+    reader = swarm.nodes[-1]  # joined in the last round
     for name, data in files.items():
         _, got = await call(reader, {"op": "get", "ticket": tickets[name].encode()})
         assert got == data, name

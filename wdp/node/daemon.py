@@ -127,7 +127,11 @@ async def _serve(node: Node, settings: Settings) -> int:
                 log.info("metrics at http://%s/metrics", format_hostport(host, port))
             data_dir = settings.data_dir.expanduser()
             registry = OwnerRegistry(data_dir / "owned.json" if settings.store == "disk" else None)
-            owner = Owner(node, registry, OwnerParams(repair_interval=settings.repair_interval))
+            params = OwnerParams(
+                repair_interval=settings.repair_interval,
+                audit_retry_delay=settings.audit_retry_delay,
+            )
+            owner = Owner(node, registry, params)
             try:
                 api = LocalApi(
                     node, owner, data_dir / API_SOCKET,

@@ -76,6 +76,8 @@ class Settings(BaseModel):
     ping_timeout: float = Field(5.0, gt=0)
     discovery_interval: float = Field(30.0, gt=0)
     repair_interval: float = Field(300.0, gt=0)  # at most this long between repair checks
+    # Seconds before an unanswered audit is asked again, once, before it counts as lost.
+    audit_retry_delay: float = Field(10.0, gt=0, le=3600)
     # Seconds a peer must be known (and have answered a ping) before its loss is evidence.
     threat_min_age: float = Field(300.0, ge=0)
     # The shortest epoch this node honours: a shard whose wanderer asks for less
