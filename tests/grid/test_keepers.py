@@ -13,7 +13,7 @@ import pytest
 from wdp.core.capability import RepairCapability
 from wdp.core.effects import ShardKey
 from wdp.core.locator import locator_dht_key, open_locator, validate_locator
-from wdp.core.owner import Repaired
+from wdp.core.owner import Repaired, RepairImpossible
 from wdp.core.signing import public_key_of
 from wdp.core.ticket import Ticket
 from wdp.testing.grid import Grid, GridError
@@ -111,3 +111,40 @@ def test_keeping_a_wanderer_nobody_put_says_so_after_a_few_rounds() -> None:
         grid.keep(2, cap)
     params = grid.owner(2).params
     assert grid.now - started >= (params.get_rounds - 1) * params.get_retry_delay
+
+
+def test_a_keeper_cut_off_during_repairs_converges_when_it_comes_back() -> None:
+    """Deliver 3: keeper 6 is cut off (nothing it sends arrives) while carriers are
+    seized and keeper 7 repairs; back on the network, 6 adopts 7's generations and
+    launches no generation of its own that would fork a shard."""
+    grid = Grid(18, seed=26)
+    payload = b"partitioned keeper " * 1500
+    ticket = grid.put(0, payload, epoch=EPOCH)
+    cap = RepairCapability.of_ticket(ticket)
+    grid.keep(6, cap, repair_delay=0.0)
+    grid.keep(7, cap, repair_delay=120.0)
+    grid.seize(0)
+    grid.run(EPOCH)
+    grid.pause(6)
+    victims = [n for n in grid.carriers(ticket) if n not in (6, 7)][:3]
+    grid.seize(*victims)
+    grid.run(4 * EPOCH)
+    assert {node for node, _ in repairs(grid)} == {7}  # the keeper cut off repaired nothing
+    tried = [e for node, e in grid.record.owner if node == 6 and isinstance(e, RepairImpossible)]
+    assert tried, "keeper 6 never noticed the seizure: the test proves nothing"
+    repaired_by_7 = {(e.index, e.generation) for _, e in repairs(grid)}
+    assert len(repaired_by_7) >= 3
+    grid.pause()  # keeper 6 is back
+    grid.run(4 * EPOCH)
+
+    holders = grid.holders(ticket)
+    assert sorted(holders) == list(range(8))
+    assert all(len(nodes) == 1 for nodes in holders.values()), holders
+    per_generation = Counter((e.index, e.generation) for _, e in repairs(grid))
+    assert max(per_generation.values()) == 1, per_generation  # no shard forked
+    kept = [grid.owner(k).owned[ticket.wanderer_id].generations for k in (6, 7)]
+    assert kept[0] == kept[1]
+    for index, gen in repaired_by_7:
+        assert kept[0][index] >= gen  # keeper 6 caught up with 7's repairs
+    reader = next(n for n in range(1, 18) if n not in (*victims, 6, 7))
+    assert grid.get(reader, ticket) == payload
