@@ -631,3 +631,53 @@ def test_an_evacuation_spreads_over_peers_instead_of_flooding_the_furthest():
     to_far = sum(1 for e in starts if e.to_peer == far.peer)
     assert to_far == a.carrier.params.max_inbound  # the furthest peer, up to what it admits
     assert len(starts) == 12  # the rest go to the next peer at once
+
+
+def _one_shard_wanderers(count: int):
+    out = []
+    for i in range(count):
+        owner = bytes([60 + i]) * 32
+        w = create_wanderer(bytes([i]) * 300, owner_seed=owner, nonce=b"\x03" * 12,
+                            k=1, n=1, epoch_seconds=600, now=T0)  # fmt: skip
+        out.append((w, owner))
+    return out
+
+
+def test_an_unproven_peer_gets_one_ttl_hop_from_a_carrier_until_it_hands_shards_on():
+    """Probation: a black hole signs and drops; each carrier gives it one shard, not a stream."""
+    params = CarrierParams(proof_wanderers=1, probation=True)
+    a, b = make_node(1, params), make_node(2, params)
+    (w1, o1), (w2, o2) = _one_shard_wanderers(2)
+    for w, owner in ((w1, o1), (w2, o2)):
+        offer = launch_offer(w.manifest, 0, owner_seed=owner, to_peer=a.peer, now=T0)
+        assert run_handoff(None, a, offer, w.shards[0]).reject_code is None
+    a.carrier.observe(PingOk(b.peer, 0.01, T0))
+    for held in a.carrier.held.values():
+        held.next_hop_at = T0 + 1
+    (start,) = a.carrier.handle_timer(T0 + 1)  # one hop to the unproven peer at a time
+    assert start.to_peer == b.peer
+    held = a.carrier.held[start.key]
+    assert run_handoff(a, b, start.offer, a.store[start.key], now=T0 + 1).reject_code is None
+    epoch = 600.0
+    for t in (T0 + 10, T0 + epoch + 10, T0 + 3 * epoch):
+        assert a.carrier.handle_timer(t) == []  # b took one and has not handed anything on
+    # b hands the shard on (back to a): now a has seen it forward, and it may take another.
+    (b_held,) = b.carrier.held.values()
+    offer = b.carrier.next_offer(b_held, a.peer, Reason.TTL, T0 + 3 * epoch)
+    b_held.in_flight_to = a.peer
+    out = run_handoff(b, a, offer, b.store[b_held.key], now=T0 + 3 * epoch)
+    assert out.reject_code is None and held.key in a.carrier.held
+    (start,) = [s for s in a.carrier.handle_timer(T0 + 4 * epoch) if s.key != held.key]
+    assert start.to_peer == b.peer
+
+
+def test_without_probation_an_unproven_peer_takes_every_ttl_hop():
+    params = CarrierParams(proof_wanderers=1)  # the default, for now
+    a, b = make_node(1, params), make_node(2, params)
+    for w, owner in _one_shard_wanderers(2):
+        offer = launch_offer(w.manifest, 0, owner_seed=owner, to_peer=a.peer, now=T0)
+        assert run_handoff(None, a, offer, w.shards[0]).reject_code is None
+    a.carrier.observe(PingOk(b.peer, 0.01, T0))
+    for held in a.carrier.held.values():
+        held.next_hop_at = T0 + 1
+    assert [s.to_peer for s in a.carrier.handle_timer(T0 + 1)] == [b.peer, b.peer]

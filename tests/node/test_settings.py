@@ -61,6 +61,11 @@ def test_audit_retry_delay_is_a_setting() -> None:
         load_settings(None, {}, environ={"WDP_AUDIT_RETRY_DELAY": "0"})
 
 
+def test_probation_is_a_setting_and_off_by_default() -> None:
+    assert load_settings(None, {}, environ={}).probation is False
+    assert load_settings(None, {}, environ={"WDP_PROBATION": "true"}).probation is True
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", {}, environ={})

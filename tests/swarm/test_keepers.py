@@ -134,24 +134,14 @@ async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm
         assert got == data, name
 
 
-async def test_a_keeper_carries_every_file_through_six_rounds_of_churn(swarm_factory):
-    """Issue 15's churn without the owner: 6 rounds of replacing 2 of the 9 nodes left."""
-    rng = random.Random(15)
-    swarm: LocalSwarm = swarm_factory(10, env=ENV)
-    owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
-    files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
-    tickets: dict[str, Ticket] = {}
-    for name, data in files.items():
-        answer, _ = await call(owner, {"op": "put", "name": name, "size": len(data),
-                                       "k": K, "n": N}, data)  # fmt: skip
-        tickets[name] = Ticket.decode(answer["ticket"])
-        cap = RepairCapability.of_ticket(tickets[name]).encode()
-        kept, _ = await call(keeper, {"op": "keep", "capability": cap, "name": name, "delay": 2})
-        assert kept["kept"] == 1
-    wids = {t.wanderer_id for t in tickets.values()}
-
-    owner.send(signal.SIGKILL)
-    owner.wait(10)
+async def churn_rounds(
+    swarm: LocalSwarm,
+    keeper: NodeProcess,
+    wids: set[bytes],
+    rng: random.Random,
+) -> tuple[int, dict]:
+    """Six rounds: wait for every file at n, then SIGKILL 2 of the 8 nodes besides the
+    keeper and start 2 fresh ones. Shards carried by the victims, and the keeper's last ls."""
     fresh, lost = len(swarm.nodes), 0
     for _ in range(6):
         await whole(swarm, keeper, wids)
@@ -165,7 +155,31 @@ async def test_a_keeper_carries_every_file_through_six_rounds_of_churn(swarm_fac
         for _ in range(2):
             swarm.nodes.append(swarm.spawn(fresh, keeper.addrs[:1]))
             fresh += 1
-    listed = await whole(swarm, keeper, wids)
+    return lost, await whole(swarm, keeper, wids)
+
+
+async def put_and_keep(owner: NodeProcess, keeper: NodeProcess, files: dict[str, bytes]):
+    tickets: dict[str, Ticket] = {}
+    for name, data in files.items():
+        answer, _ = await call(owner, {"op": "put", "name": name, "size": len(data),
+                                       "k": K, "n": N}, data)  # fmt: skip
+        tickets[name] = Ticket.decode(answer["ticket"])
+        cap = RepairCapability.of_ticket(tickets[name]).encode()
+        kept, _ = await call(keeper, {"op": "keep", "capability": cap, "name": name, "delay": 2})
+        assert kept["kept"] == 1
+    return tickets
+
+
+async def test_a_keeper_carries_every_file_through_six_rounds_of_churn(swarm_factory):
+    """Issue 15's churn without the owner: 6 rounds of replacing 2 of the 9 nodes left."""
+    swarm: LocalSwarm = swarm_factory(10, env=ENV)
+    owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
+    files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
+    tickets = await put_and_keep(owner, keeper, files)
+    wids = {t.wanderer_id for t in tickets.values()}
+    owner.send(signal.SIGKILL)
+    owner.wait(10)
+    lost, listed = await churn_rounds(swarm, keeper, wids, random.Random(15))
 
     repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
     assert lost >= 6 and repaired >= 6, f"the churn cost little: {lost} shards, {repaired} repairs"

@@ -89,6 +89,13 @@ class CarrierParams:
             whose manifest asks for less stays here at least this long (and its
             locator lives as long), so nobody can make the swarm move their
             bytes every second (the manifest allows 1 s).
+        probation: A peer this node handed a shard to on a TTL hop while it was
+            unproven gets no other TTL hop from this node until it is proven
+            (seen handing shards on): one draw per carrier, so a black hole
+            that signs and drops takes one shard from each, not a stream (and
+            in a small swarm, where honest peers hold siblings and refuse,
+            it is not the only place left to go). Off by default until the
+            durability study has judged it (README, "Limits").
         handed_on_epochs: Epochs (of the shard's manifest, at most a day) for
             which this node remembers the hop by which it handed a shard on, to
             show an auditor where it went (spec 18); ``seen_memory`` such hops
@@ -104,6 +111,7 @@ class CarrierParams:
     panic_grace: float = 5.0
     seen_memory: int = 100_000
     proof_wanderers: int = 2
+    probation: bool = False
     handed_on_epochs: float = 2.0
     min_epoch: float = 60.0
     verified_offers: int = 1024
@@ -179,6 +187,7 @@ class Carrier:
         # wander too, so the answer holds for one epoch of that wanderer only.
         self._sibling_holders: OrderedDict[bytes, dict[bytes, float]] = OrderedDict()
         self._forwarded: OrderedDict[bytes, set[bytes]] = OrderedDict()  # peer -> wanderers
+        self._on_probation: OrderedDict[bytes, None] = OrderedDict()  # unproven peers given one
         self._handed_on: OrderedDict[ShardKey, tuple[CustodyLink, float]] = OrderedDict()
         self._verified: OrderedDict[bytes, Offer] = OrderedDict()  # offer frame digest -> offer
         self._now = now
@@ -444,6 +453,8 @@ class Carrier:
             *(peer for peer, until in siblings.items() if until > now),
             *self._saturated_peers(),
         }
+        if reason is Reason.TTL:
+            exclude |= self._probation_peers()
         urgent = reason is Reason.THREAT
         candidates = self.candidates(urgent)
         choice = choose_carrier(
@@ -475,6 +486,19 @@ class Carrier:
         """When a shard that arrived ``now`` hops on: jittered, never before ``min_epoch``."""
         at = next_hop_at(now, self.epoch_of(manifest), self.rng, self.params.schedule)
         return max(at, now + self.params.min_epoch)
+
+    def _probation_peers(self) -> set[bytes]:
+        """Unproven peers this node gave a TTL hop, or is giving one now (``probation``)."""
+        if not self.params.probation:
+            return set()
+        for peer in [p for p in self._on_probation if self.proven(p)]:
+            del self._on_probation[peer]
+        running = {
+            h.in_flight_to
+            for h in self.held.values()
+            if h.in_flight_to is not None and h.reason is Reason.TTL
+        }
+        return set(self._on_probation) | {p for p in running if not self.proven(p)}
 
     def _saturated_peers(self) -> set[bytes]:
         """Peers this node already has ``max_inbound`` handoffs running to.
@@ -533,6 +557,13 @@ class Carrier:
         held = self.held.pop(key, None)
         if held is not None:
             self.remember_seen(key, (held.record.generation, held.record.hop + 1))
+            to = held.in_flight_to
+            probation = self.params.probation and held.reason is Reason.TTL
+            if probation and to is not None and not self.proven(to):
+                self._on_probation[to] = None
+                self._on_probation.move_to_end(to)
+                while len(self._on_probation) > self.params.seen_memory:
+                    self._on_probation.popitem(last=False)
             if link is not None:
                 epoch = self.epoch_of(held.manifest.value)
                 keep = min(self.params.handed_on_epochs * epoch, 86_400.0)

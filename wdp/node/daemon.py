@@ -73,6 +73,7 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
             max_inflight=settings.max_inflight,
             max_inflight_per_peer=settings.max_inflight_per_peer,
             launch_share=settings.launch_share,
+            probation=settings.probation,
             threat=ThreatParams(min_age=settings.threat_min_age),
         ),
         stream_budget=StreamBudget(

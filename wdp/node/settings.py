@@ -83,6 +83,9 @@ class Settings(BaseModel):
     # The shortest epoch this node honours: a shard whose wanderer asks for less
     # (the manifest allows 1 s) stays at least this long.
     min_epoch: float = Field(60.0, ge=1, le=7 * 24 * 3600)
+    # An unproven peer gets one TTL hop from this node until it is seen handing shards
+    # on (CarrierParams.probation; off until the durability study has judged it).
+    probation: bool = False
     # What other peers may take of this node (README "Limits"): inbound streams,
     # bytes held in partial frames, bytes of shards arriving at once.
     max_streams: int = Field(256, ge=1)
