@@ -45,15 +45,22 @@ def test_a_keeper_repairs_after_the_owners_node_is_seized() -> None:
     assert grid.get(3, ticket) == payload
 
 
-def test_two_keepers_repair_each_lost_shard_once() -> None:
-    grid = Grid(18, seed=22)
-    payload = b"two keepers " * 2000
+def two_keepers_and_no_owner(seed: int, payload: bytes) -> tuple[Grid, Ticket]:
+    """Node 0 puts ``payload``; nodes 6 (no delay) and 7 (120 s) keep it; node 0 is seized."""
+    grid = Grid(18, seed=seed)
     ticket = grid.put(0, payload, epoch=EPOCH)
     cap = RepairCapability.of_ticket(ticket)
     grid.keep(6, cap, repair_delay=0.0)
     grid.keep(7, cap, repair_delay=120.0)
     grid.seize(0)
     grid.run(EPOCH)
+    return grid, ticket
+
+
+def test_two_keepers_repair_each_lost_shard_once() -> None:
+    payload = b"two keepers " * 2000
+    grid, ticket = two_keepers_and_no_owner(22, payload)
+    cap = RepairCapability.of_ticket(ticket)
     victims = [n for n in grid.carriers(ticket) if n not in (6, 7)][:3]
     grid.seize(*victims)
     grid.run(4 * EPOCH)
@@ -117,14 +124,8 @@ def test_a_keeper_cut_off_during_repairs_converges_when_it_comes_back() -> None:
     """Deliver 3: keeper 6 is cut off (nothing it sends arrives) while carriers are
     seized and keeper 7 repairs; back on the network, 6 adopts 7's generations and
     launches no generation of its own that would fork a shard."""
-    grid = Grid(18, seed=26)
     payload = b"partitioned keeper " * 1500
-    ticket = grid.put(0, payload, epoch=EPOCH)
-    cap = RepairCapability.of_ticket(ticket)
-    grid.keep(6, cap, repair_delay=0.0)
-    grid.keep(7, cap, repair_delay=120.0)
-    grid.seize(0)
-    grid.run(EPOCH)
+    grid, ticket = two_keepers_and_no_owner(26, payload)
     grid.pause(6)
     victims = [n for n in grid.carriers(ticket) if n not in (6, 7)][:3]
     grid.seize(*victims)

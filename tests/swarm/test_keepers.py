@@ -80,32 +80,43 @@ async def whole(swarm: LocalSwarm, keeper: NodeProcess, wids: set[bytes]) -> dic
             await trio.sleep(1)
 
 
-async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm_factory, tmp_path):
-    swarm: LocalSwarm = swarm_factory(10, env=ENV)
-    owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
-    files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
+async def put_and_keep(owner: NodeProcess, keeper: NodeProcess, files: dict[str, bytes]):
     tickets: dict[str, Ticket] = {}
-    for i, (name, data) in enumerate(files.items()):
-        if i == 0:  # as a user would: wdp put --keeper
-            path = tmp_path / name
-            path.write_bytes(data)
-            command = [
-                sys.executable, "-m", "wdp.client.cli", "--data-dir", str(owner.data_dir),
-                "put", str(path), "--k", str(K), "--n", str(N), "--keeper", str(keeper.data_dir),
-                "--keeper-delay", "2",
-            ]  # fmt: skip
-            run = partial(subprocess.run, command, capture_output=True, text=True, timeout=120)
-            out = await trio.to_thread.run_sync(run)
-            assert out.returncode == 0, out.stderr
-            assert f"kept by {keeper.data_dir} (repairs wait 2 s)" in out.stderr
-            tickets[name] = Ticket.decode(out.stdout.strip())
-            continue
+    for name, data in files.items():
         answer, _ = await call(owner, {"op": "put", "name": name, "size": len(data),
                                        "k": K, "n": N}, data)  # fmt: skip
         tickets[name] = Ticket.decode(answer["ticket"])
         cap = RepairCapability.of_ticket(tickets[name]).encode()
         kept, _ = await call(keeper, {"op": "keep", "capability": cap, "name": name, "delay": 2})
         assert kept["kept"] == 1
+    return tickets
+
+
+async def read_back(reader: NodeProcess, files: dict[str, bytes], tickets: dict[str, Ticket]):
+    """Every file comes back byte-identical through ``reader``."""
+    for name, data in files.items():
+        _, got = await call(reader, {"op": "get", "ticket": tickets[name].encode()})
+        assert got == data, name
+
+
+async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm_factory, tmp_path):
+    swarm: LocalSwarm = swarm_factory(10, env=ENV)
+    owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
+    files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
+    (name, data), *rest = files.items()
+    path = tmp_path / name  # the first as a user would: wdp put --keeper
+    path.write_bytes(data)
+    command = [
+        sys.executable, "-m", "wdp.client.cli", "--data-dir", str(owner.data_dir),
+        "put", str(path), "--k", str(K), "--n", str(N), "--keeper", str(keeper.data_dir),
+        "--keeper-delay", "2",
+    ]  # fmt: skip
+    run = partial(subprocess.run, command, capture_output=True, text=True, timeout=120)
+    out = await trio.to_thread.run_sync(run)
+    assert out.returncode == 0, out.stderr
+    assert f"kept by {keeper.data_dir} (repairs wait 2 s)" in out.stderr
+    tickets = {name: Ticket.decode(out.stdout.strip())}
+    tickets.update(await put_and_keep(owner, keeper, dict(rest)))
     listed, _ = await call(keeper, {"op": "ls"})
     assert {w["name"]: w["role"] for w in listed["wanderers"]} == dict.fromkeys(files, "keeper")
     wids = {t.wanderer_id for t in tickets.values()}
@@ -128,10 +139,7 @@ async def test_a_keeper_repairs_every_file_after_the_owners_node_is_seized(swarm
 
     repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
     assert repaired >= 3, "the seizures cost the files nothing: the test proves nothing"
-    reader = swarm.nodes[-1]  # joined after the owner was gone
-    for name, data in files.items():
-        _, got = await call(reader, {"op": "get", "ticket": tickets[name].encode()})
-        assert got == data, name
+    await read_back(swarm.nodes[-1], files, tickets)  # joined after the owner was gone
 
 
 async def churn_rounds(
@@ -158,18 +166,6 @@ async def churn_rounds(
     return lost, await whole(swarm, keeper, wids)
 
 
-async def put_and_keep(owner: NodeProcess, keeper: NodeProcess, files: dict[str, bytes]):
-    tickets: dict[str, Ticket] = {}
-    for name, data in files.items():
-        answer, _ = await call(owner, {"op": "put", "name": name, "size": len(data),
-                                       "k": K, "n": N}, data)  # fmt: skip
-        tickets[name] = Ticket.decode(answer["ticket"])
-        cap = RepairCapability.of_ticket(tickets[name]).encode()
-        kept, _ = await call(keeper, {"op": "keep", "capability": cap, "name": name, "delay": 2})
-        assert kept["kept"] == 1
-    return tickets
-
-
 async def test_a_keeper_carries_every_file_through_six_rounds_of_churn(swarm_factory):
     """Issue 15's churn without the owner: 6 rounds of replacing 2 of the 9 nodes left."""
     swarm: LocalSwarm = swarm_factory(10, env=ENV)
@@ -183,7 +179,4 @@ async def test_a_keeper_carries_every_file_through_six_rounds_of_churn(swarm_fac
 
     repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
     assert lost >= 6 and repaired >= 6, f"the churn cost little: {lost} shards, {repaired} repairs"
-    reader = swarm.nodes[-1]  # joined in the last round
-    for name, data in files.items():
-        _, got = await call(reader, {"op": "get", "ticket": tickets[name].encode()})
-        assert got == data, name
+    await read_back(swarm.nodes[-1], files, tickets)  # joined in the last round
