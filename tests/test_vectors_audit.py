@@ -213,7 +213,8 @@ def carrier_of(case: dict[str, Any], now: float) -> tuple[Carrier, dict[ShardKey
         record = Signed.from_bytes(x(moved["record"]), CustodyRecord)
         receipt = Signed.from_bytes(x(moved["receipt"]), Receipt)
         key = ShardKey(record.value.wanderer_id, record.value.shard_index)
-        carrier._handed_on[key] = (CustodyLink(record, receipt), now + 3600)
+        came_from = bytes.fromhex(moved["received_from"])
+        carrier._handed_on[key] = (CustodyLink(record, receipt), now + 3600, came_from)
     return carrier, store
 
 
@@ -230,6 +231,7 @@ def test_the_carriers_answer(case: dict[str, Any]) -> None:
     server = AuditServerSession(
         local_peer=carrier.peer, lookup=carrier.held.get, nonces=nonces, now=now,
         moved=carrier.handed_on,
+        received_from=carrier.received_from,
     )  # fmt: skip
     sent: list[str] = []
 

@@ -21,6 +21,7 @@ from wdp.core.audit import (
     encode_audit_message,
     make_challenge,
     make_grant,
+    make_spot_challenge,
 )
 from wdp.core.effects import HandoffSucceeded, Send
 from wdp.core.errors import LocalProtocolError, RejectCode
@@ -103,6 +104,7 @@ def run_audit(
         nonces=NonceCache() if nonces is None else nonces,
         now=now,
         moved=node.carrier.handed_on,
+        received_from=node.carrier.received_from,
     )
     to_server = [e.data for e in client.start(now) if isinstance(e, Send)]
     for data in to_server:
@@ -344,6 +346,39 @@ def test_a_carrier_that_handed_the_shard_on_shows_the_hop():
     # ... and the next carrier proves it.
     client, _ = run_audit(w, nxt, challenge_for(w, nxt, now=T0 + 2), now=T0 + 2)
     assert client.result is not None and client.result.proved
+
+
+def spot_challenge(w: Wanderer, by: Node, to: Node, nonce: bytes, now: float = T0 + 2):
+    """A spot audit (spec 18.4 A3): signed by ``by``'s peer key, with no grant."""
+    return make_spot_challenge(
+        by.carrier.signer, owner_key=w.manifest.value.owner_key, shard_index=0,
+        carrier=to.peer, leaf_index=1, now=now, nonce=nonce,
+    )  # fmt: skip
+
+
+def test_the_peer_that_handed_a_shard_on_may_audit_its_receiver_and_no_one_else_may():
+    w, node = carrying()
+    nxt = handed_on(w, node)
+    stranger = make_node(9)
+    client, _ = run_audit(w, nxt, spot_challenge(w, node, nxt, b"\x01" * 16), now=T0 + 2)
+    assert client.failure is None and client.result is not None and client.result.proved
+    # A stranger is refused whether or not the node carries the shard: no oracle.
+    for target in (nxt, make_node(8)):
+        c = spot_challenge(w, stranger, target, b"\x02" * 16)
+        client, _ = run_audit(w, target, c, now=T0 + 2)
+        assert client.failure is not None and client.failure.code is RejectCode.UNAUTHORIZED
+    # nxt hands the shard on: node may still audit it, and is shown the hop (moved).
+    last = make_node(5)
+    (held,) = nxt.carrier.held.values()
+    held.in_flight_to = last.peer
+    offer = nxt.carrier.next_offer(held, last.peer, Reason.TTL, T0 + 3)
+    assert run_handoff(nxt, last, offer, nxt.store[held.key], now=T0 + 3).reject_code is None
+    client, _ = run_audit(w, nxt, spot_challenge(w, node, nxt, b"\x03" * 16, T0 + 4), now=T0 + 4)
+    assert client.result is not None and client.result.moved is not None
+    assert client.result.moved.record.value.to_peer == last.peer
+    # ... but node may not audit the carrier nxt chose.
+    client, _ = run_audit(w, last, spot_challenge(w, node, last, b"\x04" * 16, T0 + 4), now=T0 + 4)
+    assert client.failure is not None and client.failure.code is RejectCode.UNAUTHORIZED
 
 
 def test_the_hop_is_forgotten_after_two_epochs():

@@ -222,3 +222,19 @@ async def test_a_one_second_epoch_is_held_to_the_floor_and_its_locator_lives_as_
         loc = validate_locator(*a.locators[key], int(clock() * 1000))
         assert abs(loc.value.expires_at_ms - (clock() + 2 * floor) * 1000) < 5000
         assert a.carrier.held[key].next_hop_at >= clock() + floor - 1  # it arrived just now
+
+
+@pytest.mark.trio
+async def test_a_carrier_spot_audits_the_peer_it_handed_a_shard_to() -> None:
+    """Over real streams: A's own challenge (its peer key, no grant) and B's proof."""
+    clock = MovableClock()
+    params = CarrierParams(spot_audits=True)
+    async with nodes(clock, 5, 6, carrier_params=params) as (a, b):
+        key = await launch_and_hop(clock, a, b)
+        assert a.stats.spot_audits_passed == 0
+        clock.advance(60.0)  # the audit comes due within the shard's epoch
+        with trio.fail_after(DEADLINE):
+            await a.wait_until(lambda: a.stats.spot_audits_passed == 1)
+        assert a.stats.spot_audits_failed == 0 and b.stats.audits_answered == 1
+        assert key in b.carrier.held  # an audit changes nothing a carrier holds
+        assert a.carrier.evidence.distrusted(clock()) == set()

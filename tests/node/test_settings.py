@@ -66,6 +66,11 @@ def test_probation_is_a_setting_and_off_by_default() -> None:
     assert load_settings(None, {}, environ={"WDP_PROBATION": "true"}).probation is True
 
 
+def test_spot_audits_are_a_setting_and_off_by_default() -> None:
+    assert load_settings(None, {}, environ={}).spot_audits is False
+    assert load_settings(None, {}, environ={"WDP_SPOT_AUDITS": "1"}).spot_audits is True
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", {}, environ={})

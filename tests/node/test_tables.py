@@ -54,14 +54,15 @@ STATUS = {
                "audits": {"proved": 5, "moved": 1, "failed": 0, "unanswered": 0,
                           "last_failure": ""}},
               {"peer": "ef" * 8, "ipv4": "10.1.0.2", "loss": 0.0, "rtt_ms": 0.5, "healthy": True,
-               "proven": False, "excluded": True,
+               "proven": False, "excluded": True, "distrusted": True,
                "audits": {"proved": 1, "moved": 0, "failed": 2, "unanswered": 0,
                           "last_failure": "NOT_HELD"}}],
     "held": [{"shard": "cd" * 8 + "/3", "hop": 2, "reason": "TTL", "next_hop_in": 12.5}],
     "recent_hops": [{"ok": True, "code": None, "detail": "handed shard 3 to ab"},
                     {"ok": False, "code": "CAPACITY", "detail": "refused by ef"}],
     "hops_in": 4, "hops_out": 3,
-    "audits": {"answered": 7, "refused": 1, "passed": 6, "failed": {"NOT_HELD": 2}},
+    "audits": {"answered": 7, "refused": 1, "passed": 6, "failed": {"NOT_HELD": 2},
+               "spot_passed": 9, "spot_failed": 1},
     "excluded_peers": ["ef" * 8],
 }  # fmt: skip
 LS = {
@@ -89,10 +90,11 @@ def test_status_tables_end_before_the_next_text(monkeypatch) -> None:
 def test_status_shows_audits_and_trust(monkeypatch) -> None:
     text = run_wdp(monkeypatch, "status")
     assert "audits answered 7, refused 1; audits of our shards: passed 6, failed NOT_HELD 2" in text
+    assert "spot audits of peers we handed shards: passed 9, failed 1" in text
     good = next(line for line in text.splitlines() if "ab" * 8 in line)
     bad = next(line for line in text.splitlines() if "ef" * 8 in line)
     assert "│ yes" in good and "5 ok, 1 moved, 0 lost, 0 silent" in good
-    assert "│ no" in bad and "EXCLUDED 1 ok, 0 moved, 2 lost" in bad
+    assert "│ no" in bad and "DISTRUSTED EXCLUDED 1 ok" in bad
 
 
 def test_ls_table_ends_before_the_tickets(monkeypatch) -> None:

@@ -484,14 +484,16 @@ def status(
     failed = ", ".join(f"{code} {n}" for code, n in sorted(a["failed"].items())) or "none"
     out.print(f"audits answered {a['answered']}, refused {a['refused']}; audits of our shards: "
               f"passed {a['passed']}, failed {failed}", highlight=False)  # fmt: skip
+    out.print(f"spot audits of peers we handed shards: passed {a.get('spot_passed', 0)}, "
+              f"failed {a.get('spot_failed', 0)}", highlight=False)  # fmt: skip
     peers = Table("peer", "ipv4", "rtt ms", "loss", "healthy", "proven", "audits", title="peers")
     for p in s["peers"]:
         ev = p["audits"]
-        audits = "-" if ev is None else (
+        audits = ("DISTRUSTED " if p.get("distrusted") else "") + ("-" if ev is None else (
             ("EXCLUDED " if p["excluded"] else "")
             + f"{ev['proved']} ok, {ev['moved']} moved, {ev['failed']} lost, "
             f"{ev['unanswered']} silent"
-        )  # fmt: skip
+        ))  # fmt: skip
         peers.add_row(
             p["peer"], str(p["ipv4"]), str(p["rtt_ms"]), str(p["loss"]), str(p["healthy"]),
             "yes" if p["proven"] else "no", audits,

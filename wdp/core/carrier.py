@@ -32,6 +32,7 @@ from .effects import (
     WipeShard,
 )
 from .errors import LocalProtocolError, ProtocolError, RejectCode
+from .evidence import PeerEvidence
 from .latency import LatencyMap
 from .limits import MAX_CHAIN_LINKS
 from .messages import Offer
@@ -96,6 +97,14 @@ class CarrierParams:
             in a small swarm, where honest peers hold siblings and refuse,
             it is not the only place left to go). Off by default until the
             durability study has judged it (README, "Limits").
+        spot_audits: After a TTL hop, challenge the new carrier for a random
+            leaf at a random time within the shard's epoch (spec 18.4 A3, the
+            previous carrier's audit); a peer that fails gets nothing more from
+            this node for ``distrust_time`` (``wdp.core.evidence``).
+        spot_audit_retry: Seconds before a spot audit that timed out or met
+            BUSY is asked once more.
+        distrust_time: Seconds a peer that failed this node's spot audit is
+            left out of its placements.
         handed_on_epochs: Epochs (of the shard's manifest, at most a day) for
             which this node remembers the hop by which it handed a shard on, to
             show an auditor where it went (spec 18); ``seen_memory`` such hops
@@ -112,6 +121,9 @@ class CarrierParams:
     seen_memory: int = 100_000
     proof_wanderers: int = 2
     probation: bool = False
+    spot_audits: bool = False
+    spot_audit_retry: float = 10.0
+    distrust_time: float = 86_400.0
     handed_on_epochs: float = 2.0
     min_epoch: float = 60.0
     verified_offers: int = 1024
@@ -186,9 +198,15 @@ class Carrier:
         # wanderer -> {peer: until}: peers that answered SIBLING_HELD. Siblings
         # wander too, so the answer holds for one epoch of that wanderer only.
         self._sibling_holders: OrderedDict[bytes, dict[bytes, float]] = OrderedDict()
-        self._forwarded: OrderedDict[bytes, set[bytes]] = OrderedDict()  # peer -> wanderers
-        self._on_probation: OrderedDict[bytes, None] = OrderedDict()  # unproven peers given one
-        self._handed_on: OrderedDict[ShardKey, tuple[CustodyLink, float]] = OrderedDict()
+        self.evidence = PeerEvidence(
+            rng,
+            memory=self.params.seen_memory,
+            proof_wanderers=self.params.proof_wanderers,
+            retry_delay=self.params.spot_audit_retry,
+            distrust_time=self.params.distrust_time,
+        )
+        # shard -> (the hop that handed it on, remembered until, the peer it came from)
+        self._handed_on: OrderedDict[ShardKey, tuple[CustodyLink, float, bytes]] = OrderedDict()
         self._verified: OrderedDict[bytes, Offer] = OrderedDict()  # offer frame digest -> offer
         self._now = now
 
@@ -316,7 +334,7 @@ class Carrier:
         rec = link.record.value
         self.remember_seen(store.key, (rec.generation, rec.hop))
         chain = (*store.chain, link)[-MAX_CHAIN_LINKS:]
-        self._note_forwarders(chain)
+        self.evidence.note_chain(chain)
         self.held[store.key] = HeldShard(
             launcher=arrival.launcher if arrival is not None else b"",
             key=store.key,
@@ -387,23 +405,9 @@ class Carrier:
         """The store no longer has this shard's bytes: custody of it is over."""
         self.held.pop(key, None)
 
-    def _note_forwarders(self, chain: tuple[CustodyLink, ...]) -> None:
-        """Evidence from a verified chain: the sender of every carrier hop handed a shard on."""
-        enough = self.params.proof_wanderers
-        for link in chain:
-            rec = link.record.value
-            if rec.hop == 0:
-                continue  # the owner's launch proves nothing about a carrier
-            seen = self._forwarded.setdefault(rec.from_peer, set())
-            if len(seen) < enough:
-                seen.add(rec.wanderer_id)
-            self._forwarded.move_to_end(rec.from_peer)
-        while len(self._forwarded) > self.params.seen_memory:
-            self._forwarded.popitem(last=False)
-
     def proven(self, peer: bytes) -> bool:
-        """This node has seen ``peer`` hand on shards of enough distinct wanderers."""
-        return len(self._forwarded.get(peer, ())) >= self.params.proof_wanderers
+        """By this node's own checks, ``peer`` kept shards of enough distinct wanderers."""
+        return self.evidence.proven(peer)
 
     def remember_seen(self, key: ShardKey, gen_hop: tuple[int, int]) -> None:
         """Note that this shard reached (generation, hop): older hops are replays from now on."""
@@ -452,6 +456,7 @@ class Carrier:
             *held.failed_peers,
             *(peer for peer, until in siblings.items() if until > now),
             *self._saturated_peers(),
+            *self.evidence.distrusted(now),
         }
         if reason is Reason.TTL:
             exclude |= self._probation_peers()
@@ -491,14 +496,11 @@ class Carrier:
         """Unproven peers this node gave a TTL hop, or is giving one now (``probation``)."""
         if not self.params.probation:
             return set()
-        for peer in [p for p in self._on_probation if self.proven(p)]:
-            del self._on_probation[peer]
-        running = {
+        return self.evidence.on_probation(
             h.in_flight_to
             for h in self.held.values()
             if h.in_flight_to is not None and h.reason is Reason.TTL
-        }
-        return set(self._on_probation) | {p for p in running if not self.proven(p)}
+        )
 
     def _saturated_peers(self) -> set[bytes]:
         """Peers this node already has ``max_inbound`` handoffs running to.
@@ -558,16 +560,15 @@ class Carrier:
         if held is not None:
             self.remember_seen(key, (held.record.generation, held.record.hop + 1))
             to = held.in_flight_to
-            probation = self.params.probation and held.reason is Reason.TTL
-            if probation and to is not None and not self.proven(to):
-                self._on_probation[to] = None
-                self._on_probation.move_to_end(to)
-                while len(self._on_probation) > self.params.seen_memory:
-                    self._on_probation.popitem(last=False)
+            epoch = self.epoch_of(held.manifest.value)
+            if held.reason is Reason.TTL and to is not None:
+                if self.params.probation:
+                    self.evidence.put_on_probation(to)
+                if self.params.spot_audits:
+                    self.evidence.schedule(key, to, held.manifest, epoch, now)
             if link is not None:
-                epoch = self.epoch_of(held.manifest.value)
                 keep = min(self.params.handed_on_epochs * epoch, 86_400.0)
-                self._handed_on[key] = (link, now + keep)
+                self._handed_on[key] = (link, now + keep, held.record.from_peer)
                 self._handed_on.move_to_end(key)
                 while len(self._handed_on) > self.params.seen_memory:
                     self._handed_on.popitem(last=False)
@@ -578,11 +579,32 @@ class Carrier:
         found = self._handed_on.get(key)
         if found is None or key in self.held:
             return None
-        link, until = found
+        link, until, _ = found
         if until < self._now:
             del self._handed_on[key]
             return None
         return link
+
+    def received_from(self, key: ShardKey) -> bytes | None:
+        """The peer that handed this node ``key``, which it carries or recently handed on.
+
+        That peer may audit this node for the shard without the owner's grant
+        (spec 18.4 A3): it knows where the shard went already.
+        """
+        held = self.held.get(key)
+        if held is not None:
+            return held.record.from_peer
+        found = self._handed_on.get(key)
+        if found is None or found[1] < self._now:
+            return None
+        return found[2]
+
+    def spot_audited(
+        self, key: ShardKey, peer: bytes, passed: bool, code: RejectCode | None, now: float
+    ) -> bool | None:
+        """A spot audit this node ran ended: True/False once it counts (``PeerEvidence``)."""
+        self._now = now
+        return self.evidence.audited(key, peer, passed, code, now)
 
     def handoff_failed(
         self, key: ShardKey, code: RejectCode, now: float, in_doubt: bool = False
@@ -625,7 +647,7 @@ class Carrier:
 
     def get_timer(self) -> float | None:
         times = [h.next_hop_at for h in self.held.values() if h.in_flight_to is None]
-        for t in (self.threat.get_timer(), self._panic_wipe_at):
+        for t in (self.threat.get_timer(), self._panic_wipe_at, self.evidence.get_timer()):
             if t is not None:
                 times.append(t)
         return min(times, default=None)
@@ -639,6 +661,7 @@ class Carrier:
             effects += self._level_changed(before, changed, now)
         if self._panic_wipe_at is not None and now >= self._panic_wipe_at:
             return effects + self._wipe_all("panic: evacuation time is up")
+        effects += self.evidence.due(now)
         for held in sorted(self.held.values(), key=lambda h: h.next_hop_at):
             if held.in_flight_to is None and held.next_hop_at <= now:
                 # A shard whose THREAT or DRAIN hop failed keeps that reason until it leaves.

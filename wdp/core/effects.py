@@ -139,4 +139,19 @@ class ThreatChanged:
     reasons: tuple[str, ...]
 
 
-CarrierEffect = StartHandoff | PublishLocator | WipeShard | ThreatChanged
+@dataclass(frozen=True, slots=True)
+class SpotAudit:
+    """Challenge ``peer``, to which this node handed shard ``key`` on, for one random leaf.
+
+    The node core signs the challenge with this node's peer key (spec 18.2,
+    no grant) and answers the carrier with ``Carrier.spot_audited``.
+    """
+
+    key: ShardKey
+    peer: bytes
+    manifest: Signed[Manifest]
+    leaf_index: int
+    nonce: bytes
+
+
+CarrierEffect = StartHandoff | PublishLocator | WipeShard | ThreatChanged | SpotAudit

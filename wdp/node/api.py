@@ -515,6 +515,7 @@ class LocalApi:
         node, carrier = self.node, self.node.carrier
         evidence = self.owner.core.evidence
         excluded = evidence.excluded()
+        distrusted = carrier.evidence.distrusted(node.clock())
         peers = []
         for p in carrier.latency.peers():
             ev = evidence.peers.get(p.peer)
@@ -526,7 +527,7 @@ class LocalApi:
                     "proved": ev.proved, "moved": ev.moved, "failed": ev.failed,
                     "unanswered": ev.unanswered, "last_failure": ev.last_failure,
                 },
-                "excluded": p.peer in excluded,
+                "excluded": p.peer in excluded, "distrusted": p.peer in distrusted,
             })  # fmt: skip
         stats = node.stats
         held = [
@@ -546,6 +547,7 @@ class LocalApi:
             "audits": {
                 "answered": stats.audits_answered, "refused": stats.audits_refused,
                 "passed": stats.audits_passed, "failed": dict(stats.audits_failed),
+                "spot_passed": stats.spot_audits_passed, "spot_failed": stats.spot_audits_failed,
             },
             "excluded_peers": sorted(p.hex()[:16] for p in excluded),
             "refusals": dict(sorted(node.refusals.counts.items())),

@@ -74,6 +74,7 @@ def build_config(settings: Settings, seed: bytes) -> NodeConfig:
             max_inflight_per_peer=settings.max_inflight_per_peer,
             launch_share=settings.launch_share,
             probation=settings.probation,
+            spot_audits=settings.spot_audits,
             threat=ThreatParams(min_age=settings.threat_min_age),
         ),
         stream_budget=StreamBudget(

@@ -68,6 +68,7 @@ from wdp.core.node import (
     PublishLocator,
     ResetStream,
     SendData,
+    SpotAudited,
     StoreShard,
     ThreatChanged,
     WipeShard,
@@ -94,6 +95,7 @@ from .host import (
 from .kadguard import KadGuard
 from .ping import Pinger
 from .refusals import RefusalLog
+from .reports import log_report
 from .stats import NodeStats
 from .store import MemoryStore, ShardMeta, Store
 from .streams import StreamPump, reset_quietly
@@ -369,25 +371,11 @@ class Node:
                     self._handoff_ended(eff)
                 case LaunchEnded() | FetchEnded() | AuditEnded():
                     self._owner_report(eff)
-                case FetchServed():
-                    # A fetch tells the carrier that this peer holds the owner key: no peer logged.
-                    if eff.ok:
-                        log.info("fetch of %s served", eff.key)
-                    else:
-                        self._refused("fetch", eff.code, "-", f"{eff.key} {eff.detail}")
-                case AuditServed():
-                    self.stats.count_audit_answered(eff.ok)
-                    if eff.ok:
-                        log.info("audit of %s answered", eff.key)
-                    else:
-                        self._refused("audit", eff.code, "-", f"{eff.key} {eff.detail}")
-                case CustodyDropped():
-                    log.error("custody of %s dropped: %s", eff.key, eff.why)
-                case CustodyRestored():
-                    if eff.ok:
-                        log.info("restored %s (hop %s)", eff.key, eff.hop)
-                    else:
-                        log.warning("store: left %s: %s", eff.key, eff.why)
+                case (
+                    FetchServed() | AuditServed() | CustodyDropped() | CustodyRestored()
+                    | SpotAudited()
+                ):  # fmt: skip
+                    log_report(eff, self.stats, self._refused)
                 case _:
                     assert_never(eff)
         self.wake()

@@ -86,6 +86,10 @@ class Settings(BaseModel):
     # An unproven peer gets one TTL hop from this node until it is seen handing shards
     # on (CarrierParams.probation; off until the durability study has judged it).
     probation: bool = False
+    # After each TTL hop, audit the peer that took the shard once, at a random time in its
+    # epoch; one that fails gets no more shards from this node for a day
+    # (CarrierParams.spot_audits; off until the durability study has judged it).
+    spot_audits: bool = False
     # What other peers may take of this node (README "Limits"): inbound streams,
     # bytes held in partial frames, bytes of shards arriving at once.
     max_streams: int = Field(256, ge=1)

@@ -19,6 +19,8 @@ class NodeStats:
     audits_refused: int = 0  # ... and refused (not held, bad challenge, ...)
     audits_passed: int = 0  # audits this node ran for its owner side that the carrier passed
     audits_failed: dict[str, int] = field(default_factory=dict)  # ... that did not pass, by code
+    spot_audits_passed: int = 0  # peers this node handed a shard to that proved they kept it
+    spot_audits_failed: int = 0  # ... that did not (each distrusted)
 
     def count_reject(self, code: str, *, sent: bool) -> None:
         table = self.rejects_sent if sent else self.rejects_received
@@ -36,3 +38,9 @@ class NodeStats:
         else:
             name = getattr(code, "name", "TIMEOUT")
             self.audits_failed[name] = self.audits_failed.get(name, 0) + 1
+
+    def count_spot_audit(self, passed: bool | None) -> None:
+        if passed is True:
+            self.spot_audits_passed += 1
+        elif passed is False:
+            self.spot_audits_failed += 1

@@ -37,6 +37,7 @@ from wdp.core.node import (
     PublishLocator,
     ResetStream,
     SendData,
+    SpotAudited,
     StoreShard,
     ThreatChanged,
     WipeShard,
@@ -257,6 +258,7 @@ class Runtime:
                     | AuditServed()
                     | CustodyDropped()
                     | CustodyRestored()
+                    | SpotAudited()
                 ):
                     self.observer.node_report(ep, eff)
                 case _:

@@ -89,6 +89,10 @@ class Swarm:
         warmup: Seconds of pings before the first launch.
         crypto: ``"real"`` (Ed25519, sealed locators) or ``"standin"``
             (cheap signatures of the real sizes, plain locators).
+        probation: Carriers give an unproven peer one TTL hop until it is
+            proven (``CarrierParams.probation``; with the defences only).
+        spot_audits: Carriers audit the peer each TTL hop went to
+            (``CarrierParams.spot_audits``; with the defences only).
     """
 
     nodes: int = 200
@@ -111,6 +115,8 @@ class Swarm:
     bandwidth: float = 12.5e6
     warmup: float = 60.0
     crypto: Literal["real", "standin"] = "standin"
+    probation: bool = False
+    spot_audits: bool = False
 
     def check(self) -> None:
         if self.nodes < 2:

@@ -244,7 +244,13 @@ class Topology:
         """Every node's tuning: the scenario's placement; threat response if the policy has it."""
         defended = ThreatParams(established_only=self.policy.defences)
         threat = defended if self.policy.threat else NEVER
-        carrier = CarrierParams(placement=self.placement(), threat=threat)
+        sw, defended_carrier = self.sc.swarm, self.policy.defences
+        carrier = CarrierParams(
+            placement=self.placement(),
+            threat=threat,
+            probation=defended_carrier and sw.probation,
+            spot_audits=defended_carrier and sw.spot_audits,
+        )
         return NodeParams(carrier=carrier, lost_after=self.sc.swarm.lost_after)
 
     def owner_params(self) -> OwnerParams:

@@ -21,6 +21,7 @@ from wdp.core.audit import (
     encode_audit_message,
     make_challenge,
     make_grant,
+    make_spot_challenge,
 )
 from wdp.core.carrier import Carrier
 from wdp.core.effects import Send
@@ -111,6 +112,19 @@ class Setup:
             grant=grant,
         )
 
+    def spot(self, label: str, by: int, *, to: int = HOLDER, index: int = 0) -> bytes:
+        """A spot audit frame (spec 18.4 A3) signed by node ``by``'s peer key, no grant."""
+        c = make_spot_challenge(
+            Signer(seed(by)),
+            owner_key=self.manifest.value.owner_key,
+            shard_index=index,
+            carrier=self.peer(to),
+            leaf_index=1,
+            now=now_s(AUDIT_NOW_MS),
+            nonce=label_seed(f"wdp/vectors/audit-nonce/spot-{label}")[:AUDIT_NONCE_SIZE],
+        )
+        return audit_frame(Challenge(c))
+
     def resigned(self, c: Signed[AuditChallenge], signer_seed: bytes, **changes: Any) -> bytes:
         body = dataclasses.replace(c.value, **changes).encode()
         return _raw_challenge_frame(body, Signer(signer_seed).sign(DOMAIN_AUDIT, body))
@@ -134,6 +148,7 @@ def carrier_answer(
         nonces=nonces,
         now=now,
         moved=carrier.handed_on,
+        received_from=carrier.received_from,
     )
     shards = {setup.s.key: setup.s.wanderer.shards[0]}
     old = setup.s.old.manifest.value
@@ -180,6 +195,7 @@ def _carrier_cases(setup: Setup) -> list[dict[str, Any]]:
                 else {
                     "record": link.record.to_bytes().hex(),
                     "receipt": link.receipt.to_bytes().hex(),
+                    "received_from": (c.received_from(setup.s.key) or b"").hex(),
                 },
             }
         )
@@ -255,6 +271,13 @@ def _checks(setup: Setup) -> list[tuple[str, str, bytes, list[tuple[bytes, int]]
         ("grant_of_another_key", holder,
          setup.resigned(valid, stranger_seed, challenger_key=stranger_key, grant=other_grant),
          [], "UNAUTHORIZED"),
+        ("spot_audit_by_node1", holder, setup.spot("node1", PASSED_ON), [], "proof"),
+        ("spot_audit_by_a_stranger", holder, setup.spot("stranger", STRANGER), [],
+         "UNAUTHORIZED"),
+        ("spot_audit_by_node1_of_another_shard", holder, setup.spot("shard1", PASSED_ON, index=1),
+         [], "UNAUTHORIZED"),
+        ("spot_audit_by_node2_of_node1", passed, setup.spot("back", HOLDER, to=PASSED_ON), [],
+         "UNAUTHORIZED"),
         ("signature_flipped", holder,
          _raw_challenge_frame(valid.body, flip_bit(valid.signature, 0)), [], "UNAUTHORIZED"),
         ("wrong_recipient", holder, frame(ch("elsewhere", to=PASSED_ON)), [], "WRONG_RECIPIENT"),

@@ -395,12 +395,16 @@ pub fn parse_audit_challenge(signed: &Signed) -> Result<AuditChallenge> {
         bad,
         "audit challenge challenger_key",
     )?;
-    let grant = if f.challenger_key == f.owner_key {
-        0
-    } else {
-        SIGNATURE_SIZE
-    };
-    need_len(&f.grant, grant, bad, "audit challenge grant")?;
+    // Empty for the owner; otherwise the owner's grant, or empty for a spot
+    // audit by the peer that handed the carrier the shard (A3).
+    if f.challenger_key == f.owner_key || !f.grant.is_empty() {
+        let grant = if f.challenger_key == f.owner_key {
+            0
+        } else {
+            SIGNATURE_SIZE
+        };
+        need_len(&f.grant, grant, bad, "audit challenge grant")?;
+    }
     if f.shard_index >= MAX_SHARDS {
         return Err(fail(bad, "audit challenge shard_index is not < 256"));
     }

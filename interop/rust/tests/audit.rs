@@ -9,7 +9,9 @@ use wdp_interop::audit::{
     AuditChallenger, AuditVerdict, ChallengeSpec, ChallengerOutput, ChallengerState, HandedOn,
 };
 use wdp_interop::carrier::CarrierBook;
-use wdp_interop::custody::{make_offer, sign_hop0_record, sign_next_record, DecodedOffer, Link};
+use wdp_interop::custody::{
+    key32, make_offer, sign_hop0_record, sign_next_record, DecodedOffer, Link,
+};
 use wdp_interop::fetch::NonceCache;
 use wdp_interop::limits::{AUDIT_REQUEST_TIMEOUT_MS, AUDIT_RESPONSE_TIMEOUT_MS};
 use wdp_interop::merkle;
@@ -147,11 +149,17 @@ fn handoff(
             if let Some(from) = from {
                 let record = tx.offer().record.clone();
                 let epoch = tx.offer().manifest.fields.epoch_seconds;
+                let came_from = tx
+                    .offer()
+                    .chain
+                    .last()
+                    .map(|l| key32(&l.record.fields.from_peer))
+                    .unwrap_or_default();
                 from.book.handed_off(&record);
                 from.stored.clear();
                 let link = Link { record, receipt };
                 from.handed_on
-                    .remember(link, handed_on_lifetime_ms(epoch), now);
+                    .remember(link, came_from, handed_on_lifetime_ms(epoch), now);
             }
             Ok(())
         }
@@ -392,6 +400,88 @@ fn a_version_2_shard_is_audited_then_moves_and_is_audited_again() {
         locator::open_holder(&crypto::sealing_seed(2, &OWNER_SEED).unwrap(), &rec).unwrap();
     assert_eq!(opened, holder);
     assert!(locator::open_holder(&OWNER_SEED, &rec).is_err());
+}
+
+/// A spot audit (§18.4 A3): signed by a carrier's own peer key, no grant.
+fn spot(by: &Node, carrier: &[u8; 32], now: u64, nonce: u8) -> AuditChallenge {
+    let spec = ChallengeSpec {
+        owner_key: public_key(&OWNER_SEED),
+        shard_index: 0,
+        carrier: *carrier,
+        leaf_index: 1,
+        time_ms: now,
+        nonce: [nonce; 16],
+    };
+    audit::sign_challenge(&signing_key(&by.seed), &spec, &[])
+}
+
+/// Hands `from`'s copy of shard 0 on to `to` by a TTL hop.
+fn ttl_hop(m: &Manifest, shard: &[u8], from: &mut Node, to: &mut Node, now: u64) {
+    let owner = public_key(&OWNER_SEED);
+    let held = from
+        .book
+        .held(&crypto::wanderer_id(&owner), 0)
+        .unwrap()
+        .clone();
+    let rec = sign_next_record(
+        &signing_key(&from.seed),
+        &held.record,
+        &to.key(),
+        Reason::Ttl,
+        now,
+    );
+    let offer = make_offer(&m.clone(), &held.chain, &rec, &held.locator_secret);
+    let from_key = from.key();
+    handoff(offer, shard.to_vec(), from_key, Some(from), to, now).unwrap();
+}
+
+#[test]
+fn the_peer_that_handed_a_shard_on_may_audit_its_receiver_and_nobody_else_may() {
+    let (m, shards) = wanderer_v2(&[0x33; 5000], 2, 3, false);
+    let owner = public_key(&OWNER_SEED);
+    let (mut a, mut b, mut c) = (Node::new(1), Node::new(2), Node::new(3));
+    handoff(
+        genesis(&m, 0, &a.key()),
+        shards[0].clone(),
+        owner,
+        None,
+        &mut a,
+        T0,
+    )
+    .unwrap();
+    ttl_hop(&m, &shards[0], &mut a, &mut b, T0 + 10);
+    let (bk, ck) = (b.key(), c.key());
+    // A handed B the shard: B proves to A, without any grant.
+    let now = T0 + 20;
+    let (v, _) = run_audit(&mut b, spot(&a, &bk, now, 1), &m, now, false);
+    assert!(
+        matches!(v.verdict(), Some(AuditVerdict::Proved { .. })),
+        "{:?}",
+        v.failure()
+    );
+    // C never handed B anything: refused at A3, as a stranger.
+    let (v, _) = run_audit(&mut b, spot(&c, &bk, now, 2), &m, now, false);
+    assert_eq!(carrier_code(&v), Some(RejectCode::Unauthorized));
+    // B hands it on to C: A may still audit B, which shows the hop (moved).
+    ttl_hop(&m, &shards[0], &mut b, &mut c, T0 + 30);
+    let now = T0 + 40;
+    let (v, _) = run_audit(&mut b, spot(&a, &bk, now, 3), &m, now, false);
+    let Some(AuditVerdict::Moved { link }) = v.verdict() else {
+        panic!("B answers moved, got {:?}", v.failure());
+    };
+    assert_eq!(link.record.fields.to_peer, ck.to_vec());
+    // A may not audit C (B handed it there); B may.
+    let (v, _) = run_audit(&mut c, spot(&a, &ck, now, 4), &m, now, false);
+    assert_eq!(carrier_code(&v), Some(RejectCode::Unauthorized));
+    let (v, _) = run_audit(&mut c, spot(&b, &ck, now, 5), &m, now, false);
+    assert!(
+        matches!(v.verdict(), Some(AuditVerdict::Proved { .. })),
+        "{:?}",
+        v.failure()
+    );
+    // A damaged copy fails B's spot audit like the owner's.
+    let (v, _) = run_audit(&mut c, spot(&b, &ck, now, 6), &m, now, true);
+    assert_eq!(carrier_code(&v), Some(RejectCode::NotHeld));
 }
 
 #[test]

@@ -393,7 +393,8 @@ fn audit_fixture(c: &Value, now: u64) -> AuditFixture {
         let record = parse_record(&signed(&h["record"])).unwrap();
         let receipt = parse_receipt(&signed(&h["receipt"]), RejectCode::Malformed).unwrap();
         assert_eq!(record.fields.from_peer, key, "this node signed the hop");
-        handed_on.remember(Link { record, receipt }, 86_400_000, now);
+        let from = h32(&h["received_from"]);
+        handed_on.remember(Link { record, receipt }, from, 86_400_000, now);
     }
     AuditFixture {
         key,

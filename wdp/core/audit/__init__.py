@@ -27,10 +27,12 @@ from .challenge import (
     grant_is_valid,
     make_challenge,
     make_grant,
+    make_spot_challenge,
 )
 from .checks import (
     AuditLookup,
     MovedLookup,
+    SenderLookup,
     check_challenge,
     check_moved,
     check_proof,
@@ -59,6 +61,7 @@ __all__ = [
     "Moved",
     "MovedLookup",
     "Proof",
+    "SenderLookup",
     "check_challenge",
     "check_moved",
     "check_proof",
@@ -68,4 +71,5 @@ __all__ = [
     "make_challenge",
     "make_grant",
     "make_proof",
+    "make_spot_challenge",
 ]

@@ -50,6 +50,7 @@ __all__ = [
     "grant_is_valid",
     "make_challenge",
     "make_grant",
+    "make_spot_challenge",
 ]
 
 
@@ -116,12 +117,13 @@ class AuditChallenge:
         _check_len(c.wanderer_id, HASH_SIZE, "audit challenge wanderer_id", bad)
         _check_len(c.owner_key, KEY_SIZE, "audit challenge owner_key", bad)
         _check_len(c.challenger_key, KEY_SIZE, "audit challenge challenger_key", bad)
-        want = 0 if c.challenger_key == c.owner_key else SIGNATURE_SIZE
-        if len(c.grant) != want:
+        if c.challenger_key == c.owner_key and c.grant:
             raise RemoteProtocolError(
-                bad,
-                f"audit challenge grant must be {want} bytes "
-                f"({'the owner needs none' if want == 0 else 'a 64-byte owner signature'})",
+                bad, "audit challenge grant must be 0 bytes (the owner needs none)"
+            )
+        if len(c.grant) not in (0, SIGNATURE_SIZE):
+            raise RemoteProtocolError(
+                bad, "audit challenge grant must be empty or a 64-byte owner signature"
             )
         if c.shard_index >= MAX_SHARDS:
             raise RemoteProtocolError(bad, f"audit challenge shard_index {c.shard_index} >= 256")
@@ -170,6 +172,32 @@ def make_challenge(
         raise LocalProtocolError(
             RejectCode.UNAUTHORIZED, "this key is neither the owner's nor granted by the owner"
         )
+    grant = b"" if signer.public_key == owner_key else grant
+    return _signed_challenge(signer, owner_key, shard_index, carrier, leaf_index, now, nonce, grant)
+
+
+def make_spot_challenge(
+    signer: Signer,
+    *,
+    owner_key: bytes,
+    shard_index: int,
+    carrier: bytes,
+    leaf_index: int,
+    now: float,
+    nonce: bytes,
+) -> Signed[AuditChallenge]:
+    """The previous carrier's challenge: signed with its peer key, no grant (spec 18.4 A3).
+
+    ``carrier`` took the shard from ``signer``'s node by a hop it signed a
+    receipt for; it answers this challenge as it would the owner's.
+    """
+    return _signed_challenge(signer, owner_key, shard_index, carrier, leaf_index, now, nonce, b"")
+
+
+def _signed_challenge(
+    signer: Signer, owner_key: bytes, shard_index: int, carrier: bytes, leaf_index: int,
+    now: float, nonce: bytes, grant: bytes,
+) -> Signed[AuditChallenge]:  # fmt: skip
     if len(nonce) != AUDIT_NONCE_SIZE or len(carrier) != KEY_SIZE:
         raise LocalProtocolError(
             RejectCode.MALFORMED, f"nonce must be {AUDIT_NONCE_SIZE} and carrier {KEY_SIZE} bytes"
@@ -177,7 +205,7 @@ def make_challenge(
     if not 0 <= shard_index < MAX_SHARDS or not 0 <= leaf_index < 2**32:
         raise LocalProtocolError(RejectCode.MALFORMED, "shard or leaf index out of range")
     body = AuditChallenge(
-        wanderer_id=wid,
+        wanderer_id=derive_wanderer_id(owner_key),
         owner_key=owner_key,
         challenger_key=signer.public_key,
         shard_index=shard_index,
@@ -185,7 +213,7 @@ def make_challenge(
         leaf_index=leaf_index,
         time_ms=time_ms(now),
         nonce=nonce,
-        grant=b"" if signer.public_key == owner_key else grant,
+        grant=grant,
     )
     return Signed.create(body, signer)
 

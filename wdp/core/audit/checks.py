@@ -10,7 +10,9 @@ A1    frame, message and challenge body decode                                TO
                                                                               UNSUPPORTED_VERSION
 A2    ``wanderer_id`` = H("wdp/v1/wanderer-id" || ``owner_key``)               UNAUTHORIZED
 A3    ``challenger_key`` = ``owner_key``, or ``grant`` is the owner's          UNAUTHORIZED
-      signature (wdp/v2/repair-grant) over ``wanderer_id || challenger_key``
+      signature (wdp/v2/repair-grant) over ``wanderer_id || challenger_key``,
+      or ``grant`` is empty and ``challenger_key`` handed this node the shard
+      (the previous carrier's spot audit)
 A4    the signature verifies with ``challenger_key`` (wdp/v1/audit-challenge)  UNAUTHORIZED
 A5    ``carrier`` = this node's peer key                                      WRONG_RECIPIENT
 A6    ``time_ms`` within +-5 min of this node's clock                         STALE_HOP
@@ -22,7 +24,8 @@ A10   ``leaf_index`` < the shard's number of leaves                           MA
 ====  ======================================================================  ===================
 
 A2-A4 come before A8, so a node answers every stranger the same whether or not
-it carries the shard. The challenger's checks P1-P4 of a Proof are
+it carries the shard (only the peer it took the shard from, which knows that
+already, gets past A3 without a grant). The challenger's checks P1-P4 of a Proof are
 :func:`check_proof`, its checks M1-M3 of a Moved :func:`check_moved`.
 """
 
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuditLookup",
     "MovedLookup",
+    "SenderLookup",
     "check_challenge",
     "check_moved",
     "check_proof",
@@ -57,6 +61,9 @@ AuditLookup = Callable[[ShardKey], "HeldShard | None"]
 MovedLookup = Callable[[ShardKey], "CustodyLink | None"]
 """The hop by which this node recently handed a shard on (its record, the receipt), or None."""
 
+SenderLookup = Callable[[ShardKey], "bytes | None"]
+"""The peer that handed this node a shard it carries or recently handed on, or None."""
+
 
 def check_challenge(
     challenge: Signed[AuditChallenge],
@@ -66,6 +73,7 @@ def check_challenge(
     now: float,
     nonces: NonceCache,
     moved: MovedLookup = lambda key: None,
+    received_from: SenderLookup = lambda key: None,
 ) -> HeldShard | CustodyLink:
     """Checks A2-A10 of a decoded challenge (A1 is decoding); raise RemoteProtocolError, or
     return what to prove (the held shard) or show (the hop that moved it on).
@@ -77,10 +85,14 @@ def check_challenge(
     denied = RejectCode.UNAUTHORIZED
     if c.wanderer_id != derive_wanderer_id(c.owner_key):
         raise RemoteProtocolError(denied, "the challenge's owner key does not own that wanderer")
-    if c.challenger_key != c.owner_key and not grant_is_valid(
-        c.owner_key, c.wanderer_id, c.challenger_key, c.grant
-    ):
-        raise RemoteProtocolError(denied, "the challenger holds no grant from the owner")
+    if c.challenger_key != c.owner_key:
+        if c.grant and not grant_is_valid(c.owner_key, c.wanderer_id, c.challenger_key, c.grant):
+            raise RemoteProtocolError(denied, "the challenger holds no grant from the owner")
+        if not c.grant and received_from(c.key) != c.challenger_key:
+            raise RemoteProtocolError(
+                denied, "the challenger holds no grant from the owner and did not hand this node "
+                "the shard"
+            )  # fmt: skip
     if not challenge.verify(c.challenger_key):
         raise RemoteProtocolError(denied, "the challenge is not signed by its challenger key")
     if c.carrier != local_peer:

@@ -40,6 +40,7 @@ from .challenge import encode_audit_message as _encode
 from .checks import (
     AuditLookup,
     MovedLookup,
+    SenderLookup,
     check_challenge,
     check_moved,
     check_proof,
@@ -129,11 +130,13 @@ class AuditServerSession(_AuditSession):
         nonces: NonceCache,
         now: float,
         moved: MovedLookup = lambda key: None,
+        received_from: SenderLookup = lambda key: None,
     ) -> None:
         super().__init__()
         self.local_peer = local_peer
         self.lookup = lookup
         self.moved = moved
+        self.received_from = received_from
         self.nonces = nonces
         self.state = AuditServerState.AWAIT_CHALLENGE
         self.challenge: Signed[AuditChallenge] | None = None
@@ -161,6 +164,7 @@ class AuditServerSession(_AuditSession):
             now=now,
             nonces=self.nonces,
             moved=self.moved,
+            received_from=self.received_from,
         )
         if isinstance(found, CustodyLink):
             self.state = AuditServerState.DONE

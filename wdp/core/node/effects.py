@@ -42,6 +42,7 @@ __all__ = [
     "PublishLocator",
     "ResetStream",
     "SendData",
+    "SpotAudited",
     "StoreShard",
     "ThreatChanged",
     "WipeShard",
@@ -257,6 +258,21 @@ class AuditServed:
     by_peer: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SpotAudited:
+    """This node's spot audit of ``peer`` (it handed ``peer`` shard ``key``) ended.
+
+    ``passed``: True (a proof, or the hop that moved it on), False (the peer
+    is now distrusted), None (no answer or BUSY: it is asked once more).
+    """
+
+    key: ShardKey
+    peer: bytes
+    passed: bool | None
+    code: RejectCode | None = None
+    detail: str = ""
+
+
 NodeEffect = (
     OpenStream
     | SendData
@@ -276,5 +292,6 @@ NodeEffect = (
     | AuditServed
     | CustodyDropped
     | CustodyRestored
+    | SpotAudited
 )
 """Every effect of :class:`~wdp.core.node.machine.NodeCore`."""

@@ -37,6 +37,7 @@ def server_session(
         nonces=nonces,
         now=now,
         moved=carrier.handed_on,
+        received_from=carrier.received_from,
     )
 
 

@@ -39,7 +39,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..audit import AuditChallenge, AuditClientSession, AuditEffect, AuditServerSession
+from ..audit import (
+    AuditChallenge,
+    AuditClientSession,
+    AuditEffect,
+    AuditServerSession,
+    make_spot_challenge,
+)
 from ..carrier import Carrier, CarrierParams, HeldShard
 from ..effects import (
     CarrierEffect,
@@ -49,6 +55,7 @@ from ..effects import (
     HandoffSucceeded,
     Send,
     ShardKey,
+    SpotAudit,
     StartHandoff,
     ThreatChanged,
     WipeShard,
@@ -67,11 +74,10 @@ from ..limits import (
     MAX_HOLDER_ADDRS,
     MIGRATE_PROTOCOL_ID,
 )
-from ..locator import locator_expiry_ms, make_locator
 from ..messages import Offer
 from ..migrate import ReceiverPolicy, ReceiverSession, SenderSession
 from ..nonces import NonceCache
-from ..objects import CustodyLink, HolderInfo, Manifest, Signed
+from ..objects import CustodyLink, Manifest, Signed
 from ..placement import Candidate
 from ..rng import Rng
 from ..signing import Signer
@@ -90,12 +96,13 @@ from .effects import (
     NodeEffect,
     OpenStream,
     PersistReceipt,
-    PublishLocator,
     ResetStream,
     SendData,
+    SpotAudited,
     StoreShard,
 )
 from .exchanges import EXCHANGE_PROTOCOLS, ClientSession, report, server_session
+from .locators import Locators
 from .streams import Phase, Role, Stream
 
 __all__ = ["NodeCore", "NodeParams"]
@@ -129,15 +136,6 @@ class NodeParams:
             raise ValueError("publish_retry and ask_open_timeout must be positive")
 
 
-@dataclass(slots=True)
-class _Locator:
-    """The locator this node publishes for a shard it carries: which hop, and when next."""
-
-    record_hash: bytes
-    next_at: float
-    lifetime: float = 0.0
-
-
 class NodeCore:
     """The carrier and every stream session of one node, with one timer (see module docstring)."""
 
@@ -162,9 +160,10 @@ class NodeCore:
         self.audit_nonces = NonceCache()  # of audit challenges
         self._streams: dict[int, Stream] = {}
         self._by_tag: dict[int, int] = {}
+        self._spot_tags: set[int] = set()  # audits this core runs itself (tags below 0)
         self._next_sid = 1
         self._ping_failures: dict[bytes, int] = {}
-        self._locators: dict[ShardKey, _Locator] = {}
+        self._locators = Locators(self.carrier, rng, self.params.publish_retry)
         self._addrs: tuple[bytes, ...] = ()
         self.set_addrs(addrs)
 
@@ -342,7 +341,9 @@ class NodeCore:
         assert stream.role is Role.ASK and stream.tag is not None
         if stream.protocol == AUDIT_PROTOCOL_ID:
             assert stream.key is not None
-            return [AuditEnded(stream.tag, stream.key, stream.peer, None, code, why)]
+            return self._audit_report(
+                AuditEnded(stream.tag, stream.key, stream.peer, None, code, why), now
+            )
         return [FetchEnded(stream.tag, None, code, f"cannot open a fetch stream: {why}")]
 
     # ---- answers of the store --------------------------------------------------------
@@ -408,7 +409,7 @@ class NodeCore:
     def _custody_lost(self, stream: Stream, why: str) -> list[NodeEffect]:
         assert stream.key is not None
         self.carrier.store_lost(stream.key)
-        self._locators.pop(stream.key, None)
+        self._locators.stop(stream.key)
         stream.closed = stream.reported = True
         self._forget_if_done(stream)
         return [ResetStream(stream.sid), CustodyDropped(stream.key, why)]
@@ -556,7 +557,7 @@ class NodeCore:
                     out += self._failed(stream, eff, now)
         session = stream.session
         if session is not None and session.finished and not stream.reported:
-            out += self._exchange_report(stream)
+            out += self._exchange_report(stream, now)
         self._forget_if_done(stream)
         return out
 
@@ -585,7 +586,7 @@ class NodeCore:
             assert stream.stored is not None
             return [report, *self._take_custody(stream.stored, eff.link, now)]
         self.carrier.handoff_succeeded(eff.key, now, eff.link)
-        self._locators.pop(eff.key, None)  # its next carrier publishes now (spec 6.10)
+        self._locators.stop(eff.key)
         return [report]
 
     def _take_custody(
@@ -616,14 +617,34 @@ class NodeCore:
             )
         ]  # fmt: skip
 
-    def _exchange_report(self, stream: Stream) -> list[NodeEffect]:
+    def _exchange_report(self, stream: Stream, now: float) -> list[NodeEffect]:
         if stream.role not in (Role.SERVE, Role.ASK):
             return []
         assert stream.session is not None
         stream.reported = True
         if stream.tag is not None:
             self._by_tag.pop(stream.tag, None)
-        return [report(stream.session, stream.tag)]  # type: ignore[arg-type]
+        return self._audit_report(report(stream.session, stream.tag), now)  # type: ignore[arg-type]
+
+    def _spot_audit(self, eff: SpotAudit, now: float) -> list[NodeEffect]:
+        """Challenge the peer this node handed a shard to, with its own key (spec 18.4 A3)."""
+        challenge = make_spot_challenge(
+            self.carrier.signer, owner_key=eff.manifest.value.owner_key,
+            shard_index=eff.key.shard_index, carrier=eff.peer, leaf_index=eff.leaf_index,
+            now=now, nonce=eff.nonce,
+        )  # fmt: skip
+        tag = min(self._spot_tags, default=0) - 1
+        self._spot_tags.add(tag)
+        return self.audit(challenge, eff.manifest, tag, now)
+
+    def _audit_report(self, ended: NodeEffect, now: float) -> list[NodeEffect]:
+        """A spot audit's end goes to the carrier (and out as ``SpotAudited``); others pass."""
+        if not isinstance(ended, AuditEnded) or ended.tag not in self._spot_tags:
+            return [ended]
+        self._spot_tags.discard(ended.tag)
+        passed = ended.result is not None
+        counted = self.carrier.spot_audited(ended.key, ended.carrier, passed, ended.code, now)
+        return [SpotAudited(ended.key, ended.carrier, counted, ended.code, ended.detail)]
 
     def _forget_if_done(self, stream: Stream) -> None:
         if stream.done:
@@ -644,47 +665,22 @@ class NodeCore:
                     )
                     out.append(OpenStream(stream.sid, eff.to_peer, MIGRATE_PROTOCOL_ID))
                 case CarrierPublish():
-                    self._locators[eff.key] = _Locator(eff.record_hash, now)
-                    publish = self._publish(eff.key, now)
+                    self._locators.start(eff.key, eff.record_hash, now)
+                    publish = self._locators.publish(eff.key, now, self.peer, self._addrs)
                     if publish is not None:
                         out.append(publish)
                 case WipeShard():
-                    self._locators.pop(eff.key, None)
+                    self._locators.stop(eff.key)
                     out.append(eff)
                 case ThreatChanged():
                     out.append(eff)
+                case SpotAudit():
+                    out += self._spot_audit(eff, now)
         return out
-
-    def _publish(self, key: ShardKey, now: float) -> PublishLocator | None:
-        """This node's locator for ``key``, while it still carries the hop it announces."""
-        loc = self._locators.get(key)
-        held = self.carrier.held.get(key)
-        if loc is None or held is None or held.last.record.hash != loc.record_hash:
-            self._locators.pop(key, None)  # the shard moved on: its next carrier publishes
-            return None
-        rec, manifest = held.record, held.manifest.value
-        now_ms = max(0, int(now * 1000))
-        expires_ms = locator_expiry_ms(now_ms, self.carrier.epoch_of(manifest))
-        dht_key, value = make_locator(
-            locator_secret=held.locator_secret,
-            sealing_key=manifest.sealing_key,
-            holder=HolderInfo(self.peer, self._addrs, loc.record_hash),
-            generation=rec.generation,
-            hop=rec.hop,
-            expires_at_ms=expires_ms,
-            ephemeral_seed=self.rng.randbytes(32),
-        )
-        loc.lifetime = (expires_ms - now_ms) / 1000
-        loc.next_at = now + loc.lifetime / 2
-        return PublishLocator(
-            key, dht_key, value, loc.record_hash, rec.generation, rec.hop, expires_ms / 1000
-        )
 
     def locator_failed(self, key: ShardKey, record_hash: bytes, now: float) -> list[NodeEffect]:
         """A ``PublishLocator`` put failed: try again soon (not later than the refresh)."""
-        loc = self._locators.get(key)
-        if loc is not None and loc.record_hash == record_hash:
-            loc.next_at = now + min(self.params.publish_retry, loc.lifetime / 2)
+        self._locators.failed(key, record_hash, now)
         return []
 
     # ---- network observations ----------------------------------------------------------------
@@ -745,10 +741,7 @@ class NodeCore:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None."""
-        times = [loc.next_at for loc in self._locators.values()]
-        carrier = self.carrier.get_timer()
-        if carrier is not None:
-            times.append(carrier)
+        times = [t for t in (self._locators.get_timer(), self.carrier.get_timer()) if t is not None]
         for stream in self._streams.values():
             if stream.session is not None:
                 t = stream.session.get_timer()
@@ -765,8 +758,4 @@ class NodeCore:
                 t = session.get_timer()
                 if t is not None and t <= now:
                     out += self._route(stream, session.handle_timer(now), now)
-        for key in [k for k, loc in self._locators.items() if loc.next_at <= now]:
-            publish = self._publish(key, now)
-            if publish is not None:
-                out.append(publish)
-        return out
+        return out + self._locators.due(now, self.peer, self._addrs)

@@ -17,17 +17,37 @@ use super::{grant_is_valid, HandedOn};
 pub trait MovedLookup {
     /// The hop by which this node handed (`wanderer_id`, `shard_index`) on.
     fn moved(&self, wanderer_id: &[u8; 32], shard_index: u32, now_ms: u64) -> Option<Link>;
+    /// The peer that had handed this node that shard before it moved on (A3).
+    fn received_from(
+        &self,
+        wanderer_id: &[u8; 32],
+        shard_index: u32,
+        now_ms: u64,
+    ) -> Option<[u8; 32]>;
 }
 
 impl MovedLookup for HandedOn {
     fn moved(&self, wanderer_id: &[u8; 32], shard_index: u32, now_ms: u64) -> Option<Link> {
         self.get(wanderer_id, shard_index, now_ms).cloned()
     }
+
+    fn received_from(
+        &self,
+        wanderer_id: &[u8; 32],
+        shard_index: u32,
+        now_ms: u64,
+    ) -> Option<[u8; 32]> {
+        HandedOn::received_from(self, wanderer_id, shard_index, now_ms)
+    }
 }
 
 /// A node that remembers nothing handed on.
 impl MovedLookup for () {
     fn moved(&self, _: &[u8; 32], _: u32, _: u64) -> Option<Link> {
+        None
+    }
+
+    fn received_from(&self, _: &[u8; 32], _: u32, _: u64) -> Option<[u8; 32]> {
         None
     }
 }
@@ -66,14 +86,27 @@ pub fn check_challenge(
             "the challenge's owner key is not this wanderer's",
         ));
     }
-    // A3
-    if f.challenger_key != f.owner_key
-        && !grant_is_valid(&f.owner_key, &f.wanderer_id, &f.challenger_key, &f.grant)
-    {
-        return Err(fail(
-            unauthorized,
-            "the challenger holds neither the owner key nor its grant",
-        ));
+    // A3: the owner, a key the owner granted, or (no grant) the peer that
+    // handed this node the shard: the previous carrier's spot audit.
+    if f.challenger_key != f.owner_key {
+        let allowed = if f.grant.is_empty() {
+            let wid = key32(&f.wanderer_id);
+            let sender = holdings
+                .carried(&wid, f.shard_index)
+                .filter(|(m, _)| m.fields.owner_key == f.owner_key)
+                .map(|(_, r)| key32(&r.fields.from_peer))
+                .or_else(|| handed_on.received_from(&wid, f.shard_index, now_ms));
+            sender.is_some_and(|s| s[..] == f.challenger_key[..])
+        } else {
+            grant_is_valid(&f.owner_key, &f.wanderer_id, &f.challenger_key, &f.grant)
+        };
+        if !allowed {
+            return Err(fail(
+                unauthorized,
+                "the challenger holds neither the owner key nor its grant, and did not hand \
+                 this node the shard",
+            ));
+        }
     }
     // A4
     if !ch.verify(DOMAIN_AUDIT, &f.challenger_key) {

@@ -1,6 +1,9 @@
 //! The hops a carrier remembers after handing a shard on, to answer an
 //! audit with **moved** (spec §18.4 A8, §12 `handed_on_epochs`).
 //!
+//! With each hop it keeps the peer that had handed this node the shard: that
+//! peer may audit it without the owner's grant (the spot audit, §18.4 A3).
+//!
 //! A carrier MAY forget a handed-on hop; this one keeps each for
 //! `HANDED_ON_EPOCHS` (2) epochs of the shard's manifest, at most a day, and at
 //! most `HANDED_ON_MEMORY` (100000) hops, forgetting those closest to expiry
@@ -22,7 +25,7 @@ pub fn handed_on_lifetime_ms(epoch_seconds: u32) -> u64 {
 #[derive(Debug)]
 pub struct HandedOn {
     capacity: usize,
-    hops: HashMap<ShardKey, (Link, u64)>,
+    hops: HashMap<ShardKey, (Link, [u8; 32], u64)>,
 }
 
 impl Default for HandedOn {
@@ -40,14 +43,15 @@ impl HandedOn {
     }
 
     /// Remembers `link` (the record this node signed and the next carrier's
-    /// receipt) until `now_ms + lifetime_ms` inclusive. A later hop of the
+    /// receipt), and `received_from` (the `from_peer` of the record that had
+    /// brought the shard here), until `now_ms + lifetime_ms` inclusive. A later hop of the
     /// same shard (by `(generation, hop)`) replaces an earlier one; an
     /// earlier one never replaces a later one.
-    pub fn remember(&mut self, link: Link, lifetime_ms: u64, now_ms: u64) {
-        self.hops.retain(|_, (_, e)| *e >= now_ms);
+    pub fn remember(&mut self, link: Link, received_from: [u8; 32], lifetime_ms: u64, now_ms: u64) {
+        self.hops.retain(|_, (_, _, e)| *e >= now_ms);
         let f = &link.record.fields;
         let key = (key32(&f.wanderer_id), f.shard_index);
-        if let Some((old, _)) = self.hops.get(&key) {
+        if let Some((old, _, _)) = self.hops.get(&key) {
             let o = &old.record.fields;
             if (o.generation, o.hop) > (f.generation, f.hop) {
                 return;
@@ -57,7 +61,7 @@ impl HandedOn {
                 let Some(soonest) = self
                     .hops
                     .iter()
-                    .min_by_key(|(_, (_, e))| *e)
+                    .min_by_key(|(_, (_, _, e))| *e)
                     .map(|(k, _)| *k)
                 else {
                     break;
@@ -65,8 +69,10 @@ impl HandedOn {
                 self.hops.remove(&soonest);
             }
         }
-        self.hops
-            .insert(key, (link, now_ms.saturating_add(lifetime_ms)));
+        self.hops.insert(
+            key,
+            (link, received_from, now_ms.saturating_add(lifetime_ms)),
+        );
     }
 
     /// The hop by which this node handed (`wanderer_id`, `shard_index`) on,
@@ -74,8 +80,22 @@ impl HandedOn {
     pub fn get(&self, wanderer_id: &[u8; 32], shard_index: u32, now_ms: u64) -> Option<&Link> {
         self.hops
             .get(&(*wanderer_id, shard_index))
-            .filter(|(_, e)| *e >= now_ms)
-            .map(|(l, _)| l)
+            .filter(|(_, _, e)| *e >= now_ms)
+            .map(|(l, _, _)| l)
+    }
+
+    /// The peer that had handed this node (`wanderer_id`, `shard_index`)
+    /// before it handed the shard on, if it still remembers that hop.
+    pub fn received_from(
+        &self,
+        wanderer_id: &[u8; 32],
+        shard_index: u32,
+        now_ms: u64,
+    ) -> Option<[u8; 32]> {
+        self.hops
+            .get(&(*wanderer_id, shard_index))
+            .filter(|(_, _, e)| *e >= now_ms)
+            .map(|(_, from, _)| *from)
     }
 
     /// Forgets the hop of a shard (for example once it came back here).

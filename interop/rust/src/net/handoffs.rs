@@ -270,6 +270,7 @@ impl Carrier {
                         let mut shared = self.shared.lock().expect("carrier lock");
                         if let Some(held) = shared.book.held(&key.0, key.1) {
                             let brought = held.record.hash;
+                            let came_from = key32(&held.record.fields.from_peer);
                             let lifetime =
                                 handed_on_lifetime_ms(held.manifest.fields.epoch_seconds);
                             shared.shards.remove(&brought);
@@ -278,7 +279,9 @@ impl Carrier {
                                 record: record.clone(),
                                 receipt: (*receipt).clone(),
                             };
-                            shared.handed_on.remember(link, lifetime, now_ms());
+                            shared
+                                .handed_on
+                                .remember(link, came_from, lifetime, now_ms());
                         }
                         shared.book.handed_off(&record);
                         drop(shared);
