@@ -361,7 +361,7 @@ def test_a_replayed_offer_costs_a_lookup_not_129_signature_checks():
     replay_cpu = (time.process_time() - started) / replays
     print(f"64-link offer ({len(frame)} B): first {first_cpu * 1e3:.2f} ms CPU, "
           f"replayed {replay_cpu * 1e3:.3f} ms CPU")  # fmt: skip
-    assert replay_cpu <= 0.001
+    assert replay_cpu * 20 <= first_cpu  # a ratio: absolute CPU times vary with the load
     # The same bytes from another peer are still refused for their sender.
     (stranger,) = [e for e in offered(make_node(5).peer) if isinstance(e, HandoffFailed)]
     assert stranger.code is RejectCode.WRONG_SENDER
