@@ -576,14 +576,16 @@ class Carrier:
 
     def handed_on(self, key: ShardKey) -> CustodyLink | None:
         """The hop by which this node recently handed ``key`` on, if it remembers one."""
+        found = None if key in self.held else self._remembered(key)
+        return None if found is None else found[0]
+
+    def _remembered(self, key: ShardKey) -> tuple[CustodyLink, float, bytes] | None:
+        """The handed-on entry of ``key`` while it lasts (an expired one is dropped)."""
         found = self._handed_on.get(key)
-        if found is None or key in self.held:
-            return None
-        link, until, _ = found
-        if until < self._now:
+        if found is not None and found[1] < self._now:
             del self._handed_on[key]
             return None
-        return link
+        return found
 
     def received_from(self, key: ShardKey) -> bytes | None:
         """The peer that handed this node ``key``, which it carries or recently handed on.
@@ -594,10 +596,8 @@ class Carrier:
         held = self.held.get(key)
         if held is not None:
             return held.record.from_peer
-        found = self._handed_on.get(key)
-        if found is None or found[1] < self._now:
-            return None
-        return found[2]
+        found = self._remembered(key)
+        return None if found is None else found[2]
 
     def spot_audited(
         self, key: ShardKey, peer: bytes, passed: bool, code: RejectCode | None, now: float

@@ -68,8 +68,6 @@ class PeerEvidence:
         self._distrusted: OrderedDict[bytes, float] = OrderedDict()  # peer -> until
         self._on_probation: OrderedDict[bytes, None] = OrderedDict()
         self._pending: OrderedDict[ShardKey, _Pending] = OrderedDict()
-        self.passed = 0
-        self.failed = 0
 
     # ---- evidence ---------------------------------------------------------------------
 
@@ -165,14 +163,12 @@ class PeerEvidence:
         p.tries += 1
         if passed:
             del self._pending[key]
-            self.passed += 1
             self._vouch(peer, key.wanderer_id)
             return True
         if code in RETRIED_CODES and p.tries < 2:
             p.due = now + self.retry_delay
             return None
         del self._pending[key]
-        self.failed += 1
         self._distrusted[peer] = now + self.distrust_time
         self._distrusted.move_to_end(peer)
         self._vouched.pop(peer, None)
