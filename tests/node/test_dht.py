@@ -19,7 +19,7 @@ from wdp.core.locator import locator_dht_key, make_locator, open_locator, valida
 from wdp.core.objects import HolderInfo, Locator, Signed
 from wdp.core.signing import Signer
 from wdp.core.wanderer import locator_seed, sealing_seed
-from wdp.node.dht import PUBLISH_REPLICAS, publish_locator
+from wdp.node.dht import DISCOVERY_BACKOFF, PUBLISH_REPLICAS, discovery_wait, publish_locator
 from wdp.node.host import LocatorValidator
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes
@@ -163,3 +163,12 @@ async def test_a_locator_is_put_at_the_closest_peers_and_found_there(
         # A record the validator refuses is not stored or sent anywhere.
         with pytest.raises(ProtocolError):
             await publish_locator(publisher.dht, "/wdp/" + "00" * 48, value, publisher.spawn)
+
+
+def test_quiet_discovery_backs_off_and_a_new_peer_resets_the_pace() -> None:
+    waits = [30.0]
+    for _ in range(6):
+        waits.append(discovery_wait(waits[-1], 0, 30.0))
+    assert waits == [30, 60, 120, 240, 240, 240, 240]
+    assert max(waits) == 30 * DISCOVERY_BACKOFF
+    assert discovery_wait(240.0, 1, 30.0) == 30.0

@@ -41,7 +41,8 @@ class NodeConfig:
             listen addresses, e.g. a NAT's public address or a published port.
         local_ips: This machine's interface addresses; wildcard listen addresses
             (``0.0.0.0``, ``::``) are advertised as one address per entry.
-        discovery_interval: Seconds between Kademlia lookups for new peers.
+        discovery_interval: Seconds between Kademlia lookups for new peers (lookups
+            that find nobody new back off, up to 8 times as long).
         max_peers: Connections beyond which discovery dials no more peers.
         kad_limits: What other peers can make the DHT do (streams, records).
         stream_budget: What other peers' migrate, fetch and audit streams may

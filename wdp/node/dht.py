@@ -248,6 +248,21 @@ async def discover(host: IHost, dht: KadDHT, *, max_peers: int, dial_timeout: fl
     return new
 
 
+DISCOVERY_BACKOFF = 8
+"""A lookup that finds nobody new doubles the wait, up to this many intervals."""
+
+
+def discovery_wait(last: float, found: int, interval: float) -> float:
+    """Seconds until the next discovery lookup.
+
+    A settled swarm has nobody new to find, and a lookup costs every peer it
+    asks some CPU; so quiet rounds back off, and any new peer resets the pace.
+    """
+    if found:
+        return interval
+    return min(last * 2, interval * DISCOVERY_BACKOFF)
+
+
 async def add_dht_peers(host: IHost, dht: KadDHT) -> None:
     """Connected peers that identify says run kad go into the routing table."""
     store = host.get_peerstore()

@@ -80,7 +80,7 @@ from wdp.core.wanderer import Wanderer, launch_offer
 
 from .addrs import advertised_addrs, self_ipv4
 from .config import NodeConfig
-from .dht import add_dht_peers, discover, lookup_locator, publish_locator
+from .dht import add_dht_peers, discover, discovery_wait, lookup_locator, publish_locator
 from .host import (
     Clock,
     NotEd25519PeerError,
@@ -606,13 +606,15 @@ class Node:
         if math.isinf(self.config.ping_interval):
             return
         next_discovery = 0.0
+        wait = self.config.discovery_interval
         while True:
             await self.pinger.ping_all()
             if self.dht is not None:
                 await add_dht_peers(self.host, self.dht)
                 if time.monotonic() >= next_discovery:
-                    await self.discover()
-                    next_discovery = time.monotonic() + self.config.discovery_interval
+                    found = await self.discover()
+                    wait = discovery_wait(wait, found, self.config.discovery_interval)
+                    next_discovery = time.monotonic() + wait
             await trio.sleep(self.config.ping_interval)
 
     async def discover(self) -> int:
