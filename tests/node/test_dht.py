@@ -6,11 +6,14 @@ import hashlib
 
 import pytest
 import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.kad_dht.routing_table import peer_id_to_key
 from libp2p.kad_dht.utils import xor_distance
+from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.record import make_put_record
 from libp2p.records.utils import InvalidRecordType
+from multiaddr import Multiaddr
 
 import wdp.node.dht
 from wdp.core.effects import ShardKey
@@ -21,6 +24,7 @@ from wdp.core.signing import Signer
 from wdp.core.wanderer import locator_seed, sealing_seed
 from wdp.node.dht import DISCOVERY_BACKOFF, PUBLISH_REPLICAS, discovery_wait, publish_locator
 from wdp.node.host import LocatorValidator
+from wdp.node.node import Node
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes
 
@@ -172,3 +176,53 @@ def test_quiet_discovery_backs_off_and_a_new_peer_resets_the_pace() -> None:
     assert waits == [30, 60, 120, 240, 240, 240, 240]
     assert max(waits) == 30 * DISCOVERY_BACKOFF
     assert discovery_wait(240.0, 1, 30.0) == 30.0
+
+
+def dead_peers_closer_than(live: list[Node], raw: bytes, count: int) -> list[ID]:
+    """Peer ids nearer ``raw`` than every live node, as a churned routing table holds."""
+    target = hashlib.sha256(raw).digest()
+    nearest_live = min(xor_distance(peer_id_to_key(n.peer_id), target) for n in live)
+    dead: list[ID] = []
+    while len(dead) < count:
+        peer = ID.from_pubkey(create_new_key_pair().public_key)
+        if xor_distance(peer_id_to_key(peer), target) < nearest_live:
+            dead.append(peer)
+    return dead
+
+
+@pytest.mark.trio
+async def test_dead_peers_in_the_routing_table_neither_answer_nor_take_locators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After churn the closest peers a routing table knows may all be dead. py-libp2p's
+    # query returns the same thing for a failed dial as for an empty answer; a walk
+    # that took that for an answer would send every PUT to the dead and find nothing.
+    monkeypatch.setattr(wdp.node.dht, "QUERY_HEDGE", DEADLINE)
+    clock = MovableClock()
+    async with nodes(clock, 40, 41, 42, 43, 44, 45, 46) as swarm:
+        publisher, reader = swarm[0], swarm[1]
+        dht_key, value = locator(
+            clock, secret=locator_seed(OWNER_SEED, 0, 1), hop=1, expires_in=600
+        )
+        raw = dht_key.encode()
+        dead = dead_peers_closer_than(swarm[1:], raw, PUBLISH_REPLICAS)
+        for node in (publisher, reader):
+            for peer in dead:  # a closed port: each dial fails at once
+                node.host.get_peerstore().add_addrs(peer, [Multiaddr("/ip4/127.0.0.1/tcp/9")], 600)
+                assert await node.dht.routing_table.add_peer(peer, skip_server_mode_check=True)
+            for other in swarm:
+                if other is not node:
+                    info = PeerInfo(other.peer_id, other.addrs)
+                    await node.dht.routing_table.add_peer(info, skip_server_mode_check=True)
+        closest = publisher.dht.routing_table.find_local_closest_peers(raw, PUBLISH_REPLICAS)
+        assert set(closest) == set(dead)
+
+        with trio.fail_after(DEADLINE):
+            stored = await publish_locator(publisher.dht, dht_key, value, publisher.spawn)
+        holders = [n for n in swarm[1:] if n.dht.value_store.get(raw) is not None]
+        assert stored == len(holders) == PUBLISH_REPLICAS
+        assert not any(publisher.dht.routing_table.peer_in_table(p) for p in dead)
+
+        reader.dht.value_store.store.pop(raw, None)
+        with trio.fail_after(DEADLINE):
+            assert await reader.lookup_locator(dht_key) == value

@@ -1,10 +1,11 @@
 """The node's use of py-libp2p's Kademlia: finding peers, reading and writing locators.
 
 Locator records are built, validated and chosen by the protocol core
-(``wdp.core.locator``); this module only moves them, working around four habits
+(``wdp.core.locator``); this module only moves them, working around five habits
 of py-libp2p 0.8.1: ``get_value`` answers from the local store without asking
 the network (and without validating), its walk is slow (FIND_NODE to the 20
-closest peers, then GET_VALUE to each of them) and can stall on dead peers, and
+closest peers, then GET_VALUE to each of them) and can stall on dead peers, a
+query to a peer that cannot be dialled looks like an empty answer, and
 connected peers do not enter the routing table unless they open a kad stream
 to us.
 """
@@ -81,14 +82,36 @@ async def lookup_locator(
         return None
 
 
+async def _reachable(dht: KadDHT, peer: ID) -> bool:
+    """Whether ``peer`` is connected or can be dialled now.
+
+    py-libp2p's GET_VALUE query swallows a failed dial and returns what an
+    empty answer returns, so without this a walk counts a dead peer as one of
+    the closest that answered, and a publish sends its PUTs to dead peers
+    (after churn, every one of them). A peer that cannot be dialled leaves the
+    routing table; ``add_dht_peers`` puts it back if it connects again.
+    """
+    host = dht.host
+    if host.get_network().get_connections(peer):
+        return True
+    try:
+        await host.connect(PeerInfo(peer, host.get_peerstore().addrs(peer)))
+    except Exception as exc:
+        log.debug("dht: %s is unreachable, out of the routing table: %s", peer, exc)
+        dht.routing_table.remove_peer(peer)
+        return False
+    return True
+
+
 async def _query(
     dht: KadDHT, peer: ID, key: bytes, send: trio.MemorySendChannel[tuple[ID, object]]
 ) -> None:
     got: object = None
     with trio.move_on_after(QUERY_TIMEOUT):  # py-libp2p's own walk bounds a query the same way
-        got = await dht.value_store._get_from_peer(
-            peer, key, return_record=True, return_closer_peers=True
-        )
+        if await _reachable(dht, peer):
+            got = await dht.value_store._get_from_peer(
+                peer, key, return_record=True, return_closer_peers=True
+            )
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         send.send_nowait((peer, got))  # unless the walk is over
 
