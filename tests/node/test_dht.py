@@ -226,3 +226,37 @@ async def test_dead_peers_in_the_routing_table_neither_answer_nor_take_locators(
         reader.dht.value_store.store.pop(raw, None)
         with trio.fail_after(DEADLINE):
             assert await reader.lookup_locator(dht_key) == value
+
+
+@pytest.mark.trio
+async def test_a_burst_of_lookups_stays_within_what_each_peer_serves_one_peer() -> None:
+    # 48 lookups at once (a keeper probing 8 generations of 6 shards) against peers
+    # that serve 4 kad streams of one peer at a time: none is refused, all are found.
+    clock = MovableClock()
+    async with nodes(clock, 50, 51, 52, 53, 54) as swarm:
+        asker = swarm[0]
+        for node in swarm:
+            for other in swarm:
+                if other is not node:
+                    info = PeerInfo(other.peer_id, other.addrs)
+                    await node.dht.routing_table.add_peer(info, skip_server_mode_check=True)
+        keys = []
+        for i in range(48):
+            dht_key, value = locator(
+                clock, secret=locator_seed(OWNER_SEED, i // 8, i % 8), hop=1, expires_in=600
+            )
+            with trio.fail_after(DEADLINE):
+                await publish_locator(swarm[1 + i % 4].dht, dht_key, value, swarm[1].spawn)
+            asker.dht.value_store.store.pop(dht_key.encode(), None)
+            keys.append((dht_key, value))
+        found: dict[str, bytes | None] = {}
+
+        async def look(dht_key: str) -> None:
+            found[dht_key] = await asker.lookup_locator(dht_key)
+
+        with trio.fail_after(DEADLINE):
+            async with trio.open_nursery() as nursery:
+                for dht_key, _ in keys:
+                    nursery.start_soon(look, dht_key)
+        assert not any(n.refusals.counts.get("kad stream over cap") for n in swarm[1:])
+        assert found == dict(keys)

@@ -16,7 +16,8 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import Callable
+import weakref
+from collections.abc import AsyncIterator, Callable
 
 import trio
 from libp2p.abc import IHost
@@ -41,6 +42,7 @@ QUERY_TIMEOUT = 2.0  # one GET_VALUE to one peer
 QUERY_HEDGE = 0.3  # seconds without any answer before one more peer is asked
 PUBLISH_REPLICAS = 5  # a locator is PUT to this many of the closest peers (readers ask 3)
 PUBLISH_WALK_TIMEOUT = 10.0  # the walk that finds them; then each PUT has QUERY_TIMEOUT
+PEER_QUERIES = 3  # our queries in flight to one peer (a node serves 4 of one peer by default)
 
 
 Spawn = Callable[..., None]  # starts ``fn(*args)`` in a nursery that outlives the call
@@ -82,6 +84,29 @@ async def lookup_locator(
         return None
 
 
+_slots: weakref.WeakKeyDictionary[KadDHT, dict[ID, trio.Semaphore]] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _peer_slot(dht: KadDHT, peer: ID) -> AsyncIterator[None]:
+    """One of ``PEER_QUERIES`` places for a query or PUT of this node to ``peer``.
+
+    Peers serve a few kad streams of one peer at once and reset the rest
+    (``KadLimits.per_peer``), so a burst of lookups (a keeper probing every
+    generation of every shard at once) would be refused by the very peers it
+    asks. Queries wait their turn here instead; a wait counts toward the
+    query's timeout.
+    """
+    slots = _slots.setdefault(dht, {})
+    sem = slots.setdefault(peer, trio.Semaphore(PEER_QUERIES))
+    try:
+        async with sem:
+            yield
+    finally:
+        if sem.value == PEER_QUERIES and not sem.statistics().tasks_waiting:
+            slots.pop(peer, None)
+
+
 async def _reachable(dht: KadDHT, peer: ID) -> bool:
     """Whether ``peer`` is connected or can be dialled now.
 
@@ -108,10 +133,11 @@ async def _query(
 ) -> None:
     got: object = None
     with trio.move_on_after(QUERY_TIMEOUT):  # py-libp2p's own walk bounds a query the same way
-        if await _reachable(dht, peer):
-            got = await dht.value_store._get_from_peer(
-                peer, key, return_record=True, return_closer_peers=True
-            )
+        async with _peer_slot(dht, peer):
+            if await _reachable(dht, peer):
+                got = await dht.value_store._get_from_peer(
+                    peer, key, return_record=True, return_closer_peers=True
+                )
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         send.send_nowait((peer, got))  # unless the walk is over
 
@@ -227,7 +253,8 @@ async def _store(
 ) -> None:
     ok = False
     with trio.move_on_after(QUERY_TIMEOUT):  # as py-libp2p's own put_value bounds a PUT
-        ok = await dht.value_store._store_at_peer(peer, key, value)
+        async with _peer_slot(dht, peer):
+            ok = await dht.value_store._store_at_peer(peer, key, value)
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         acks.send_nowait(ok)
 
