@@ -44,6 +44,17 @@ def locator(
     )
 
 
+async def know_each_other(learners: list[Node], swarm: list[Node]) -> None:
+    """Put every other node of ``swarm`` in each learner's routing table, as a settled
+    swarm has them. Identify may have run on a peer before its DHT handler was
+    registered, so the server-mode check is skipped (these peers are DHT servers)."""
+    for node in learners:
+        for other in swarm:
+            if other is not node:
+                info = PeerInfo(other.peer_id, other.addrs)
+                assert await node.dht.routing_table.add_peer(info, skip_server_mode_check=True)
+
+
 def test_validator_wraps_the_core_rules() -> None:
     clock = MovableClock()
     v = LocatorValidator(clock)
@@ -139,12 +150,8 @@ async def test_a_locator_is_put_at_the_closest_peers_and_found_there(
             clock, secret=locator_seed(OWNER_SEED, 0, 0), hop=1, expires_in=600
         )
         raw = dht_key.encode()
-        # A settled swarm: the publisher knows every peer. Identify may have run on
-        # a peer before its DHT handler was registered, so the server-mode check
-        # is skipped (these peers are DHT servers; that is not what is tested).
-        for node in swarm[1:]:
-            info = PeerInfo(node.peer_id, node.addrs)
-            assert await publisher.dht.routing_table.add_peer(info, skip_server_mode_check=True)
+        # A settled swarm: the publisher knows every peer.
+        await know_each_other([publisher], swarm)
         assert len(publisher.dht.routing_table.find_local_closest_peers(raw, 20)) == 7
         with trio.fail_after(DEADLINE):
             stored = await publish_locator(publisher.dht, dht_key, value, publisher.spawn)
@@ -210,10 +217,7 @@ async def test_dead_peers_in_the_routing_table_neither_answer_nor_take_locators(
             for peer in dead:  # a closed port: each dial fails at once
                 node.host.get_peerstore().add_addrs(peer, [Multiaddr("/ip4/127.0.0.1/tcp/9")], 600)
                 assert await node.dht.routing_table.add_peer(peer, skip_server_mode_check=True)
-            for other in swarm:
-                if other is not node:
-                    info = PeerInfo(other.peer_id, other.addrs)
-                    await node.dht.routing_table.add_peer(info, skip_server_mode_check=True)
+        await know_each_other([publisher, reader], swarm)
         closest = publisher.dht.routing_table.find_local_closest_peers(raw, PUBLISH_REPLICAS)
         assert set(closest) == set(dead)
 
@@ -235,11 +239,7 @@ async def test_a_burst_of_lookups_stays_within_what_each_peer_serves_one_peer() 
     clock = MovableClock()
     async with nodes(clock, 50, 51, 52, 53, 54) as swarm:
         asker = swarm[0]
-        for node in swarm:
-            for other in swarm:
-                if other is not node:
-                    info = PeerInfo(other.peer_id, other.addrs)
-                    await node.dht.routing_table.add_peer(info, skip_server_mode_check=True)
+        await know_each_other(swarm, swarm)
         keys = []
         for i in range(48):
             dht_key, value = locator(

@@ -31,6 +31,8 @@ from wdp.core.errors import ProtocolError
 from wdp.core.limits import KAD_PROTOCOL_ID
 from wdp.core.locator import select_locator
 
+from .kadguard import KadLimits
+
 __all__ = ["add_dht_peers", "discover", "lookup_locator", "publish_locator"]
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ QUERY_TIMEOUT = 2.0  # one GET_VALUE to one peer
 QUERY_HEDGE = 0.3  # seconds without any answer before one more peer is asked
 PUBLISH_REPLICAS = 5  # a locator is PUT to this many of the closest peers (readers ask 3)
 PUBLISH_WALK_TIMEOUT = 10.0  # the walk that finds them; then each PUT has QUERY_TIMEOUT
-PEER_QUERIES = 3  # our queries in flight to one peer (a node serves 4 of one peer by default)
+PEER_QUERIES = KadLimits().per_peer - 1  # our queries in flight to one peer: under what it serves
 
 
 Spawn = Callable[..., None]  # starts ``fn(*args)`` in a nursery that outlives the call
