@@ -149,3 +149,21 @@ def test_a_keeper_cut_off_during_repairs_converges_when_it_comes_back() -> None:
         assert kept[0][index] >= gen  # keeper 6 caught up with 7's repairs
     reader = next(n for n in range(1, 18) if n not in (*victims, 6, 7))
     assert grid.get(reader, ticket) == payload
+
+
+def test_a_keeper_whose_first_manifest_fetch_fails_tries_again() -> None:
+    """Every carrier is paused when the keep starts (the lookups find them, the fetch
+    times out) and resumes 20 s later: the next round fetches the manifest."""
+    grid = Grid(12, seed=27)
+    payload = b"second round " * 1000
+    ticket = grid.put(0, payload, epoch=EPOCH)
+    carriers = grid.carriers(ticket)
+    keeper = min(set(range(1, 12)) - set(carriers))  # it must fetch: it holds no shard
+    grid.pause(*carriers)
+    grid.q.at(grid.now + 20.0, grid.pause)
+    started = grid.now
+    grid.keep(keeper, RepairCapability.of_ticket(ticket))
+    assert grid.now - started >= 20.0  # the first round failed: it proves something
+    assert grid.owner(keeper).owned[ticket.wanderer_id].kept
+    grid.seize(0)
+    assert grid.get(keeper, ticket) == payload

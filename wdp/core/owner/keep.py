@@ -4,7 +4,8 @@ A keeper knows the wanderer's id, manifest hash, k and n, but not where its
 shards are, in which generation, or the manifest itself. It looks up every
 shard's locator in generations 0 to ``generations_probed`` - 1 (a shard may
 have been repaired any number of times), fetches one shard for the manifest
-(the fetch checks it against the capability's hash), and from then on checks
+(the fetch checks it against the capability's hash; on failure the lookups
+and the fetch are tried again, ``get_rounds`` in all), and from then on checks
 and repairs the wanderer like its owner, with the capability instead of the
 ticket.
 """
@@ -106,6 +107,10 @@ class KeepOp:
     def _gathered(self, result: GatherResult, now: float) -> Effects:
         manifest = result.manifest
         if manifest is None:
+            if self.rounds < self.owner.params.get_rounds:  # carriers busy, paused or moving
+                self.located.clear()
+                self.owner.after(now + self.owner.params.get_retry_delay, self._round)
+                return []
             why = "; ".join(sorted(set(result.errors.values()))) or "no carrier answered"
             return self.owner.fail(self.op, f"could not fetch the wanderer's manifest: {why}")
         cap = self.cap
