@@ -17,7 +17,7 @@ class View:
     peer = b"\x00" * 32
     self_ipv4 = "10.0.0.1"
 
-    def candidates(self) -> list[Candidate]:
+    def candidates(self, now: float) -> list[Candidate]:
         return [Candidate(NEAR, "10.0.0.9", None, True), Candidate(SAME16, "10.0.1.2", None, True)]
 
     def carried(self, key: ShardKey) -> HeldShard | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from wdp.core.carrier import CarrierParams
 from wdp.core.errors import RejectCode
-from wdp.core.node import HandoffEnded, NodeParams, SpotAudited
+from wdp.core.node import HandoffEnded, LaunchEnded, NodeParams, SpotAudited
 from wdp.core.owner import OwnerParams
 from wdp.testing.grid import Grid
 
@@ -65,3 +65,23 @@ def test_with_probation_each_carrier_gives_a_black_hole_at_most_one_shard() -> N
             assert i not in HOLES and e.hop  # holes hand nothing on; owners launch (hop 0)
             ttl_to_holes[(i, e.peer)] = ttl_to_holes.get((i, e.peer), 0) + 1
     assert ttl_to_holes and max(ttl_to_holes.values()) == 1
+
+
+def test_a_node_launches_nothing_to_a_peer_its_own_spot_audit_caught() -> None:
+    """One node, one verdict: what the carrier's audit found, the owner's side obeys."""
+    grid = spot_grid(7)
+    for i in range(4):
+        grid.put(0, f"wanderer {i} ".encode() * 300, epoch=EPOCH)
+    grid.run(8 * EPOCH)
+    caught = [(i, e) for i, e in grid.record.node if isinstance(e, SpotAudited) and not e.passed]
+    sender, hole = next((i, e.peer) for i, e in caught if i != 0)  # not the owner above
+    start = len(grid.record.node)
+    for i in range(3):
+        grid.put(sender, f"later {i} ".encode() * 300, k=2, n=6, epoch=EPOCH)
+    launched = [
+        e.peer
+        for i, e in grid.record.node[start:]
+        if i == sender and isinstance(e, LaunchEnded) and e.ok
+    ]
+    assert len(launched) >= 18
+    assert hole not in launched

@@ -103,7 +103,7 @@ class SwarmView:
     def self_ipv4(self) -> str | None:
         return self._ep.ipv4
 
-    def candidates(self) -> list[Candidate]:
+    def candidates(self, now: float) -> list[Candidate]:
         alive = self._topology.alive
         nodes = self._topology.nodes
         view = self._rng.sample(alive, min(OWNER_VIEW, len(alive)))

@@ -194,9 +194,11 @@ class NodeCore:
         """Every peer the latency map tracks, sorted by key."""
         return self.carrier.latency.peers()
 
-    def candidates(self) -> list[Candidate]:
-        """Peers as placement sees them (the owner's side chooses its carriers from these)."""
-        return self.carrier.candidates()
+    def candidates(self, now: float) -> list[Candidate]:
+        """Peers as placement sees them, less those the carrier's spot audits distrust
+        (the owner's side chooses its carriers from these: one node, one verdict)."""
+        distrusted = self.carrier.evidence.distrusted(now)
+        return [c for c in self.carrier.candidates() if c.peer not in distrusted]
 
     def carried(self, key: ShardKey) -> HeldShard | None:
         """This node's custody of ``key``, if it carries it."""

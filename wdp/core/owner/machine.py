@@ -57,8 +57,9 @@ class OwnerView(Protocol):
         """This node's IPv4 address, for placement's diversity rules."""
         ...
 
-    def candidates(self) -> list[Candidate]:
-        """The peers a shard may be handed to, as placement sees them."""
+    def candidates(self, now: float) -> list[Candidate]:
+        """The peers a shard may be handed to, as placement sees them: never one
+        this node itself found out (its spot audits) for what it lost."""
         ...
 
     def carried(self, key: ShardKey) -> HeldShard | None:

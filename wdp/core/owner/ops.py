@@ -85,7 +85,7 @@ class PutOp:
         owner, view, n = self.owner, self.owner.view, self.n
         healthy = len(
             pick_carriers(
-                view.candidates(),
+                view.candidates(now),
                 n + owner.params.launch_attempts,
                 rng=owner.rng,
                 exclude={view.peer},

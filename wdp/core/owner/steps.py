@@ -326,7 +326,7 @@ class LaunchJob:
             return self.then(None, now)
         view = self.owner.view
         picks = pick_carriers(
-            view.candidates(),
+            view.candidates(now),
             1,
             rng=self.owner.rng,
             exclude={view.peer, *self.taken, *self.owner.evidence.excluded()},
