@@ -92,3 +92,24 @@ def test_an_answer_for_an_audit_not_running_is_ignored():
     now = _run(ev, T0)
     assert ev.audited(KEY, OTHER, False, RejectCode.NOT_HELD, now) is None  # another peer
     assert ev.distrusted(now) == set()
+
+
+def test_probation_holds_one_unchecked_hop_per_peer_until_its_audit_passes():
+    """A swarm with one wanderer can prove nobody (2 wanderers needed); an honest peer
+    still gets hop after hop, each once the last was checked, and a failing one none."""
+    ev = evidence()
+    ev.put_on_probation(PEER)
+    ev.put_on_probation(OTHER)
+    ev.schedule(KEY, PEER, W.manifest, EPOCH, T0)
+    other_key = ShardKey(KEY.wanderer_id, 1)
+    ev.schedule(other_key, OTHER, W.manifest, EPOCH, T0)
+    assert ev.on_probation(()) == {PEER, OTHER}
+    due = ev.get_timer()
+    assert due is not None
+    now = T0 + EPOCH
+    assert len(ev.due(now)) == 2
+    assert ev.audited(KEY, PEER, True, None, now) is True
+    assert ev.audited(other_key, OTHER, False, RejectCode.NOT_HELD, now) is False
+    assert ev.on_probation(()) == set() and not ev.proven(PEER)  # free for one more hop
+    assert ev.distrusted(now) == {OTHER}  # ... the other for none
+    assert ev.on_probation([PEER]) == {PEER}  # while that next hop runs

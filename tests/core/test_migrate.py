@@ -645,7 +645,7 @@ def _one_shard_wanderers(count: int):
 
 def test_an_unproven_peer_gets_one_ttl_hop_from_a_carrier_until_it_hands_shards_on():
     """Probation: a black hole signs and drops; each carrier gives it one shard, not a stream."""
-    params = CarrierParams(proof_wanderers=1, probation=True)
+    params = CarrierParams(proof_wanderers=1, probation=True, spot_audits=False)  # alone
     a, b = make_node(1, params), make_node(2, params)
     (w1, o1), (w2, o2) = _one_shard_wanderers(2)
     for w, owner in ((w1, o1), (w2, o2)):
@@ -672,7 +672,7 @@ def test_an_unproven_peer_gets_one_ttl_hop_from_a_carrier_until_it_hands_shards_
 
 
 def test_without_probation_an_unproven_peer_takes_every_ttl_hop():
-    params = CarrierParams(proof_wanderers=1)  # the default, for now
+    params = CarrierParams(proof_wanderers=1, probation=False)
     a, b = make_node(1, params), make_node(2, params)
     for w, owner in _one_shard_wanderers(2):
         offer = launch_offer(w.manifest, 0, owner_seed=owner, to_peer=a.peer, now=T0)

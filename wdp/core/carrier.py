@@ -92,11 +92,12 @@ class CarrierParams:
             bytes every second (the manifest allows 1 s).
         probation: A peer this node handed a shard to on a TTL hop while it was
             unproven gets no other TTL hop from this node until it is proven
-            (seen handing shards on): one draw per carrier, so a black hole
+            (seen handing shards on) or, with ``spot_audits``, that hop's spot
+            audit passes: one unchecked draw per carrier, so a black hole
             that signs and drops takes one shard from each, not a stream (and
             in a small swarm, where honest peers hold siblings and refuse,
-            it is not the only place left to go). Off by default until the
-            durability study has judged it (README, "Limits").
+            it is not the only place left to go). Off by default: the
+            durability study has not cleared it (README, "Limits").
         spot_audits: After a TTL hop, challenge the new carrier for a random
             leaf at a random time within the shard's epoch (spec 18.4 A3, the
             previous carrier's audit); a peer that fails gets nothing more from

@@ -11,8 +11,11 @@ it verifies on its own, never from what peers say of each other:
   on, is evidence of custody. A refusal, a bad proof or no answer twice
   means the peer signed a receipt for a shard it no longer has: this node
   sends it nothing more for ``distrust_time``;
-* **probation** (optional): an unproven peer gets one TTL hop from this node
-  until the evidence above proves it.
+* **probation** (optional): an unproven peer has at most one TTL hop from this node
+  that this node has not checked: the next waits until that hop's spot audit
+  passes (or the evidence above proves the peer). A black hole gets one shard
+  from each carrier, and then none for ``distrust_time``; an honest peer
+  keeps getting hops in a swarm too small to prove anyone.
 
 Everything here is bounded by ``memory`` entries and driven by the carrier's
 ``now``; the audit itself is run by the node core (a ``SpotAudit`` effect,
@@ -164,6 +167,7 @@ class PeerEvidence:
         if passed:
             del self._pending[key]
             self._vouch(peer, key.wanderer_id)
+            self._on_probation.pop(peer, None)  # its one unchecked hop checked out
             return True
         if code in RETRIED_CODES and p.tries < 2:
             p.due = now + self.retry_delay
