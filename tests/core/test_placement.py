@@ -6,11 +6,11 @@ import random
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from wdp.core.latency import LatencyMap
-from wdp.core.placement import Candidate, PlacementParams, choose_carrier, ipv4_prefix
+from wdp.core.placement import Candidate, PlacementParams, _calm, choose_carrier, ipv4_prefix
 
 SELF = b"\x00" * 32
 SELF_IP = "10.1.0.1"
@@ -268,6 +268,18 @@ candidate_st = st.builds(
     urgent=st.booleans(),
     seed=st.integers(0, 2**32),
 )
+@example(  # the only calm peer is a recent carrier: calm wins
+    cands=[
+        Candidate(pid(0), "10.0.0.1", None, False),
+        Candidate(pid(2), "10.0.0.1", None, True),
+        Candidate(pid(3), "10.0.0.1", None, False),
+        Candidate(pid(1), None, None, True),
+    ],
+    exclude=set(),
+    recent=[pid(1)],
+    urgent=True,
+    seed=0,
+)
 def test_never_excluded_or_unhealthy(
     cands: list[Candidate],
     exclude: set[bytes],
@@ -296,7 +308,10 @@ def test_never_excluded_or_unhealthy(
     assert got in acceptable
     assert got.healthy and got.peer not in exclude
     window = set(recent[-8:])
-    if any(c.peer not in window for c in acceptable):
+    # A THREAT hop keeps to calm peers first (no flight into a cluster of anomalies),
+    # even if that means a recent carrier: avoiding those is a preference among them.
+    pool = (_calm(acceptable, cands, PlacementParams()) or acceptable) if urgent else acceptable
+    if any(c.peer not in window for c in pool):
         assert got.peer not in window
     again = choose_carrier(
         cands,
