@@ -153,9 +153,7 @@ async def test_a_locator_is_put_at_the_closest_peers_and_found_there(
         # A settled swarm: the publisher knows every peer.
         await know_each_other([publisher], swarm)
         assert len(publisher.dht.routing_table.find_local_closest_peers(raw, 20)) == 7
-        with trio.fail_after(DEADLINE):
-            stored = await publish_locator(publisher.dht, dht_key, value, publisher.spawn)
-        holders = {n.peer_id for n in swarm[1:] if n.dht.value_store.get(raw) is not None}
+        stored, holders = await put_locator(publisher, swarm, dht_key, value)
         target = hashlib.sha256(raw).digest()
         by_distance = sorted(
             (n.peer_id for n in swarm[1:]),
@@ -167,9 +165,7 @@ async def test_a_locator_is_put_at_the_closest_peers_and_found_there(
         assert publisher.dht.value_store.get(raw).value == value
 
         # A reader that has no copy finds it where it was put.
-        reader.dht.value_store.store.pop(raw, None)
-        with trio.fail_after(DEADLINE):
-            assert await reader.lookup_locator(dht_key) == value
+        assert await found_afresh(reader, dht_key) == value
 
         # A record the validator refuses is not stored or sent anywhere.
         with pytest.raises(ProtocolError):
@@ -183,6 +179,21 @@ def test_quiet_discovery_backs_off_and_a_new_peer_resets_the_pace() -> None:
     assert waits == [30, 60, 120, 240, 240, 240, 240]
     assert max(waits) == 30 * DISCOVERY_BACKOFF
     assert discovery_wait(240.0, 1, 30.0) == 30.0
+
+
+async def put_locator(publisher: Node, swarm: list[Node], dht_key: str, value: bytes):
+    """Publish a locator from ``publisher``; how many PUTs it counted, and which peers hold it."""
+    with trio.fail_after(DEADLINE):
+        stored = await publish_locator(publisher.dht, dht_key, value, publisher.spawn)
+    raw = dht_key.encode()
+    return stored, {n.peer_id for n in swarm[1:] if n.dht.value_store.get(raw) is not None}
+
+
+async def found_afresh(reader: Node, dht_key: str) -> bytes | None:
+    """What ``reader`` finds for ``dht_key`` in the network once its own copy is gone."""
+    reader.dht.value_store.store.pop(dht_key.encode(), None)
+    with trio.fail_after(DEADLINE):
+        return await reader.lookup_locator(dht_key)
 
 
 def dead_peers_closer_than(live: list[Node], raw: bytes, count: int) -> list[ID]:
@@ -221,15 +232,10 @@ async def test_dead_peers_in_the_routing_table_neither_answer_nor_take_locators(
         closest = publisher.dht.routing_table.find_local_closest_peers(raw, PUBLISH_REPLICAS)
         assert set(closest) == set(dead)
 
-        with trio.fail_after(DEADLINE):
-            stored = await publish_locator(publisher.dht, dht_key, value, publisher.spawn)
-        holders = [n for n in swarm[1:] if n.dht.value_store.get(raw) is not None]
+        stored, holders = await put_locator(publisher, swarm, dht_key, value)
         assert stored == len(holders) == PUBLISH_REPLICAS
         assert not any(publisher.dht.routing_table.peer_in_table(p) for p in dead)
-
-        reader.dht.value_store.store.pop(raw, None)
-        with trio.fail_after(DEADLINE):
-            assert await reader.lookup_locator(dht_key) == value
+        assert await found_afresh(reader, dht_key) == value
 
 
 @pytest.mark.trio

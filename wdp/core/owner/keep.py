@@ -88,8 +88,7 @@ class KeepOp:
         if self.left:
             return []
         if not self.located:
-            if self.rounds < self.owner.params.get_rounds:
-                self.owner.after(now + self.owner.params.get_retry_delay, self._round)
+            if self._again(now):
                 return []
             return self.owner.fail(
                 self.op, "no shard of that wanderer can be found: is the capability right?"
@@ -100,6 +99,14 @@ class KeepOp:
             self.owner, self.cap, 1, self._gathered, skip=missing, generations=generations
         ).start(now)
 
+    def _again(self, now: float) -> bool:
+        """Start another round of lookups (and fetch) after a pause, if one is left."""
+        if self.rounds >= self.owner.params.get_rounds:
+            return False
+        self.located.clear()
+        self.owner.after(now + self.owner.params.get_retry_delay, self._round)
+        return True
+
     def _generation(self, index: int) -> int:
         found = self.located.get(index)
         return found.generation if found is not None else 0
@@ -107,9 +114,7 @@ class KeepOp:
     def _gathered(self, result: GatherResult, now: float) -> Effects:
         manifest = result.manifest
         if manifest is None:
-            if self.rounds < self.owner.params.get_rounds:  # carriers busy, paused or moving
-                self.located.clear()
-                self.owner.after(now + self.owner.params.get_retry_delay, self._round)
+            if self._again(now):  # carriers busy, paused or moving
                 return []
             why = "; ".join(sorted(set(result.errors.values()))) or "no carrier answered"
             return self.owner.fail(self.op, f"could not fetch the wanderer's manifest: {why}")
