@@ -50,3 +50,23 @@ def test_honest_carriers_pass_their_audits_and_nothing_is_repaired() -> None:
     assert all(ev.failed == 0 for ev in evidence.values())
     assert grid.owner(0).evidence.excluded() == frozenset()
     assert len(grid.holders(ticket)) == 8
+
+
+def test_the_first_check_comes_a_fifth_of_an_interval_after_the_put() -> None:
+    """Launches go to peers no audit has proven yet; the first check round comes
+    ``first_check`` (a fifth) of the interval after the put, not a whole interval."""
+    early = OwnerParams(repair_interval=INTERVAL)
+    assert early.first_check == 0.2
+    late = OwnerParams(repair_interval=INTERVAL, first_check=1.0)
+    found = {}
+    for name, params in (("early", early), ("late", late)):
+        grid = Grid(14, seed=3, black_holes=(1, 2), owner_params=params)
+        ticket = grid.put(0, b"audit me " * 500, epoch=EPOCH)
+        dropped = 8 - len(grid.holders(ticket))
+        assert dropped > 0
+        grid.run(0.2 * INTERVAL + 30)
+        found[name] = len(repairs(grid))
+        if name == "early":
+            assert found[name] == dropped
+            assert sorted(grid.holders(ticket)) == list(range(8))
+    assert found["late"] == 0  # the old rule waited a whole interval

@@ -94,6 +94,11 @@ class OwnerParams:
         placement: The placement tuning launches follow (the node's own, so
             hop 0 obeys the same diversity rules as every later hop); None:
             the defaults.
+        first_check: Share of the check interval before a wanderer's first
+            check round after its put (or after a keeper takes it on). Its
+            shards have just gone to peers no audit has proven yet, and a
+            black hole among them shows itself at its first audit; the
+            sooner that comes, the sooner the shard is rebuilt elsewhere.
         parallel_checks: Check rounds running at once; the rest wait their turn
             (a node with many wanderers checks them one after another, so its
             lookups and probes do not crowd out the user's gets).
@@ -120,6 +125,7 @@ class OwnerParams:
     not_held_delay: float = 1.0
     generations_probed: int = 8
     placement: PlacementParams | None = None
+    first_check: float = 0.2
     parallel_checks: int = 1
     audit: bool = True
     audit_retry_delay: float = 10.0
@@ -130,6 +136,8 @@ class OwnerParams:
     def __post_init__(self) -> None:
         if not self.repair_interval > 0:
             raise ValueError("repair_interval must be positive")
+        if not 0 < self.first_check <= 1:
+            raise ValueError("first_check must be in (0, 1]")
         for name in (
             "launch_attempts",
             "get_parallel",
@@ -193,10 +201,11 @@ class OwnerCore:
         self._ops.discard(op)
 
     def own(self, record: OwnedWanderer, now: float) -> Effects:
-        """Remember a wanderer this node put (and check it from now on)."""
+        """Remember a wanderer this node put or keeps; its first check comes early
+        (``first_check``): every shard was just placed on a peer no audit has proven."""
         wid = record.wanderer_id
         self.owned[wid] = record
-        self._next_check[wid] = now + self._interval(record)
+        self._next_check[wid] = now + self._interval(record) * self.params.first_check
         return [self._save()]
 
     def checked(self, check: CheckOp, now: float) -> Effects:
