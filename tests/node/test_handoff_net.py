@@ -125,7 +125,7 @@ async def test_panic_evacuates_to_a_peer() -> None:
             await a.panic()
         key = key_of(w)
         assert a.store.keys() == [] and a.carrier.level is ThreatLevel.PANIC
-        assert [e.level for e in a.threat_events] == [int(ThreatLevel.PANIC)]
+        assert [e.level for e in a.history.threats] == [int(ThreatLevel.PANIC)]
         with trio.fail_after(DEADLINE):
             await b.wait_until(lambda: key in b.carrier.held)
         assert b.carrier.held[key].last.record.value.reason is Reason.THREAT

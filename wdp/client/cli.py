@@ -508,6 +508,22 @@ def status(
 
 
 @app.command()
+def dashboard(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    api: Api = None,
+    token: Token = None,
+    token_file: TokenFile = None,
+) -> None:
+    """Print the link to this node's web dashboard (it carries the token: keep it to yourself)."""
+    try:
+        answer, _ = client(ctx, data_dir, api, token, token_file).call({"op": "dashboard"})
+    except ClientError as exc:
+        fail(str(exc))
+    print(answer["link"])
+
+
+@app.command()
 def panic(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,

@@ -53,6 +53,7 @@ from .files import MAX_FILE_SIZE, get_file, keep_file, put_file
 from .hostport import parse_hostport
 from .owner import OwnedWanderer, OwnerError, ProgressFn
 from .settings import format_size
+from .status import node_status
 
 if TYPE_CHECKING:
     from .node import Node
@@ -283,6 +284,7 @@ class LocalApi:
         self.tcp = tcp
         self._token = (token or "").encode()
         self.tcp_port: int | None = None  # the bound port, once serving
+        self.dashboard_link: str | None = None  # the dashboard's URL with its token, if served
 
     async def _tcp_listeners(self) -> list[trio.SocketListener]:
         assert self.tcp is not None
@@ -512,46 +514,14 @@ class LocalApi:
     async def op_status(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
     ) -> None:
-        node, carrier = self.node, self.node.carrier
-        evidence = self.owner.core.evidence
-        excluded = evidence.excluded()
-        distrusted = carrier.evidence.distrusted(node.clock())
-        peers = []
-        for p in carrier.latency.peers():
-            ev = evidence.peers.get(p.peer)
-            peers.append({
-                "peer": p.peer.hex()[:16], "ipv4": p.ipv4, "loss": round(p.loss, 3),
-                "rtt_ms": None if p.srtt is None else round(p.srtt * 1000, 3),
-                "healthy": p.healthy, "proven": carrier.proven(p.peer),
-                "audits": None if ev is None else {
-                    "proved": ev.proved, "moved": ev.moved, "failed": ev.failed,
-                    "unanswered": ev.unanswered, "last_failure": ev.last_failure,
-                },
-                "excluded": p.peer in excluded, "distrusted": p.peer in distrusted,
-            })  # fmt: skip
-        stats = node.stats
-        held = [
-            {"shard": str(h.key), "hop": h.record.hop, "reason": h.record.reason.name,
-             "next_hop_in": round(h.next_hop_at - node.clock(), 1)}
-            for h in carrier.held.values()
-        ]  # fmt: skip
-        recent = [
-            {"ok": r.ok, "code": None if r.code is None else r.code.name, "detail": r.detail}
-            for r in list(node.results)[-10:]
-        ]
-        await send({
-            "ok": True, "peer_id": str(node.peer_id), "addrs": [str(a) for a in node.addrs],
-            "threat_level": int(carrier.level), "threat_reasons": list(carrier.threat.reasons),
-            "peers": peers, "held": held, "recent_hops": recent,
-            "hops_in": stats.hops_in, "hops_out": stats.hops_out,
-            "audits": {
-                "answered": stats.audits_answered, "refused": stats.audits_refused,
-                "passed": stats.audits_passed, "failed": dict(stats.audits_failed),
-                "spot_passed": stats.spot_audits_passed, "spot_failed": stats.spot_audits_failed,
-            },
-            "excluded_peers": sorted(p.hex()[:16] for p in excluded),
-            "refusals": dict(sorted(node.refusals.counts.items())),
-        })  # fmt: skip
+        await send({"ok": True, **node_status(self.node, self.owner)})
+
+    async def op_dashboard(
+        self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any
+    ) -> None:
+        if self.dashboard_link is None:
+            raise WdpError("this node serves no dashboard: start it with --dashboard HOST:PORT")
+        await send({"ok": True, "link": self.dashboard_link})
 
     async def op_panic(
         self, req: dict[str, Any], stream: trio.SocketStream, buf: bytearray, send: Any

@@ -122,6 +122,15 @@ def main(
             show_default=False,
         ),
     ] = None,
+    dashboard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Serve the web dashboard at HOST:PORT, e.g. 127.0.0.1:8080, behind the "
+            "API token; `wdp dashboard` prints its link. Default: off.",
+            show_default=False,
+        ),
+    ] = None,
     api_listen: Annotated[
         str | None,
         typer.Option(
@@ -158,6 +167,7 @@ def main(
         "store": store,
         "capacity": capacity,
         "metrics": metrics,
+        "dashboard": dashboard,
         "log_level": log_level,
         "api_listen": api_listen,
         "api_allow_remote": api_allow_remote or None,

@@ -16,7 +16,7 @@ from wdp.core.node.budget import StreamBudget
 from wdp.core.owner import OwnerParams
 from wdp.core.threat import ThreatParams
 
-from .api import API_SOCKET, ApiError, LocalApi, tcp_token
+from .api import API_SOCKET, ApiError, LocalApi, load_or_create_token, tcp_token
 from .errors import leaf_exceptions
 from .host import ensure_ports_free
 from .hostport import format_hostport, parse_hostport
@@ -150,6 +150,19 @@ async def _serve(node: Node, settings: Settings) -> int:
                       file=sys.stderr)  # fmt: skip
                 nursery.cancel_scope.cancel()
                 return 2
+            if settings.dashboard:
+                from .dashboard import Dashboard, DashboardError
+
+                token = settings.api_token or load_or_create_token(data_dir)
+                try:
+                    dashboard = Dashboard(node, owner, settings.dashboard, token)
+                    await nursery.start(dashboard.serve)
+                except (DashboardError, OSError) as exc:
+                    print(f"wdp-node: error: {exc}", file=sys.stderr)
+                    nursery.cancel_scope.cancel()
+                    return 2
+                api.dashboard_link = f"{dashboard.url}#token={token}"  # a fragment: never sent
+                log.info("dashboard at %s (`wdp dashboard` prints its link)", dashboard.url)
             nursery.start_soon(owner.run)  # the owner core's timer: retries and repair
             for addr in node.host.get_transport_addrs():
                 log.info("listening on %s", addr)

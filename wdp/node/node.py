@@ -81,6 +81,7 @@ from wdp.core.wanderer import Wanderer, launch_offer
 from .addrs import advertised_addrs, self_ipv4
 from .config import NodeConfig
 from .dht import add_dht_peers, discover, discovery_wait, lookup_locator, publish_locator
+from .history import NodeHistory
 from .host import (
     Clock,
     NotEd25519PeerError,
@@ -209,7 +210,7 @@ class Node:
         self.pinger = Pinger(self.host, self._ping_result, timeout=config.ping_timeout)
         self.owner: OwnerSide | None = None
         self.locators: dict[ShardKey, tuple[str, bytes]] = {}  # last locator put per shard
-        self.threat_events: list[ThreatChanged] = []
+        self.history = NodeHistory()  # threat changes and hops, for status and the dashboard
         self.results: deque[HandoffResult] = deque(maxlen=1000)  # latest outbound hops
         self.stats = NodeStats()
         self.refusals = RefusalLog()
@@ -365,7 +366,7 @@ class Node:
                 case PublishLocator():
                     self.spawn(self._publish, eff)
                 case ThreatChanged():
-                    self.threat_events.append(eff)
+                    self.history.threat(self.clock(), eff)
                     log.warning("threat level %d: %s", eff.level, "; ".join(eff.reasons) or "calm")
                 case HandoffEnded():
                     self._handoff_ended(eff)
@@ -405,6 +406,7 @@ class Node:
         self.spawn(in_thread)
 
     def _handoff_ended(self, eff: HandoffEnded) -> None:
+        self.history.hop(self.clock(), eff)
         peer = eff.peer.hex()[:12]
         reason = eff.reason.name if eff.reason is not None else "?"
         code = eff.code.name if eff.code is not None else ""

@@ -113,6 +113,7 @@ class Owner:
         self.core.restore(registry.load(), node.clock())
         self._ops: dict[int, _Operation] = {}
         self._changed = trio.Event()
+        self.last_check: dict[bytes, float] = {}  # wanderer id -> when its last check ended
         node.owner = self
 
     @property
@@ -178,6 +179,7 @@ class Owner:
                 case SaveOwned():
                     self.registry.save(eff.records)
                 case CheckDone():
+                    self.last_check[eff.wanderer_id] = self.node.clock()
                     log.debug("check of %s: stale %s", self._name(eff.wanderer_id), eff.stale)
                 case Repaired():
                     log.info("repaired %s shard %d (generation %d)",

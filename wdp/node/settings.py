@@ -114,6 +114,9 @@ class Settings(BaseModel):
     api_listen: str | None = None
     api_token: str | None = Field(None, min_length=16)
     api_allow_remote: bool = False  # needed for a non-loopback api_listen (containers)
+    # The web dashboard ("127.0.0.1:8080"), behind the same token; api_allow_remote is
+    # needed off loopback too.
+    dashboard: str | None = None
 
     @model_validator(mode="after")
     def _k_at_most_n(self) -> Settings:
@@ -135,6 +138,22 @@ class Settings(BaseModel):
                 "it with the token controls this node; use 127.0.0.1, or set api_allow_remote "
                 "(--api-allow-remote) if the port is shielded (e.g. a container port published "
                 "on the host's 127.0.0.1 only)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dashboard_on_loopback(self) -> Settings:
+        if self.dashboard is None:
+            return self
+        try:
+            host, _port = parse_hostport(self.dashboard, example="127.0.0.1:8080")
+        except ValueError as exc:
+            raise ValueError(f"dashboard {exc}") from None
+        if not self.api_allow_remote and not _is_loopback(host):
+            raise ValueError(
+                f"dashboard {self.dashboard} is not a loopback address: it shows who this "
+                "node's peers are and what it carries; use 127.0.0.1, or set "
+                "api_allow_remote (--api-allow-remote) if the port is shielded"
             )
         return self
 

@@ -300,6 +300,10 @@ class OwnerCore:
             self._next_check[wid] = now + self._interval(record)
         return []
 
+    def next_check(self, wanderer_id: bytes) -> float | None:
+        """When the wanderer's next check round is due (None: it is not checked here)."""
+        return self._next_check.get(wanderer_id)
+
     def forget(self, wanderer_id: bytes) -> None:
         """Stop checking and repairing a wanderer (and forget its ticket here)."""
         self.owned.pop(wanderer_id, None)
