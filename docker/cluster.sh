@@ -7,11 +7,13 @@
 #   docker/cluster.sh chaos [...]  kill, pause, disconnect carriers; get every file back
 #   docker/cluster.sh token        print the API node's token (for WDP_API_TOKEN)
 #   docker/cluster.sh api          print the API's host address (for WDP_API)
+#   docker/cluster.sh dashboard    print the dashboard's link (it carries the token)
 #   docker/cluster.sh ps | logs [-f] [SERVICE]
 #
 # WDP_PROJECT names the compose project (default wdp), so several clusters
-# can run side by side; WDP_API_PUBLISH / WDP_METRICS_PUBLISH choose the host
-# ports (default 127.0.0.1:5080 and 127.0.0.1:9464; "127.0.0.1:" = any free one).
+# can run side by side; WDP_API_PUBLISH / WDP_METRICS_PUBLISH / WDP_DASHBOARD_PUBLISH
+# choose the host ports (default 127.0.0.1:5080, 127.0.0.1:9464 and 127.0.0.1:8080;
+# "127.0.0.1:" = any free one).
 # The image must exist: `make image` (or docker/build-image.sh) builds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,13 @@ api_address() {
   echo "${port/0.0.0.0:/127.0.0.1:}"
 }
 
+dashboard_link() {
+  local port
+  port=$(compose port bootstrap 8080 2>/dev/null | tail -n1) || true
+  [ -n "$port" ] || die "the cluster '$PROJECT' is not running (start it with: make cluster-up)"
+  echo "http://${port/0.0.0.0:/127.0.0.1:}/#token=$(token)"
+}
+
 token() {
   compose exec -T bootstrap cat /data/api.token 2>/dev/null ||
     die "cannot read the API token: is the cluster '$PROJECT' running? (make cluster-up)"
@@ -78,6 +87,7 @@ cluster '$PROJECT' is up: bootstrap + $nodes nodes.
   API:     export WDP_API=$api WDP_API_TOKEN=\$(docker/cluster.sh token)
            then: wdp status | wdp put FILE | wdp get TICKET -o FILE
   metrics: curl http://${metrics/0.0.0.0:/127.0.0.1:}/metrics
+  dashboard: open the link docker/cluster.sh dashboard prints (it carries the token)
   logs:    docker/cluster.sh logs -f
   chaos:   make chaos        tear down: make cluster-down
 EOT
@@ -92,6 +102,7 @@ EOT
     ;;
   token) token ;;
   api) api_address ;;
+  dashboard) dashboard_link ;;
   ps) compose ps ;;
   logs) compose logs "$@" ;;
   *)

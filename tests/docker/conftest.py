@@ -131,6 +131,7 @@ def cluster(image: Image) -> Iterator[Cluster]:
         "WDP_IMAGE": image.tag,
         "WDP_API_PUBLISH": "127.0.0.1:",  # ephemeral host ports, on loopback only
         "WDP_METRICS_PUBLISH": "127.0.0.1:",
+        "WDP_DASHBOARD_PUBLISH": "127.0.0.1:",
         "PYTHON": sys.executable,
     }
     c = Cluster(project, env)

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -100,6 +101,18 @@ def test_host_client_reaches_published_api_with_token_only(cluster: Cluster) -> 
     with urllib.request.urlopen(f"http://{metrics_at}/metrics", timeout=30) as r:
         body = r.read().decode()
     assert "wdp_healthy_peers" in body
+    # The dashboard, published on loopback, serves its data only with the token.
+    link = cluster.script("dashboard").strip()
+    url, _, given = link.partition("#token=")
+    assert url.startswith("http://127.0.0.1:") and given == token
+    with pytest.raises(urllib.error.HTTPError) as refused_page:
+        urllib.request.urlopen(url + "api/state", timeout=30)
+    assert refused_page.value.code == 401
+    request = urllib.request.Request(
+        url + "api/state", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
+        assert json.loads(r.read())["peer_id"] == cluster.status(bootstrap)["peer_id"]
 
 
 def test_identity_survives_a_restart(cluster: Cluster) -> None:

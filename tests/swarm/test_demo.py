@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -20,3 +21,5 @@ def test_demo_prints_a_passing_verdict() -> None:
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "PASS: the file came back byte-identical after 3 of 10 nodes were seized" in out.stdout
+    assert re.search(r"Node 0's dashboard \(open it to watch\): http://127\.0\.0\.1:\d+/#token=\S{16,}",
+                     out.stdout)  # fmt: skip

@@ -1,6 +1,7 @@
 """``make demo``: WDP's main job on one machine, with nothing but the project.
 
-Starts 10 wdp-node processes on 127.0.0.1, puts a sample file through node 0,
+Starts 10 wdp-node processes on 127.0.0.1, prints node 0's dashboard link,
+puts a sample file through node 0,
 shows the shards hopping live, SIGKILLs 30 % of the nodes chosen among the
 current carriers, waits for repair, gets the file back through node 1 and
 prints a verdict with the checksum. Every wait is bounded.
@@ -130,7 +131,8 @@ def error(message: str) -> None:
 def run(base: Path) -> int:
     env = {"WDP_PING_INTERVAL": "0.5", "WDP_PING_TIMEOUT": "1", "WDP_DISCOVERY_INTERVAL": "2",
            "WDP_REPAIR_INTERVAL": "2", "WDP_EPOCH": str(EPOCH),
-           "WDP_MIN_EPOCH": str(EPOCH)}  # below the 60 s floor a node keeps by default  # fmt: skip
+           "WDP_MIN_EPOCH": str(EPOCH),  # below the 60 s floor a node keeps by default
+           "WDP_DASHBOARD": "127.0.0.1:0"}  # each node's on a free port  # fmt: skip
     console.print(f"[bold]Starting {NODES} wdp-node processes on 127.0.0.1[/bold] (logs in {base})")
     with LocalSwarm(NODES, base, store="memory", env=env) as swarm:
         deadline = time.monotonic() + 60
@@ -143,6 +145,8 @@ def run(base: Path) -> int:
                 console.print("[red]peers were not discovered in time[/red]")
                 return 1
             time.sleep(0.5)
+        link, _ = ApiClient(swarm.nodes[0].data_dir / "api.sock").call({"op": "dashboard"})
+        console.print(f"Node 0's dashboard (open it to watch): {link['link']}", highlight=False)
         payload = os.urandom(3 << 20)
         digest = hashlib.sha256(payload).hexdigest()
         console.print(f"Putting a 3 MiB file through node 0 (sha256 {digest[:16]}...), "

@@ -19,7 +19,9 @@ Every figure is printed next to a baseline measured in the same run:
     same get through the owner's node;
 (f) a 4 GiB file put and got back with the ``wdp`` command (disk store), with
     every process's peak RSS, next to the raw stream figure (about 6 minutes
-    and 20 GiB of disk; ``--skip big`` leaves it out).
+    and 20 GiB of disk; ``--skip big`` leaves it out);
+(g) what the dashboard costs a node: idle with nobody watching, and with one
+    viewer, next to nodes without it in the same window.
 
 The report goes to stdout as a Markdown table (``--json FILE`` also writes it
 as JSON); progress goes to stderr. Everything runs on 127.0.0.1, every wait
@@ -40,6 +42,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from wdp.ops.bench.big import run_big
+from wdp.ops.bench.dashboard import run_dashboard
 from wdp.ops.bench.find import run_find
 from wdp.ops.bench.pair import run_pair
 from wdp.ops.bench.panic import run_evacuation
@@ -52,6 +55,7 @@ SECTIONS: tuple[tuple[str, Callable[[Plan, Path, Report], None]], ...] = (
     ("putget", run_put_get),
     ("panic", run_evacuation),
     ("find", run_find),
+    ("dashboard", run_dashboard),
     ("big", run_big),
 )
 
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=[name for name, _ in SECTIONS],
         action="append",
         help="run only this part (repeatable): pair = (a) and (b), putget = (c), panic = (d), "
-        "find = (e), big = (f)",
+        "find = (e), dashboard = (g), big = (f)",
     )
     parser.add_argument(
         "--skip",

@@ -39,10 +39,11 @@ class Plan:
     evac_shard_size: int = 256 * KiB
     find_samples: int = 10
     big_size: int = 4 * 1024 * MiB
+    dashboard_seconds: float = 60.0
 
 
 QUICK = Plan(sizes=(1 * MiB,), repeats=3, latency_samples=10, put_size=16 * MiB, evac_shards=20,
-             find_samples=3, big_size=48 * MiB)  # fmt: skip
+             find_samples=3, big_size=48 * MiB, dashboard_seconds=5.0)  # fmt: skip
 
 
 def new_wanderer(size: int, payload: bytes | None = None) -> tuple[Wanderer, bytes]:
