@@ -64,6 +64,16 @@ study: install
 budget: install
 	$(PY) -m wdp.sim.cli budget --docs docs
 
+.PHONY: testbed testbed-down
+
+## The WAN testbed (root): nodes in 3 regions with shaped links, for TESTBED_MINUTES (default 30).
+testbed: install
+	$(PY) -m wdp.ops.wan run --per-region $(or $(PER_REGION),2) --minutes $(or $(TESTBED_MINUTES),30)
+
+## Remove what a crashed testbed run left (its namespaces and the processes in them).
+testbed-down: install
+	$(PY) -m wdp.ops.wan down
+
 .PHONY: bench
 
 ## Throughput, latency, put/get and panic evacuation next to same-run baselines (a few minutes).

@@ -17,7 +17,6 @@ pytestmark = pytest.mark.slow
 ROWS = ["handoff_1MiB", "latency_p50", "latency_p99", "put", "get", "panic",
         "find_healthy", "find_stopped", "find_killed", "dashboard_idle", "dashboard_viewer",
         "big_put", "big_get"]  # fmt: skip
-CPU_ROWS = {"dashboard_idle", "dashboard_viewer"}  # % of a core beside a baseline: may be 0
 
 
 def test_quick_bench_reports_every_row(tmp_path) -> None:
@@ -37,9 +36,12 @@ def test_quick_bench_reports_every_row(tmp_path) -> None:
     rows = {r["key"]: r for r in report["rows"]}
     assert list(rows) == ROWS
     assert rows["dashboard_viewer"]["extra"]["bytes_per_second"] > 0  # the viewer got data
-    for key in CPU_ROWS:
+    for key, bound in (("dashboard_idle", 1.0), ("dashboard_viewer", 2.0)):
+        # What the README states, with room for 5-second windows: nobody watching costs
+        # nothing measurable, one viewer well under 2 % of a core.
         row = rows.pop(key)
         assert 0 <= row["value"] < 100 and 0 <= row["baseline"] < 100, key
+        assert row["value"] - row["baseline"] < bound, (key, row)
         assert row["ratio_shown"].endswith(" points"), key
     for key, row in rows.items():
         assert row["value"] > 0, key

@@ -41,7 +41,7 @@ def node_status(node: Node, owner: Owner) -> dict[str, Any]:
         ev = evidence.peers.get(p.peer)
         peers.append({
             "peer": p.peer.hex()[:SHORT], "ipv4": p.ipv4, "loss": round(p.loss, 3),
-            "rtt_ms": _ms(p.srtt), "healthy": p.healthy, "proven": carrier.proven(p.peer),
+            "rtt_ms": _ms(p.srtt), "min_rtt_ms": _ms(p.min_rtt), "healthy": p.healthy, "proven": carrier.proven(p.peer),
             "audits": None if ev is None else {
                 "proved": ev.proved, "moved": ev.moved, "failed": ev.failed,
                 "unanswered": ev.unanswered, "last_failure": ev.last_failure,
@@ -86,7 +86,6 @@ def dashboard_state(node: Node, owner: Owner) -> dict[str, Any]:
     for peer in state["peers"]:
         p = stats[peer["peer"]]
         peer["group"] = network_group(p.ipv4)
-        peer["min_rtt_ms"] = _ms(p.min_rtt)
         peer["seen_at"] = None if p.last_seen is None else round(p.last_seen, 1)
         peer["lost"] = p.lost
     for entry, h in zip(state["held"], carrier.held.values(), strict=True):

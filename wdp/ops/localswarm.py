@@ -90,15 +90,21 @@ class LocalSwarm:
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
         commands: dict[int, list[str]] | None = None,
+        wrap: dict[int, list[str]] | None = None,
+        listen: dict[int, str] | None = None,
     ) -> None:
         """``commands``: the program some nodes run instead of ``wdp-node`` (by index);
-        it takes ``wdp-node``'s arguments (tests run attacker nodes this way)."""
+        it takes ``wdp-node``'s arguments (tests run attacker nodes this way).
+        ``wrap``: what a node's command runs under (the WAN testbed's ``ip netns
+        exec``); ``listen``: a node's listen address instead of 127.0.0.1."""
         self.n = n
         self.base_dir = Path(base_dir)
         self.store = store
         self.env = {**os.environ, **(env or {})}
         self.extra_args = extra_args or []
         self.commands = commands or {}
+        self.wrap = wrap or {}
+        self.listen = listen or {}
         self.nodes: list[NodeProcess] = []
 
     def __enter__(self) -> LocalSwarm:
@@ -117,8 +123,9 @@ class LocalSwarm:
         data_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.base_dir / f"node{index}.log"
         args = [
+            *self.wrap.get(index, []),
             *self.commands.get(index, wdp_node_command()),
-            "--listen", "/ip4/127.0.0.1/tcp/0",
+            "--listen", self.listen.get(index, "/ip4/127.0.0.1/tcp/0"),
             "--data-dir", str(data_dir),
             "--store", self.store,
             *[a for b in bootstrap for a in ("--bootstrap", b)],

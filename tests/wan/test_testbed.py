@@ -1,0 +1,58 @@
+"""The WAN testbed with real ``wdp-node`` processes in three regions (root, slow).
+
+The RTTs the nodes measure themselves (``wdp status``) match the shaped delays.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from wdp.client.api import ApiClient
+from wdp.ops.wan.geography import three_regions
+from wdp.ops.wan.testbed import Testbed
+
+pytestmark = [pytest.mark.slow, pytest.mark.wan]
+
+ENV = {"WDP_PING_INTERVAL": "0.5", "WDP_PING_TIMEOUT": "2", "WDP_DISCOVERY_INTERVAL": "2"}
+WAIT = 90.0
+
+
+@pytest.fixture
+def testbed(tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("the WAN testbed needs root (network namespaces, a TUN device)")
+    with Testbed(three_regions(2), tmp_path, prefix=f"wdpt{os.getpid() % 100000}", env=ENV) as bed:
+        yield bed
+
+
+def status(bed: Testbed, i: int) -> dict:
+    return ApiClient(bed.nodes[i].data_dir / "api.sock").call({"op": "status"})[0]
+
+
+def test_the_rtts_nodes_measure_match_the_shaped_delays_within_20_percent(testbed) -> None:
+    n = len(testbed.nodes)
+    keys = {status(testbed, i)["peer_key"]: i for i in range(n)}
+    deadline = time.monotonic() + WAIT
+    while True:  # other processes measure; poll their status until every pair has samples
+        seen = [status(testbed, i)["peers"] for i in range(n)]
+        if all(sum(p["min_rtt_ms"] is not None for p in peers) == n - 1 for peers in seen):
+            break
+        assert time.monotonic() < deadline, f"not every node measured every peer: {seen}"
+        time.sleep(0.5)
+    time.sleep(5)  # ten more pings each, for the window's minimum
+    measured = {
+        (i, keys[p["peer"]]): p["min_rtt_ms"] for i in range(n) for p in status(testbed, i)["peers"]
+    }
+    assert len(measured) == n * (n - 1)
+    off = {
+        pair: (ms, testbed.expected_rtt_ms(*pair))
+        for pair, ms in measured.items()
+        if abs(ms - testbed.expected_rtt_ms(*pair)) > 0.2 * testbed.expected_rtt_ms(*pair)
+    }
+    assert not off, f"measured vs shaped RTT (ms), off by more than 20 %: {off}"
+    # The shaped links carried the swarm's traffic, and dropped nothing (no loss set).
+    counts = testbed.router_call({})
+    assert counts["forwarded"] > 0 and counts["dropped_loss"] == 0
