@@ -41,7 +41,8 @@ def node_status(node: Node, owner: Owner) -> dict[str, Any]:
         ev = evidence.peers.get(p.peer)
         peers.append({
             "peer": p.peer.hex()[:SHORT], "ipv4": p.ipv4, "loss": round(p.loss, 3),
-            "rtt_ms": _ms(p.srtt), "min_rtt_ms": _ms(p.min_rtt), "healthy": p.healthy, "proven": carrier.proven(p.peer),
+            "rtt_ms": _ms(p.srtt), "min_rtt_ms": _ms(p.min_rtt), "healthy": p.healthy,
+            "proven": carrier.proven(p.peer),
             "audits": None if ev is None else {
                 "proved": ev.proved, "moved": ev.moved, "failed": ev.failed,
                 "unanswered": ev.unanswered, "last_failure": ev.last_failure,
