@@ -56,3 +56,49 @@ def test_the_rtts_nodes_measure_match_the_shaped_delays_within_20_percent(testbe
     # The shaped links carried the swarm's traffic, and dropped nothing (no loss set).
     counts = testbed.router_call({})
     assert counts["forwarded"] > 0 and counts["dropped_loss"] == 0
+
+
+LOSSY = "eu"
+LOSS_ENV = {**ENV, "WDP_PING_INTERVAL": "1", "WDP_THREAT_MIN_AGE": "10", "WDP_EPOCH": "900"}
+
+
+def threat_hops(bed: Testbed, keys: dict[str, int]) -> list[tuple[int, int, str]]:
+    """(from node, to node, shard) of every THREAT hop in the custody records held now."""
+    hops = []
+    for node in bed.nodes:
+        for key, meta in node.held().items():
+            rec = meta.signed_record().value
+            if rec.reason.name == "THREAT":
+                hops.append(
+                    (keys[rec.from_peer.hex()[:16]], keys[rec.to_peer.hex()[:16]], str(key))
+                )
+    return hops
+
+
+def test_with_loss_on_a_region_its_nodes_flee_to_healthy_peers_in_other_regions(tmp_path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("the WAN testbed needs root (network namespaces, a TUN device)")
+    prefix = f"wdpl{os.getpid() % 100000}"
+    with Testbed(three_regions(3), tmp_path, prefix=prefix, env=LOSS_ENV) as bed:
+        n = len(bed.nodes)
+        keys = {status(bed, i)["peer_key"]: i for i in range(n)}
+        deadline = time.monotonic() + WAIT
+        while not all(
+            sum(p["healthy"] for p in status(bed, i)["peers"]) == n - 1 for i in range(n)
+        ):  # fmt: skip
+            assert time.monotonic() < deadline, "the testbed's nodes did not all see each other"
+            time.sleep(0.5)
+        owner = ApiClient(bed.nodes[n // 2].data_dir / "api.sock")  # a node outside eu
+        for f in range(3):
+            owner.call({"op": "put", "name": f"f{f}", "size": 100_000, "k": 2, "n": 5},
+                       os.urandom(100_000))  # fmt: skip
+        lossy = {i for i in range(n) if bed.region(i) == LOSSY}
+        assert any(node.held() for i, node in enumerate(bed.nodes) if i in lossy)
+        bed.set_loss(LOSSY, 0.3)
+        deadline = time.monotonic() + 3 * WAIT
+        while not [h for h in threat_hops(bed, keys) if h[0] in lossy]:
+            assert time.monotonic() < deadline, "no node of the lossy region fled"
+            time.sleep(1)
+        fled = [h for h in threat_hops(bed, keys) if h[0] in lossy]
+        assert all(to not in lossy for _, to, _ in fled), fled
+        assert all(bed.nodes[to].alive for _, to, _ in fled)
