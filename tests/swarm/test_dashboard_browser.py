@@ -120,6 +120,17 @@ def test_the_dashboard_shows_a_live_swarm_and_nothing_without_the_token(
         assert seen - happened < EPOCH
         until(driver, "the wanderer", lambda d: any(
             r["cells"][0] == "watched" for r in rows(d, "wanderers")))  # fmt: skip
+
+        # What the viewer opened (a wanderer's shards) stays open while updates keep coming.
+        driver.find_element("css selector", "#wanderers details summary").click()
+
+        def updates(d):  # type: ignore[no-untyped-def]
+            return int(d.find_element("tag name", "body").get_attribute("data-updates"))
+
+        before = updates(driver)
+        until(driver, "two more updates", lambda d: updates(d) >= before + 2)
+        opened = driver.find_elements("css selector", "#wanderers details[open] li")
+        assert len(opened) == 2 and all("generation 0, carrier" in li.text for li in opened)
         shots = os.environ.get("WDP_SCREENSHOTS")
         if shots:
             driver.save_screenshot(str(Path(shots) / "dashboard.png"))

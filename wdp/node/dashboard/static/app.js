@@ -6,6 +6,15 @@ const LEVELS = ["CALM", "ELEVATED", "CRITICAL", "PANIC"];
 const KEY = "wdp-dashboard-token";
 const $ = (id) => document.getElementById(id);
 let clock = { server: 0, local: 0 }; // the node's time at the last snapshot, and ours then
+const opened = new Set(); // details the viewer opened stay open across updates
+
+function details(key, summary) {
+  const d = el("details");
+  d.append(el("summary", summary));
+  d.open = opened.has(key);
+  d.addEventListener("toggle", () => (d.open ? opened.add(key) : opened.delete(key)));
+  return d;
+}
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -77,7 +86,7 @@ function drawMap(peers) {
   const top = Math.max(1, ...rtts);
   const radius = (ms) => 30 + (160 * Math.log1p(ms)) / Math.log1p(top);
   const items = [shape("circle", { class: "ring", r: radius(top) }),
-    shape("text", { x: 4, y: -radius(top) - 4 }, top.toFixed(1) + " ms"),
+    shape("text", { x: 4, y: -radius(top) + 12 }, top.toFixed(1) + " ms"),
     shape("circle", { class: "self", r: 7 }, undefined)];
   for (const p of peers) {
     const r = p.rtt_ms === null ? 190 : radius(p.rtt_ms);
@@ -101,6 +110,7 @@ function audits(a) {
 
 function render(s) {
   clock = { server: s.now, local: Date.now() };
+  document.body.dataset.updates = Number(document.body.dataset.updates || 0) + 1;
   $("peer-id").textContent = s.peer_id;
   const badge = $("threat");
   badge.textContent = LEVELS[s.threat_level] ?? String(s.threat_level);
@@ -127,8 +137,7 @@ function render(s) {
 
   $("held-count").textContent = `${s.held.length}`;
   fill("held", s.held.map((h) => {
-    const chain = el("details");
-    chain.append(el("summary", `${h.chain.length} hops`));
+    const chain = details("chain " + h.shard, `${h.chain.length} hops`);
     const list = el("ol");
     list.start = 0;
     for (const c of h.chain) {
@@ -157,8 +166,7 @@ function render(s) {
   fill("wanderers", s.wanderers.map((w) => {
     const repairs = el("td");
     if (w.repairs.length) {
-      const d = el("details");
-      d.append(el("summary", `${w.repairs.length}`));
+      const d = details("repairs " + w.id, `${w.repairs.length}`);
       const list = el("ul");
       for (const r of w.repairs) {
         list.append(el("li", `shard ${r.shard} → generation ${r.generation}: ${r.why}` +
@@ -168,9 +176,20 @@ function render(s) {
       repairs.append(d);
     } else repairs.textContent = "0";
     const stale = w.stale.filter((x) => x > 0).length;
-    return row([w.name || w.id, w.role, `${w.k} of ${w.n}`, size(w.size),
-      w.generations.join(" "), el("td", stale, stale ? "warn" : "ok"),
-      ago(w.last_check_at), until(w.next_check_at), repairs]);
+    const shards = details("shards " + w.id, w.generations.join(" "));
+    const list = el("ol");
+    list.start = 0;
+    w.generations.forEach((g, i) => {
+      const proven = w.carriers_at[i] ? ago(w.carriers_at[i]) : "not yet";
+      list.append(el("li", `generation ${g}, carrier ${w.carriers[i] || "unknown"}, ` +
+        `last proven ${proven}` + (w.stale[i] ? `, stale ${w.stale[i]} checks` : "")));
+    });
+    shards.append(list);
+    const gens = el("td");
+    gens.append(shards);
+    return row([w.name || w.id, w.role, `${w.k} of ${w.n}`, size(w.size), gens,
+      el("td", stale, stale ? "warn" : "ok"), ago(w.last_check_at), until(w.next_check_at),
+      repairs]);
   }));
 }
 
