@@ -64,11 +64,15 @@ study: install
 budget: install
 	$(PY) -m wdp.sim.cli budget --docs docs
 
-.PHONY: testbed testbed-down
+.PHONY: testbed testbed-down soak
 
 ## The WAN testbed (root): nodes in 3 regions with shaped links, for TESTBED_MINUTES (default 30).
 testbed: install
 	$(PY) -m wdp.ops.wan run --per-region $(or $(PER_REGION),2) --minutes $(or $(TESTBED_MINUTES),30)
+
+## False alarms on the testbed: SOAK_MINUTES (default 30) of ordinary load, then a region seized.
+soak: install
+	$(PY) -m wdp.ops.wan.soak --minutes $(or $(SOAK_MINUTES),30)
 
 ## Remove what a crashed testbed run left (its namespaces and the processes in them).
 testbed-down: install
