@@ -266,3 +266,48 @@ async def test_a_burst_of_lookups_stays_within_what_each_peer_serves_one_peer() 
                     nursery.start_soon(look, dht_key)
         assert not any(n.refusals.counts.get("kad stream over cap") for n in swarm[1:])
         assert found == dict(keys)
+
+
+dht_mod = wdp.node.dht
+
+
+class _SlowPeerDht:
+    """Just enough of a KadDHT for ``_query``: a connected peer that never answers."""
+
+    class _Store:
+        asked = 0  # streams opened to the peer
+
+        async def _get_from_peer(self, *args: object, **kw: object) -> None:
+            self.asked += 1
+            await trio.sleep_forever()
+
+    def __init__(self) -> None:
+        network = type("Net", (), {"get_connections": lambda self, peer: [object()]})()
+        self.host = type("Host", (), {"get_network": lambda self: network})()
+        self.value_store = self._Store()
+
+
+@pytest.mark.trio
+async def test_a_query_given_up_on_keeps_its_place_until_the_peer_drops_the_stream(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    dht, peer = _SlowPeerDht(), ID(b"\x00\x24" + bytes(36))
+    send, receive = trio.open_memory_channel[tuple[ID, object]](10)
+    async with trio.open_nursery() as nursery:
+        for _ in range(dht_mod.PEER_QUERIES):
+            nursery.start_soon(dht_mod._query, dht, peer, b"key", send)
+        started = trio.current_time()
+        for _ in range(dht_mod.PEER_QUERIES):
+            assert (await receive.receive()) == (peer, None)  # each gave up on its timeout
+        assert trio.current_time() - started == pytest.approx(dht_mod.QUERY_TIMEOUT)
+        # The peer still counts those streams: one more query waits for a place...
+        nursery.start_soon(dht_mod._query, dht, peer, b"key", send)
+        await receive.receive()
+        waited = trio.current_time() - started
+        assert waited == pytest.approx(dht_mod.QUERY_TIMEOUT * 2)  # timed out waiting
+        assert dht.value_store.asked == dht_mod.PEER_QUERIES  # it opened no stream
+        slots = dht_mod._slots[dht][peer]  # type: ignore[index]
+        assert slots.value == 0
+    # ...and the places come back once the peer would have dropped them.
+    assert trio.current_time() - started >= dht_mod.QUERY_TIMEOUT + dht_mod.ABANDONED_HOLD
+    assert peer not in dht_mod._slots.get(dht, {})  # type: ignore[call-overload]

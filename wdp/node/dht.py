@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 LOOKUP_ALPHA = 3  # GET_VALUE queries in flight per lookup
 LOOKUP_CLOSEST = 3  # a lookup ends once the closest peers that answer have all answered
 QUERY_TIMEOUT = 2.0  # one GET_VALUE to one peer
+# A query or PUT cancelled on its timeout leaves its stream open (py-libp2p does not close
+# it), and the peer counts it against this node's share of its kad streams until its own
+# request deadline: the place in _peer_slot stays taken that long, so a burst of lookups
+# does not open more streams than the peer serves.
+ABANDONED_HOLD = KadLimits().request_timeout
 QUERY_HEDGE = 0.3  # seconds without any answer before one more peer is asked
 PUBLISH_REPLICAS = 5  # a locator is PUT to this many of the closest peers (readers ask 3)
 PUBLISH_WALK_TIMEOUT = 10.0  # the walk that finds them; then each PUT has QUERY_TIMEOUT
@@ -134,14 +139,19 @@ async def _query(
     dht: KadDHT, peer: ID, key: bytes, send: trio.MemorySendChannel[tuple[ID, object]]
 ) -> None:
     got: object = None
-    with trio.move_on_after(QUERY_TIMEOUT):  # py-libp2p's own walk bounds a query the same way
-        async with _peer_slot(dht, peer):
+    opened = False
+    async with contextlib.AsyncExitStack() as stack:
+        with trio.move_on_after(QUERY_TIMEOUT) as waited:  # as py-libp2p's own walk bounds one
+            await stack.enter_async_context(_peer_slot(dht, peer))
             if await _reachable(dht, peer):
+                opened = True
                 got = await dht.value_store._get_from_peer(
                     peer, key, return_record=True, return_closer_peers=True
                 )
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-        send.send_nowait((peer, got))  # unless the walk is over
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            send.send_nowait((peer, got))  # unless the walk is over
+        if opened and waited.cancelled_caught:
+            await trio.sleep(ABANDONED_HOLD)
 
 
 async def _walk(
@@ -253,12 +263,16 @@ async def publish_locator(
 async def _store(
     dht: KadDHT, peer: ID, key: bytes, value: bytes, acks: trio.MemorySendChannel[bool]
 ) -> None:
-    ok = False
-    with trio.move_on_after(QUERY_TIMEOUT):  # as py-libp2p's own put_value bounds a PUT
-        async with _peer_slot(dht, peer):
+    ok = opened = False
+    async with contextlib.AsyncExitStack() as stack:
+        with trio.move_on_after(QUERY_TIMEOUT) as waited:  # as py-libp2p's put_value bounds one
+            await stack.enter_async_context(_peer_slot(dht, peer))
+            opened = True
             ok = await dht.value_store._store_at_peer(peer, key, value)
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-        acks.send_nowait(ok)
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            acks.send_nowait(ok)
+        if opened and waited.cancelled_caught:
+            await trio.sleep(ABANDONED_HOLD)
 
 
 async def discover(host: IHost, dht: KadDHT, *, max_peers: int, dial_timeout: float) -> int:
