@@ -59,6 +59,10 @@ async def test_the_page_is_served_without_data_and_the_data_only_with_the_token(
         assert b"default-src 'self'" in headers[b"content-security-policy"]
         for page in ("/app.js", "/style.css"):
             assert (await exchange(board, get(page, token=None)))[0] == 200
+        status, headers, body = await exchange(board, get("/", None).replace(b"GET", b"HEAD", 1))
+        assert (status, body) == (200, b"") and int(headers[b"content-length"]) > 1000
+        head = get("/api/state").replace(b"GET", b"HEAD", 1)
+        assert (await exchange(board, head))[:3:2] == (200, b"")
         for token in (None, "wrong" * 8, ""):
             status, headers, body = await exchange(board, get("/api/state", token=token))
             assert status == 401 and b"bearer" in headers[b"www-authenticate"].lower()
@@ -108,12 +112,18 @@ async def test_an_event_stream_sends_the_state_again_when_it_changes() -> None:
         (get("/", extra="X-Big: " + "a" * 20000 + "\r\n"), 431, "too large"),
         (b"\x16\x03\x01 garbage that is not http\r\n\r\n", 400, "bad request"),
         (get("/../../etc/passwd"), 404, "no such page"),
+        (get("/nothing").replace(b"GET", b"HEAD", 1), 404, ""),  # headers only
+        (get("/api/state", token="wrong" * 8).replace(b"GET", b"HEAD", 1), 401, ""),
     ],
 )  # fmt: skip
 async def test_bad_requests_get_a_status_and_a_reason(raw: bytes, status: int, why: str) -> None:
     async with dashboard() as board:
-        got, _, body = await exchange(board, raw)
-        assert got == status and why in json.loads(body)["error"]
+        got, headers, body = await exchange(board, raw)
+        assert got == status and headers[b"content-type"] == b"application/json"
+        if raw.startswith(b"HEAD"):
+            assert body == b"" and int(headers[b"content-length"]) > 0
+        else:
+            assert why in json.loads(body)["error"]
         assert (await exchange(board, get("/api/state")))[0] == 200  # still serving
 
 

@@ -145,20 +145,21 @@ class Dashboard:
         self, conn: h11.Connection, stream: trio.SocketStream, request: h11.Request
     ) -> None:
         headers = dict(request.headers)
+        head = request.method == b"HEAD"  # headers only, for a page or an error alike
         if request.method not in (b"GET", b"HEAD"):
             await self._error(conn, stream, 405, "the dashboard only answers GET",
                               [(b"allow", b"GET, HEAD")])  # fmt: skip
             return
         if headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers:
-            await self._error(conn, stream, 413, "the dashboard takes no request body")
+            await self._error(conn, stream, 413, "the dashboard takes no request body", head=head)
             return
         path = request.target.split(b"?", 1)[0].decode("ascii", "replace")
         if path in self._pages:
             body, kind = self._pages[path]
-            await self._send(conn, stream, 200, body, kind, head=request.method == b"HEAD")
+            await self._send(conn, stream, 200, body, kind, head=head)
             return
         if path not in ("/api/state", "/api/events"):
-            await self._error(conn, stream, 404, f"no such page: {path[:100]}")
+            await self._error(conn, stream, 404, f"no such page: {path[:100]}", head=head)
             return
         if not self._authorised(headers.get(b"authorization", b"")):
             peer = stream.socket.getpeername()
@@ -166,15 +167,19 @@ class Dashboard:
             self.node.refusals.refused(
                 "dashboard token", who, "wrong or missing token", self.node.clock()
             )
-            await self._error(conn, stream, 401, UNAUTHORISED,
-                              [(b"www-authenticate", b'Bearer realm="wdp"')])  # fmt: skip
+            challenge = [(b"www-authenticate", b'Bearer realm="wdp"')]
+            await self._error(conn, stream, 401, UNAUTHORISED, challenge, head=head)
             return
         if path == "/api/state":
             state = _json(dashboard_state(self.node, self.owner))
-            await self._send(conn, stream, 200, state, b"application/json")
+            await self._send(conn, stream, 200, state, b"application/json", head=head)
+            return
+        if head:
+            await self._send(conn, stream, 200, b"", b"text/event-stream", head=True)
             return
         if self.viewers >= MAX_VIEWERS:
-            await self._error(conn, stream, 503, f"{MAX_VIEWERS} viewers already; close one")
+            why = f"{MAX_VIEWERS} viewers already; close one"
+            await self._error(conn, stream, 503, why, head=head)
             return
         self.viewers += 1
         try:
@@ -221,17 +226,18 @@ class Dashboard:
             (b"connection", b"close"), *SECURITY_HEADERS, *(extra or []),
         ]  # fmt: skip
         out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
-        if not head:
+        if not head:  # a HEAD answer ends with its headers (and the connection closes)
             out += conn.send(h11.Data(data=body)) or b""
-        out += conn.send(h11.EndOfMessage()) or b""
+            out += conn.send(h11.EndOfMessage()) or b""
         await _put(stream, out)
 
     async def _error(
         self, conn: h11.Connection, stream: trio.SocketStream, status: int, why: str,
-        extra: list[tuple[bytes, bytes]] | None = None,
+        extra: list[tuple[bytes, bytes]] | None = None, *, head: bool = False,
     ) -> None:  # fmt: skip
         log.info("dashboard: %d %s", status, why)
-        await self._send(conn, stream, status, _json({"error": why}), b"application/json", extra)
+        body = _json({"error": why})
+        await self._send(conn, stream, status, body, b"application/json", extra, head=head)
 
 
 async def _read_head(conn: h11.Connection, stream: trio.SocketStream) -> h11.Request | None:
