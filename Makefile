@@ -64,7 +64,7 @@ study: install
 budget: install
 	$(PY) -m wdp.sim.cli budget --docs docs
 
-.PHONY: testbed testbed-down soak
+.PHONY: testbed testbed-down soak testbed-scenario
 
 ## The WAN testbed (root): nodes in 3 regions with shaped links, for TESTBED_MINUTES (default 30).
 testbed: install
@@ -73,6 +73,10 @@ testbed: install
 ## False alarms on the testbed: SOAK_MINUTES (default 30) of ordinary load, then a region seized.
 soak: install
 	$(PY) -m wdp.ops.wan.soak --minutes $(or $(SOAK_MINUTES),30)
+
+## A scenario of the simulator on the testbed's real nodes: make testbed-scenario NAME=loss-then-seize
+testbed-scenario: install
+	$(PY) -m wdp.ops.wan.scenario $(or $(NAME),loss-then-seize)
 
 ## Remove what a crashed testbed run left (its namespaces and the processes in them).
 testbed-down: install

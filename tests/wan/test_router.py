@@ -82,3 +82,15 @@ def test_a_geography_says_what_is_wrong_with_it() -> None:
         from_json({"regions": 3})
     geo = three_regions(3)
     assert from_json(to_json(geo)) == geo and len(geo.nodes()) == 9
+
+
+def test_extra_delay_on_a_region_lengthens_its_links_only() -> None:
+    geo = three_regions()
+    rng = random.Random(5)
+    slow = Geography(geo.regions, geo.rtt_ms, jitter=0.0, extra_ms={"eu": 300.0})
+    assert slow.one_way_delay(0, 1, rng) == pytest.approx((60 + 300) / 2000)
+    assert slow.one_way_delay(0, 0, rng) == pytest.approx((20 + 300) / 2000)
+    assert slow.one_way_delay(1, 2, rng) == pytest.approx(150 / 2000)
+    with pytest.raises(GeographyError, match="extra_ms for eu"):
+        slow.check_extra("eu", -1)
+    assert from_json(to_json(slow)) == slow

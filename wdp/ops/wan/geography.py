@@ -31,12 +31,15 @@ class Geography:
         jitter: Each packet's one-way delay varies by up to this share of it.
         loss: Per region, the probability that a packet from or to it is dropped
             (settable at run time through the router's control socket).
+        extra_ms: Per region, round-trip time added to every link from or to it
+            (a degrading network before a raid; settable at run time too).
     """
 
     regions: tuple[tuple[str, int], ...]
     rtt_ms: tuple[tuple[float, ...], ...]
     jitter: float = 0.1
     loss: dict[str, float] = field(default_factory=dict)
+    extra_ms: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.regions) <= MAX_REGIONS:
@@ -61,12 +64,20 @@ class Geography:
             raise GeographyError("jitter must be in [0, 1)")
         for region, p in self.loss.items():
             self.check_loss(region, p)
+        for region, ms in self.extra_ms.items():
+            self.check_extra(region, ms)
 
     def check_loss(self, region: str, p: float) -> None:
         if region not in self.names:
             raise GeographyError(f"no region {region!r} (regions: {', '.join(self.names)})")
         if not 0 <= p <= 1:
             raise GeographyError(f"loss for {region} must be in [0, 1], not {p}")
+
+    def check_extra(self, region: str, ms: float) -> None:
+        if region not in self.names:
+            raise GeographyError(f"no region {region!r} (regions: {', '.join(self.names)})")
+        if not 0 <= ms <= 10_000:
+            raise GeographyError(f"extra_ms for {region} must be in 0..10000, not {ms}")
 
     @property
     def names(self) -> list[str]:
@@ -86,7 +97,10 @@ class Geography:
 
     def one_way_delay(self, src: int, dst: int, rng: random.Random) -> float:
         """Seconds a packet from region ``src`` to ``dst`` is held."""
-        base = self.rtt_ms[src][dst] / 2000
+        extra = self.extra_ms.get(self.regions[src][0], 0.0)
+        if dst != src:
+            extra += self.extra_ms.get(self.regions[dst][0], 0.0)
+        base = (self.rtt_ms[src][dst] + extra) / 2000
         return base * (1 + self.jitter * (2 * rng.random() - 1))
 
     def drop(self, src: int, dst: int, rng: random.Random) -> bool:
@@ -114,8 +128,10 @@ def three_regions(per_region: int = 2) -> Geography:
 
 
 def to_json(geo: Geography) -> dict[str, object]:
-    return {"regions": [list(r) for r in geo.regions], "rtt_ms": [list(r) for r in geo.rtt_ms],
-            "jitter": geo.jitter, "loss": dict(geo.loss)}  # fmt: skip
+    return {
+        "regions": [list(r) for r in geo.regions], "rtt_ms": [list(r) for r in geo.rtt_ms],
+        "jitter": geo.jitter, "loss": dict(geo.loss), "extra_ms": dict(geo.extra_ms),
+    }  # fmt: skip
 
 
 def from_json(data: dict[str, object]) -> Geography:
@@ -124,6 +140,7 @@ def from_json(data: dict[str, object]) -> Geography:
         rtt = tuple(tuple(float(x) for x in row) for row in data["rtt_ms"])  # type: ignore[attr-defined]
         jitter = float(data.get("jitter", 0.1))  # type: ignore[arg-type]
         loss = {str(k): float(v) for k, v in dict(data.get("loss", {})).items()}  # type: ignore[call-overload]
+        extra = {str(k): float(v) for k, v in dict(data.get("extra_ms", {})).items()}  # type: ignore[call-overload]
     except (KeyError, TypeError, ValueError) as exc:
         raise GeographyError(f"not a geography: {exc}") from None
-    return Geography(regions, rtt, jitter, loss)
+    return Geography(regions, rtt, jitter, loss, extra)

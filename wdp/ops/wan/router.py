@@ -8,9 +8,10 @@ Packets of one flow (source, destination) leave in the order they came, so
 jitter never reorders a TCP stream.
 
 A Unix socket takes one JSON line per connection and answers one:
-``{"loss": {"eu": 0.4}}`` sets loss at run time; ``{}`` only reports the
-counters. Run it as ``python -m wdp.ops.wan.router GEOGRAPHY.json CONTROL.sock``
-inside the router namespace (root: it opens ``/dev/net/tun``).
+``{"loss": {"eu": 0.4}}`` sets loss at run time, ``{"extra_ms": {"eu": 300}}``
+adds round-trip time to every link of a region; ``{}`` only reports the
+counters. Run it as ``python -m wdp.ops.wan.router GEOGRAPHY.json
+CONTROL.sock`` inside the router namespace (root: it opens ``/dev/net/tun``).
 """
 
 from __future__ import annotations
@@ -107,12 +108,18 @@ class Router:
                     data += chunk
             try:
                 request = json.loads(data or b"{}")
-                loss = dict(request.get("loss", {}))
+                loss = {k: float(v) for k, v in dict(request.get("loss", {})).items()}
+                extra = {k: float(v) for k, v in dict(request.get("extra_ms", {})).items()}
                 for region, p in loss.items():
-                    self.geo.check_loss(region, float(p))
-                merged = {**self.geo.loss, **{k: float(v) for k, v in loss.items()}}
-                self.geo = dataclasses.replace(self.geo, loss=merged)
-                answer = {"ok": True, "loss": self.geo.loss, **self.counts}
+                    self.geo.check_loss(region, p)
+                for region, ms in extra.items():
+                    self.geo.check_extra(region, ms)
+                self.geo = dataclasses.replace(
+                    self.geo, loss={**self.geo.loss, **loss},
+                    extra_ms={**self.geo.extra_ms, **extra},
+                )  # fmt: skip
+                answer = {"ok": True, "loss": self.geo.loss, "extra_ms": self.geo.extra_ms,
+                          **self.counts}  # fmt: skip
             except (ValueError, TypeError, AttributeError, GeographyError) as exc:
                 answer = {"ok": False, "error": f"bad control request: {exc}"}
             await stream.send_all(json.dumps(answer).encode() + b"\n")
