@@ -52,12 +52,12 @@ def test_honest_carriers_pass_their_audits_and_nothing_is_repaired() -> None:
     assert len(grid.holders(ticket)) == 8
 
 
-def test_the_first_check_comes_a_fifth_of_an_interval_after_the_put() -> None:
+def test_an_early_first_check_finds_a_black_hole_at_launch_sooner() -> None:
     """Launches go to peers no audit has proven yet; the first check round comes
     ``first_check`` (a fifth) of the interval after the put, not a whole interval."""
-    early = OwnerParams(repair_interval=INTERVAL)
-    assert early.first_check == 0.2
-    late = OwnerParams(repair_interval=INTERVAL, first_check=1.0)
+    early = OwnerParams(repair_interval=INTERVAL, first_check=0.2)
+    late = OwnerParams(repair_interval=INTERVAL)
+    assert late.first_check == 1.0  # the default, until the study judges an earlier one
     found = {}
     for name, params in (("early", early), ("late", late)):
         grid = Grid(14, seed=3, black_holes=(1, 2), owner_params=params)

@@ -99,6 +99,8 @@ class OwnerParams:
             shards have just gone to peers no audit has proven yet, and a
             black hole among them shows itself at its first audit; the
             sooner that comes, the sooner the shard is rebuilt elsewhere.
+            1.0 (a whole interval) until ``make study`` says otherwise: at 0.2
+            its verdict failed one line (see the README, "Audits and repair").
         parallel_checks: Check rounds running at once; the rest wait their turn
             (a node with many wanderers checks them one after another, so its
             lookups and probes do not crowd out the user's gets).
@@ -125,7 +127,7 @@ class OwnerParams:
     not_held_delay: float = 1.0
     generations_probed: int = 8
     placement: PlacementParams | None = None
-    first_check: float = 0.2
+    first_check: float = 1.0
     parallel_checks: int = 1
     audit: bool = True
     audit_retry_delay: float = 10.0
@@ -201,8 +203,8 @@ class OwnerCore:
         self._ops.discard(op)
 
     def own(self, record: OwnedWanderer, now: float) -> Effects:
-        """Remember a wanderer this node put or keeps; its first check comes early
-        (``first_check``): every shard was just placed on a peer no audit has proven."""
+        """Remember a wanderer this node put or keeps; its first check comes
+        ``first_check`` of an interval later."""
         wid = record.wanderer_id
         self.owned[wid] = record
         self._next_check[wid] = now + self._interval(record) * self.params.first_check
