@@ -12,11 +12,13 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from wdp.core.errors import WdpError
+
 MAX_REGIONS = 8
 MAX_NODES_PER_REGION = 32
 
 
-class GeographyError(ValueError):
+class GeographyError(WdpError, ValueError):
     """The layout asked for cannot be built; the message says why."""
 
 

@@ -13,13 +13,15 @@ import shutil
 import signal
 import subprocess
 
+from wdp.core.errors import WdpError
+
 from .geography import Geography, node_address, router_address
 
 ROUTE_TABLE = 100  # the router's table that sends nodes' packets into the TUN device
 MTU = 16000  # fewer, larger packets through the userspace router
 
 
-class NetnsError(RuntimeError):
+class NetnsError(WdpError, RuntimeError):
     """The network could not be built; the message says which command failed and why."""
 
 
