@@ -203,12 +203,14 @@ def test_short_token_refused(tmp_path: Path) -> None:
         load_settings(None, {"api_listen": "127.0.0.1:5080"}, environ={"WDP_API_TOKEN": "short"})
 
 
+@pytest.mark.parametrize("name", ["api_listen", "dashboard"])
 @pytest.mark.parametrize("listen", ["0.0.0.0:5080", "192.0.2.7:5080", "example.org:5080"])
-def test_non_loopback_api_needs_explicit_consent(listen: str) -> None:
-    with pytest.raises(SettingsError, match=r"not a loopback address.*api_allow_remote"):
-        load_settings(None, {"api_listen": listen}, environ={})
-    s = load_settings(None, {"api_listen": listen}, environ={"WDP_API_ALLOW_REMOTE": "true"})
-    assert s.api_listen == listen and s.api_allow_remote
+def test_non_loopback_api_needs_explicit_consent(listen: str, name: str) -> None:
+    refused = rf"{name} {listen} is not a loopback.*api_allow_remote"
+    with pytest.raises(SettingsError, match=refused):
+        load_settings(None, {name: listen}, environ={})
+    s = load_settings(None, {name: listen}, environ={"WDP_API_ALLOW_REMOTE": "true"})
+    assert getattr(s, name) == listen and s.api_allow_remote
 
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:5080", "[::1]:5080", "localhost:0"])

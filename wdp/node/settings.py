@@ -126,36 +126,32 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _api_on_loopback(self) -> Settings:
-        if self.api_listen is None:
-            return self
-        try:
-            host, _port = parse_hostport(self.api_listen)
-        except ValueError as exc:
-            raise ValueError(f"api_listen {exc}") from None
-        if not self.api_allow_remote and not _is_loopback(host):
-            raise ValueError(
-                f"api_listen {self.api_listen} is not a loopback address: anyone who reaches "
-                "it with the token controls this node; use 127.0.0.1, or set api_allow_remote "
-                "(--api-allow-remote) if the port is shielded (e.g. a container port published "
-                "on the host's 127.0.0.1 only)"
-            )
+        self._loopback_unless_allowed(
+            "api_listen", self.api_listen, "127.0.0.1:5080",
+            "anyone who reaches it with the token controls this node",
+        )  # fmt: skip
+        self._loopback_unless_allowed(
+            "dashboard", self.dashboard, "127.0.0.1:8080",
+            "it shows who this node's peers are and what it carries",
+        )  # fmt: skip
         return self
 
-    @model_validator(mode="after")
-    def _dashboard_on_loopback(self) -> Settings:
-        if self.dashboard is None:
-            return self
+    def _loopback_unless_allowed(
+        self, name: str, value: str | None, example: str, why: str
+    ) -> None:
+        """A HOST:PORT that serves the token-guarded API or dashboard: loopback, or allowed."""
+        if value is None:
+            return
         try:
-            host, _port = parse_hostport(self.dashboard, example="127.0.0.1:8080")
+            host, _port = parse_hostport(value, example=example)
         except ValueError as exc:
-            raise ValueError(f"dashboard {exc}") from None
+            raise ValueError(f"{name} {exc}") from None
         if not self.api_allow_remote and not _is_loopback(host):
             raise ValueError(
-                f"dashboard {self.dashboard} is not a loopback address: it shows who this "
-                "node's peers are and what it carries; use 127.0.0.1, or set "
-                "api_allow_remote (--api-allow-remote) if the port is shielded"
+                f"{name} {value} is not a loopback address: {why}; use 127.0.0.1, or set "
+                "api_allow_remote (--api-allow-remote) if the port is shielded (e.g. a "
+                "container port published on the host's 127.0.0.1 only)"
             )
-        return self
 
     @field_validator("metrics")
     @classmethod

@@ -33,7 +33,7 @@ from wdp.client.api import ApiClient, ClientError
 from wdp.sim.scenario import LossFault, ScenarioError, SeizeFault, load_scenario
 
 from .geography import three_regions
-from .soak import _wait_seen, threat_changes
+from .soak import threat_changes, wait_seen
 from .testbed import Testbed
 
 TESTBED_EPOCH = 20
@@ -85,7 +85,7 @@ def run_scenario(
     with Testbed(geo, base, prefix=prefix, env=env) as bed:
         n = len(bed.nodes)
         report = ScenarioReport(name, n, wanderers, epoch)
-        _wait_seen(bed, list(range(n)))
+        wait_seen(bed, list(range(n)))
         owner = ApiClient(bed.nodes[0].data_dir / "api.sock")
         tickets = [
             owner.call({"op": "put", "name": f"w{w}", "size": FILE_SIZE, "k": K, "n": N},

@@ -84,7 +84,7 @@ def _api(node: NodeProcess) -> ApiClient:
     return ApiClient(node.data_dir / "api.sock")
 
 
-def _wait_seen(bed: Testbed, live: list[int]) -> None:
+def wait_seen(bed: Testbed, live: list[int]) -> None:
     deadline = time.monotonic() + SEEN_TIMEOUT
     while True:
         counts = [sum(p["healthy"] for p in _api(bed.nodes[i]).call({"op": "status"})[0]["peers"])
@@ -104,7 +104,7 @@ def soak(
     with Testbed(geo, base, prefix=prefix, env={**SOAK_ENV, **(env or {})}) as bed:
         n = len(bed.nodes)
         live = list(range(n))
-        _wait_seen(bed, live)
+        wait_seen(bed, live)
         report = SoakReport(nodes=n, minutes=minutes)
         restart, leave = 1, n // 2  # neither the bootstrap (0) nor a node of the seized region
         tickets: list[str] = []
