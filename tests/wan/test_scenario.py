@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from wdp.ops.wan.scenario import K, N, run_scenario
+from wdp.ops.wan.agreement import disagreements
+from wdp.ops.wan.scenario import K, N, run_scenario, simulator_outcomes
 from wdp.sim.scenario import ScenarioError
 
 pytestmark = [pytest.mark.slow, pytest.mark.wan]
@@ -30,6 +31,12 @@ def test_loss_then_seize_runs_from_its_scenario_file(tmp_path) -> None:
     assert all(to != "asia" for _, to in report.threat_hops), report.threat_hops
     assert max(lvl for t in report.timelines.values() for _, lvl, _ in t) >= 2
     assert (K, N) == (2, 5)
+    assert report.caught_fled <= report.caught <= 4 * 3
+    # The same scenario in the simulator, laid out and timed alike, agrees within the bound
+    # wdp.ops.wan.agreement states (its range over 20 seeds, and a step of slack).
+    sims = simulator_outcomes("loss-then-seize", report, 20)
+    print(f"testbed: {report.outcome().line()}", *(s.line() for s in sims), sep="\n")
+    assert disagreements(report.outcome(), sims) == []
 
 
 def test_a_scenario_the_testbed_cannot_run_is_one_line(tmp_path) -> None:

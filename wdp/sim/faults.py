@@ -42,7 +42,8 @@ class Faults:
         return self.sim.topology.nodes
 
     def _region(self, fraction: float) -> list[int]:
-        """Nodes of the /16 networks nearest to a random point, ``fraction`` of all (cached)."""
+        """Nodes of the /16 networks nearest to a random point (with ``region_rtt``: from
+        the last network back), ``fraction`` of all (cached)."""
         if fraction not in self._regions:
             rng = self.sim.rng("region", fraction)
             cx, cy = rng.random(), rng.random()
@@ -51,6 +52,8 @@ class Faults:
             order = sorted(
                 range(len(pos)), key=lambda p: (math.hypot(pos[p][0] - cx, pos[p][1] - cy), p)
             )
+            if net.region_rtt:  # a testbed's geography: the last region first, as there
+                order = list(reversed(range(len(net.region_rtt))))
             by_prefix: dict[int, list[int]] = {}
             for node in self._nodes:
                 by_prefix.setdefault(net.prefix_of[node.index], []).append(node.index)

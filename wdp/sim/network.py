@@ -3,7 +3,8 @@
 Every endpoint (a carrier node or an owner) belongs to an IPv4 /16 network
 placed at a point of the unit square; round-trip times grow with distance
 (``min_rtt`` next door, ``max_rtt`` across the map) plus a small access delay
-per endpoint, and each sample gets multiplicative jitter. Faults add packet
+per endpoint, and each sample gets multiplicative jitter. A testbed's
+geography can instead give the RTT between networks outright (``region_rtt``). Faults add packet
 loss and latency to chosen endpoints for a while.
 
 Streams behave like TCP: frames arrive in order, a link's bandwidth
@@ -38,6 +39,7 @@ class Network:
         "min_rtt",
         "prefix_of",
         "prefix_pos",
+        "region_rtt",
         "rng",
     )
 
@@ -52,6 +54,7 @@ class Network:
         jitter: float,
         base_loss: float,
         bandwidth: float,
+        region_rtt: tuple[tuple[float, ...], ...] = (),
     ) -> None:
         self.rng = rng
         self.prefix_pos = prefix_pos
@@ -61,6 +64,7 @@ class Network:
         self.jitter = jitter
         self.base_loss = base_loss
         self.bandwidth = bandwidth
+        self.region_rtt = region_rtt
         n = len(prefix_of)
         self.access = [rng.uniform(0.0, min_rtt) for _ in range(n)]
         self.loss = [0.0] * n
@@ -77,6 +81,9 @@ class Network:
 
     def rtt(self, a: int, b: int) -> float:
         """Round-trip time between two endpoints without jitter."""
+        if self.region_rtt:  # given outright, a testbed's geography: no access delay
+            pa, pb = self.prefix_of[a], self.prefix_of[b]
+            return self.region_rtt[pa][pb] + self.extra_rtt[a] + self.extra_rtt[b]
         (xa, ya), (xb, yb) = self.prefix_pos[self.prefix_of[a]], self.prefix_pos[self.prefix_of[b]]
         d = math.hypot(xa - xb, ya - yb) / math.sqrt(2.0)
         return (
@@ -98,6 +105,21 @@ class Network:
         """A ping is two packets; it fails if either is lost."""
         p = self.link_loss(a, b)
         return self.rng.random() < 1.0 - (1.0 - p) * (1.0 - p)
+
+    def retransmissions(self, a: int, b: int, packets: int = 2) -> float | None:
+        """Seconds ``packets`` packets on a stream from a to b (and back) spend waiting
+        for retransmission; None: one was lost too often and the stream breaks."""
+        p = self.link_loss(a, b)
+        extra = 0.0
+        for _ in range(packets):
+            rto, losses = RTO, 0
+            while p > 0.0 and self.rng.random() < p:
+                losses += 1
+                if losses >= RETRANSMIT_LIMIT:
+                    return None
+                extra += rto
+                rto *= 2.0
+        return extra
 
     def frame_delay(self, a: int, b: int) -> float | None:
         """One-way delay of a frame from a to b (beyond serialization); None: stream breaks."""

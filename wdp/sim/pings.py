@@ -1,9 +1,15 @@
 """Connections and pings between neighbours, as a network phenomenon.
 
 Each node is connected to its live neighbours. With pings on, it pings every
-neighbour once per ``ping_interval``: a ping's fate is the network's
-(:meth:`~wdp.sim.network.Network.ping_fails`); an answer goes to the core as
-``ping_ok`` with a sampled RTT, a failure as ``ping_failed`` once
+neighbour once per ``ping_interval``: a ping's fate is the network's. Over a
+stream (``swarm.pings = "stream"``, as libp2p's ping over TCP), a lost packet
+is sent again after a retransmission timeout
+(:meth:`~wdp.sim.network.Network.retransmissions`), so the answer comes late
+with a long RTT, and only an answer later than ``ping_timeout`` or a broken
+stream fails the ping; as a datagram (``"datagram"``,
+:meth:`~wdp.sim.network.Network.ping_fails`) a lost packet fails it. An
+answer goes to the core as ``ping_ok`` with its RTT (at once, or when it
+arrives if it was retransmitted), a failure as ``ping_failed`` once
 ``ping_timeout`` has passed. How many failures make a peer lost is the
 core's rule: a neighbour the core reports lost (``is_lost``) counts as
 disconnected here, and is dialled again on later rounds (a dial that gets
@@ -37,6 +43,7 @@ class Pings:
         self.sim = sim
         sw = sim.sw
         self.on = sim.policy.threat and sw.ping_interval > 0
+        self.datagram = sw.pings == "datagram"
         self.connected: list[set[int]] = [set() for _ in sim.topology.nodes]
 
     def _takes_part(self, ep: Endpoint) -> bool:
@@ -99,15 +106,35 @@ class Pings:
                     self.connected[i].add(j)
                     effects += core.peer_connected(other.peer, other.ipv4, now)
                 continue
-            if not other.alive or net.ping_fails(i, j):
+            if not other.alive:
                 failed.append(j)
-                continue
-            effects += core.ping_ok(other.peer, self._rtt(i, j), now)
+            elif self.datagram:
+                if net.ping_fails(i, j):
+                    failed.append(j)
+                else:
+                    effects += core.ping_ok(other.peer, self._rtt(i, j), now)
+            else:
+                waited = net.retransmissions(i, j)
+                rtt = None if waited is None else self._rtt(i, j) + waited
+                if rtt is None or rtt > sim.sw.ping_timeout:
+                    failed.append(j)
+                elif waited:  # the answer comes when it comes
+                    sim.q.after(rtt, self._late, ep, inc, j, rtt)
+                else:
+                    effects += core.ping_ok(other.peer, rtt, now)
         sim.meter.count("pings", len(topo.neighbours[i]))
         sim.runtime.perform(ep, effects)
         if failed:
             sim.q.after(sim.sw.ping_timeout, self._failed, ep, inc, failed)
         sim.q.after(sim.sw.ping_interval, self._round, ep, inc)
+
+    def _late(self, ep: Endpoint, inc: int, j: int, rtt: float) -> None:
+        """An answer that needed retransmissions arrives."""
+        if ep.inc != inc or not self._takes_part(ep) or not self._is_connected(ep, j):
+            return
+        assert ep.core is not None
+        peer = self.sim.topology.nodes[j].peer
+        self.sim.runtime.perform(ep, ep.core.ping_ok(peer, rtt, self.sim.q.now))
 
     def _failed(self, ep: Endpoint, inc: int, failed: list[int]) -> None:
         if ep.inc != inc or not self._takes_part(ep):

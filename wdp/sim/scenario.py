@@ -72,11 +72,18 @@ class Swarm:
             encrypted, erasure-coded, hashed and sent).
         epoch: Seconds between hops (manifest ``epoch_seconds``) for wandering
             policies; static policies use the maximum epoch and never hop.
+            Carriers honour it even below a node's default floor of 60 s.
         horizon_epochs: Length of the run in epochs.
         sample_epochs: How often losses and traffic are sampled, in epochs.
         ping_interval: Seconds between ping rounds of a node; 0 turns pings
             off (threat sensing then sees only lost connections).
         ping_timeout: Seconds before an unanswered ping counts as failed.
+        pings: How a ping meets packet loss. ``"stream"``, as the node's libp2p
+            ping over TCP: a lost packet is sent again after a retransmission
+            timeout, so loss shows as a late answer (an RTT anomaly), and a
+            ping fails only when its answer comes after ``ping_timeout`` or
+            the stream breaks. ``"datagram"``: a lost packet fails the ping
+            (the model the durability study was run with so far).
         lost_after: Failed pings in a row before a peer is reported lost.
         detect_delay: Seconds before a dead peer's connections are noticed
             to be gone (used when pings are off, and for open streams).
@@ -93,6 +100,16 @@ class Swarm:
             proven (``CarrierParams.probation``; with the defences only).
         spot_audits: Carriers audit the peer each TTL hop went to
             (``CarrierParams.spot_audits``; with the defences only).
+        region_rtt: Round-trip seconds between the /16 networks given outright,
+            as a testbed's geography (``region_rtt[a][b]``; the diagonal is
+            the RTT within a network; one row per network). Nodes then fill
+            the networks in equal blocks, owners and keepers sit in the first,
+            and a region fault takes networks from the last. Empty: networks
+            at random points of the unit square (``min_rtt`` .. ``max_rtt``).
+        threat_min_age: Seconds a peer must be known before it is evidence
+            (``ThreatParams.min_age``).
+        repair_interval: Seconds between an owner's check rounds at most; 0 is
+            one epoch.
     """
 
     nodes: int = 200
@@ -105,6 +122,7 @@ class Swarm:
     sample_epochs: float = 0.5
     ping_interval: float = 10.0
     ping_timeout: float = 5.0
+    pings: Literal["stream", "datagram"] = "stream"
     lost_after: int = 3
     detect_delay: float = 15.0
     dial_timeout: float = 10.0
@@ -117,6 +135,13 @@ class Swarm:
     crypto: Literal["real", "standin"] = "standin"
     probation: bool = False
     spot_audits: bool = False
+    region_rtt: tuple[tuple[float, ...], ...] = ()
+    threat_min_age: float = 300.0
+    repair_interval: float = 0.0
+
+    def __post_init__(self) -> None:  # a TOML array of arrays arrives as lists
+        rows = tuple(tuple(row) for row in self.region_rtt)
+        object.__setattr__(self, "region_rtt", rows)
 
     def check(self) -> None:
         if self.nodes < 2:
@@ -137,8 +162,30 @@ class Swarm:
             raise ScenarioError("swarm.ping_interval >= 0 and swarm.lost_after >= 1")
         if not 0.0 <= self.base_loss < 1.0:
             raise ScenarioError("swarm.base_loss must be in [0, 1)")
+        if self.pings not in ("stream", "datagram"):
+            raise ScenarioError('swarm.pings must be "stream" or "datagram"')
         if self.crypto not in ("real", "standin"):
             raise ScenarioError('swarm.crypto must be "real" or "standin"')
+        if self.threat_min_age < 0 or self.repair_interval < 0:
+            raise ScenarioError("swarm.threat_min_age and swarm.repair_interval must be >= 0")
+        self._check_regions()
+
+    def _check_regions(self) -> None:
+        rtt = self.region_rtt
+        if not rtt:
+            return
+        n = len(rtt)
+        if n != self.prefixes or any(len(row) != n for row in rtt):
+            raise ScenarioError("swarm.region_rtt must be prefixes x prefixes")
+        for a in range(n):
+            for b in range(n):
+                v = rtt[a][b]
+                if not (isinstance(v, int | float) and 0.0 <= v <= 10.0):
+                    raise ScenarioError(f"swarm.region_rtt[{a}][{b}] must be 0 .. 10 seconds")
+                if v != rtt[b][a]:
+                    raise ScenarioError(f"swarm.region_rtt is not symmetric at [{a}][{b}]")
+        if self.nodes < n:
+            raise ScenarioError("swarm.region_rtt needs at least one node per network")
 
     @property
     def horizon_seconds(self) -> float:
@@ -376,6 +423,8 @@ class Scenario:
             raise ScenarioError("sybil.churners must be in [0, 1 - sybil.fraction)")
         if self.sybil.churners and (self.sybil.churn_every <= 0 or self.sybil.churn_stay <= 0):
             raise ScenarioError("sybil.churn_every and sybil.churn_stay must be > 0")
+        if self.swarm.region_rtt and (self.sybil.fraction or self.sybil.churners):
+            raise ScenarioError("swarm.region_rtt does not combine with Sybils (their networks)")
         if self.sybil.pong_delay < 0 or self.sybil.churn_links < 0:
             raise ScenarioError("sybil.pong_delay and sybil.churn_links must be >= 0")
 

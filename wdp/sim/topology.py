@@ -138,6 +138,8 @@ class Topology:
         for i in range(sw.nodes):
             if i in sybils:
                 prefix_of.append(sw.prefixes + topo.randrange(sybil_prefixes))
+            elif sw.region_rtt:  # a testbed's layout: equal blocks, region by region
+                prefix_of.append(i * sw.prefixes // sw.nodes)
             else:
                 prefix_of.append(topo.randrange(sw.prefixes))
         for j, i in enumerate(churners):
@@ -151,6 +153,7 @@ class Topology:
             jitter=sw.jitter,
             base_loss=sw.base_loss,
             bandwidth=sw.bandwidth,
+            region_rtt=sw.region_rtt,
         )
         self.kinds = [sy.behaviour if i in sybils else "honest" for i in range(sw.nodes)]
         for i in churners:
@@ -194,7 +197,7 @@ class Topology:
         place = rng_for(self.seed, "owner-placement")
         out = []
         for w in range(sw.wanderers):
-            prefix = place.randrange(sw.prefixes)
+            prefix = 0 if sw.region_rtt else place.randrange(sw.prefixes)
             index = self.net.add_endpoint(prefix)
             owner = SimOwner(
                 index=w,
@@ -217,7 +220,8 @@ class Topology:
         out = []
         for owner in self.owners:
             for j in range(count):
-                index = self.net.add_endpoint(place.randrange(self.sc.swarm.prefixes), place)
+                prefix = 0 if self.sc.swarm.region_rtt else place.randrange(self.sc.swarm.prefixes)
+                index = self.net.add_endpoint(prefix, place)
                 signer = Signer(seed_bytes(self.seed, "keeper-node", owner.index, j))
                 owner.keepers.append(index)
                 ipv4 = ipv4_of(self.net.prefix_of[index], index)
@@ -242,10 +246,14 @@ class Topology:
 
     def node_params(self) -> NodeParams:
         """Every node's tuning: the scenario's placement; threat response if the policy has it."""
-        defended = ThreatParams(established_only=self.policy.defences)
+        defended = ThreatParams(
+            established_only=self.policy.defences, min_age=self.sc.swarm.threat_min_age
+        )
         threat = defended if self.policy.threat else NEVER
         sw, defended_carrier = self.sc.swarm, self.policy.defences
         carrier = CarrierParams(
+            # Carriers honour the scenario's epoch, even one shorter than a node's default floor.
+            min_epoch=min(CarrierParams().min_epoch, float(sw.epoch)),
             placement=self.placement(),
             threat=threat,
             probation=defended_carrier and sw.probation,
@@ -257,7 +265,7 @@ class Topology:
         """Owners check once per epoch (and repair if the policy does), placing as nodes do."""
         return OwnerParams(
             repair=self.policy.repair,
-            repair_interval=float(self.sc.swarm.epoch),
+            repair_interval=self.sc.swarm.repair_interval or float(self.sc.swarm.epoch),
             placement=self.placement(),
             audit=self.policy.defences,
         )

@@ -25,13 +25,16 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wdp.client.api import ApiClient, ClientError
+from wdp.core.objects import Reason
 from wdp.sim.scenario import LossFault, ScenarioError, SeizeFault, load_scenario
 
+from .agreement import Outcome, disagreements, simulated
 from .geography import three_regions
 from .soak import threat_changes, wait_seen
 from .testbed import Testbed
@@ -54,6 +57,12 @@ class ScenarioReport:
     threat_hops: list[tuple[str, str]] = field(default_factory=list)  # (from region, to region)
     timelines: dict[int, list[tuple[float, int, str]]] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
+    caught: int = 0  # shards on the seized nodes' disks when they fell
+    caught_fled: int = 0  # ... of them, those that had come there by a THREAT hop
+
+    def outcome(self) -> Outcome:
+        pairs = Counter(f"{a}->{b}" for a, b in self.threat_hops)
+        return Outcome(len(self.lost), self.caught, self.caught_fled, dict(sorted(pairs.items())))
 
     def lines(self) -> list[str]:
         moves: dict[str, int] = {}
@@ -65,6 +74,7 @@ class ScenarioReport:
             f"({K} of {N}), epoch {self.epoch:g} s",
             *[f"  {e}" for e in self.events],
             f"lost: {len(self.lost)} of {self.wanderers} {self.lost or ''}".rstrip(),
+            f"caught by the seizure: {self.caught} shards ({self.caught_fled} had fled there)",
             f"THREAT hops: {len(self.threat_hops)} {moves or ''}".rstrip(),
             f"threat levels reached per node: {alarms}",
         ]
@@ -135,6 +145,10 @@ def run_scenario(
             report.events.append(f"{time.time() - started:5.1f} s: {what}")
         time.sleep(max(0.0, started + schedule[-1][0] + 2 * epoch - time.time()))
         survivors = [i for i in range(n) if bed.nodes[i].alive]
+        for i in report.seized:  # a SIGKILLed node's disk store is still there to read
+            caught = [meta.signed_record().value.reason for meta in bed.nodes[i].held().values()]
+            report.caught += len(caught)
+            report.caught_fled += sum(r == Reason.THREAT for r in caught)
         reader = ApiClient(bed.nodes[survivors[1] if len(survivors) > 1 else 0].data_dir
                            / "api.sock")  # fmt: skip
         for w, ticket in enumerate(tickets):
@@ -159,6 +173,20 @@ def run_scenario(
         return report
 
 
+def simulator_outcomes(name: str, report: ScenarioReport, seeds: int) -> list[Outcome]:
+    """The same scenario in ``wdp sim``, laid out and timed as ``report``'s run."""
+    per_region = report.nodes // 3
+    return [
+        simulated(load_scenario(name), three_regions(per_region), wanderers=report.wanderers,
+                  k=K, n=N, epoch=report.epoch, payload_bytes=FILE_SIZE,
+                  ping_interval=float(ENV["WDP_PING_INTERVAL"]),
+                  ping_timeout=float(ENV["WDP_PING_TIMEOUT"]),
+                  min_age=float(ENV["WDP_THREAT_MIN_AGE"]),
+                  repair_interval=float(ENV["WDP_REPAIR_INTERVAL"]), seed=seed)
+        for seed in range(seeds)
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m wdp.ops.wan.scenario",
@@ -169,19 +197,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epoch", type=float, default=TESTBED_EPOCH)
     parser.add_argument("--per-region", type=int, default=3)
     parser.add_argument("--wanderers", type=int, default=6)
+    parser.add_argument("--sim-seeds", type=int, default=20,
+                        help="simulator runs to compare with (0: none)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the report as JSON")
     args = parser.parse_args(argv)
     try:
         report = run_scenario(args.name, Path(tempfile.mkdtemp(prefix="wdp-scenario-")),
                               per_region=args.per_region, wanderers=args.wanderers,
                               epoch=args.epoch)  # fmt: skip
+        sims = simulator_outcomes(args.name, report, args.sim_seeds)
     except ScenarioError as exc:
         print(f"testbed: error: {exc}", file=sys.stderr)
         return 2
     print("\n".join(report.lines()))
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
-    return 0
+    if not sims:
+        return 0
+    print(f"testbed:   {report.outcome().line()}")
+    for seed, o in enumerate(sims):
+        print(f"sim {seed:2}:    {o.line()}")
+    bad = disagreements(report.outcome(), sims)
+    print("agreement with the simulator: " + ("yes" if not bad else "NO: " + "; ".join(bad)))
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
