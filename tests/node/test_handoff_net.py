@@ -14,10 +14,16 @@ from wdp.core.locator import open_locator, validate_locator
 from wdp.core.objects import Reason
 from wdp.core.threat import ThreatLevel
 from wdp.core.wanderer import create_wanderer, sealing_seed
+from wdp.node.history import HopEntry
 from wdp.node.node import Node
 from wdp.node.store import DiskStore
 
 from .helpers import DEADLINE, OWNER_SEED, MovableClock, make_wanderer, nodes
+
+
+def outbound(node: Node) -> list[HopEntry]:
+    """The node's outbound handoffs as its history keeps them, oldest first."""
+    return [h for h in node.history.hops if not h.inbound]
 
 
 def key_of(w, index: int = 0) -> ShardKey:
@@ -48,9 +54,9 @@ async def launch_and_hop(clock: MovableClock, a: Node, b: Node) -> ShardKey:
     clock.advance(60 * 1.25 + 0.1)  # past any jittered epoch: A's timer fires now
     with trio.fail_after(DEADLINE):
         await b.wait_until(lambda: key in b.carrier.held)
-        await a.wait_until(lambda: key not in a.carrier.held and len(a.results) > 0)
+        await a.wait_until(lambda: key not in a.carrier.held and bool(outbound(a)))
 
-    assert a.results[-1].ok
+    assert outbound(a)[-1].ok
     assert a.store.keys() == [] and a.carrier.held == {}
     assert b.store.keys() == [key]
     shard, meta = b.store.get(key)

@@ -79,8 +79,8 @@ async def test_receiver_killed_mid_transfer_leaves_the_shard_with_the_sender(
         sender.carrier.held[key].next_hop_at = 0.0  # the TTL hop is due now
         sender.wake()
         with trio.fail_after(60):
-            await sender.wait_until(lambda: len(sender.results) > 0)
-        result = sender.results[-1]
+            await sender.wait_until(lambda: any(not h.inbound for h in sender.history.hops))
+        result = [h for h in sender.history.hops if not h.inbound][-1]
         assert not result.ok
         assert 4 << 20 < written < w.manifest.value.shard_size
         # The sender may see the stream break before the killed process is reaped.

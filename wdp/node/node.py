@@ -24,10 +24,8 @@ import logging
 import math
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, assert_never
 
 import multiaddr
@@ -101,7 +99,7 @@ from .stats import NodeStats
 from .store import MemoryStore, ShardMeta, Store
 from .streams import StreamPump, reset_quietly
 
-__all__ = ["FetchError", "HandoffResult", "Node", "NodeConfig", "open_node", "store_call"]
+__all__ = ["FetchError", "Node", "NodeConfig", "open_node", "store_call"]
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +119,6 @@ async def store_call(store: Store, fn: Callable[..., T], *args: object) -> T:
     if store.blocking:
         return await trio.to_thread.run_sync(fn, *args)
     return fn(*args)
-
-
-@dataclass(frozen=True, slots=True)
-class HandoffResult:
-    """How an outbound handoff (a hop or a launch) ended, for status and tools."""
-
-    ok: bool
-    code: RejectCode | None = None
-    detail: str = ""
 
 
 class _Notifee(INotifee):
@@ -211,7 +200,6 @@ class Node:
         self.owner: OwnerSide | None = None
         self.locators: dict[ShardKey, tuple[str, bytes]] = {}  # last locator put per shard
         self.history = NodeHistory()  # threat changes and hops, for status and the dashboard
-        self.results: deque[HandoffResult] = deque(maxlen=1000)  # latest outbound hops
         self.stats = NodeStats()
         self.refusals = RefusalLog()
         self.running = False
@@ -418,11 +406,9 @@ class Node:
             self._refused("handoff", eff.code, peer, eff.detail)
         elif eff.ok:
             self.stats.hops_out += 1
-            self.results.append(HandoffResult(True))
             log.info("handed shard %s to %s (%s)", eff.key, peer, reason)
         else:
             self.stats.count_reject(code, sent=False)
-            self.results.append(HandoffResult(False, eff.code, eff.detail))
             log.info("handoff of %s to %s failed: %s %s", eff.key, peer, code, eff.detail)
 
     def _refused(self, what: str, code: RejectCode | None, peer: str, detail: str) -> None:

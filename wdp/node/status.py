@@ -56,8 +56,8 @@ def node_status(node: Node, owner: Owner) -> dict[str, Any]:
         for h in carrier.held.values()
     ]  # fmt: skip
     recent = [
-        {"ok": r.ok, "code": None if r.code is None else r.code.name, "detail": r.detail}
-        for r in list(node.results)[-10:]
+        {"ok": h.ok, "code": h.code or None, "detail": h.detail}
+        for h in [h for h in node.history.hops if not h.inbound][-10:]
     ]
     return {
         "peer_id": str(node.peer_id), "peer_key": node.core.peer.hex()[:SHORT],
