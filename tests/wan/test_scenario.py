@@ -40,5 +40,5 @@ def test_loss_then_seize_runs_from_its_scenario_file(tmp_path) -> None:
 
 
 def test_a_scenario_the_testbed_cannot_run_is_one_line(tmp_path) -> None:
-    with pytest.raises(ScenarioError, match="only loss and seize faults run on the testbed"):
+    with pytest.raises(ScenarioError, match="only loss and seize faults and churn run on"):
         run_scenario("sybil-drop-20", tmp_path)

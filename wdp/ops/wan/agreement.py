@@ -4,9 +4,10 @@
 :mod:`wdp.ops.wan.scenario` runs it on the testbed: the same nodes in the same
 regions with the testbed's round-trip times (``Swarm.region_rtt``), the same
 epoch, ping, threat and repair timing, the same number of wanderers and k-of-n,
-faults on the last region, time scaled from the scenario's epoch alike. What
-differs, and why it is allowed to: the simulator's owners are endpoints of
-their own in the first region (the testbed's owner is node 0, a carrier too),
+faults on the last region, time scaled from the scenario's epoch alike, churn
+too. What differs, and why it is allowed to: the simulator's owners are
+endpoints of their own in the first region (the testbed's owner is node 0, a
+carrier too, and the only node that does not churn),
 its puts are spread over one epoch (the testbed's come one after another
 before the faults start, so faults are shifted to come as long after them),
 and its network is a model (a TCP-like stream, no Python scheduling delays).
@@ -74,7 +75,9 @@ def scaled(sc: Scenario, epoch: float, shift_epochs: float) -> tuple[LossFault |
                 f, at_epoch=f.at_epoch + shift_epochs, spread_seconds=f.spread_seconds * scale,
                 warning_seconds=f.warning_seconds * scale))  # fmt: skip
         else:
-            raise ScenarioError(f"{sc.name}: only loss and seize faults run on the testbed")
+            raise ScenarioError(
+                f"{sc.name}: only loss and seize faults and churn run on the testbed"
+            )
     return tuple(out)
 
 
@@ -90,16 +93,24 @@ def simulated(
     warmup = max(min_age, 2 * ping_interval)
     shift = (warmup + epoch / 2) / epoch  # the faults come as long after the mean launch
     faults = scaled(sc, epoch, shift)
-    last = max(f.at_epoch for f in faults)
+    horizon = max((f.at_epoch for f in faults), default=shift) + 2
+    scale = epoch / sc.swarm.epoch
+    churn = dataclasses.replace(
+        sc.churn, session_hours=sc.churn.session_hours * scale,
+        downtime_hours=sc.churn.downtime_hours * scale,
+        drain_seconds=sc.churn.drain_seconds * scale,
+    )  # fmt: skip
+    if churn.session_hours:  # a churn run lasts the scenario's horizon, as on the testbed
+        horizon = max(horizon, shift + sc.swarm.horizon_epochs)
     swarm = Swarm(
         nodes=nodes, degree=nodes - 1, prefixes=len(geo.regions), wanderers=wanderers,
-        payload_bytes=payload_bytes, epoch=round(epoch), horizon_epochs=last + 2,
+        payload_bytes=payload_bytes, epoch=round(epoch), horizon_epochs=horizon,
         sample_epochs=0.25, ping_interval=ping_interval, ping_timeout=ping_timeout,
         jitter=geo.jitter, warmup=warmup, threat_min_age=min_age,
         repair_interval=repair_interval,
         region_rtt=tuple(tuple(ms / 1000 for ms in row) for row in geo.rtt_ms),
     )  # fmt: skip
-    scenario = Scenario(f"{sc.name}@testbed", swarm=swarm, faults=faults)
+    scenario = Scenario(f"{sc.name}@testbed", swarm=swarm, faults=faults, churn=churn)
     policy = Policy("testbed", k, n, wander=True, threat=True, repair=True)
     sim = Simulation(scenario, policy, seed)
     topo = sim.topology
@@ -130,7 +141,7 @@ def simulated(
             elif frm in topo.alive:
                 where = names[topo.net.prefix_of[frm]]
             else:
-                where = "seized"
+                where = "gone"  # seized, or away in churn
             hops[f"{where}->{names[topo.net.prefix_of[i]]}"] += 1
     return Outcome(result.lost[-1], caught, caught_fled, dict(sorted(hops.items())))
 

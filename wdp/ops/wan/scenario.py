@@ -5,8 +5,10 @@ scaled from the scenario's epoch to the testbed's (``--epoch``, 20 s by
 default, so a scenario's "epoch 4" comes 80 s in and a 300 s loss lasts 10 s).
 Faults on "a region" hit the last testbed region (the owner's node, node 0, is
 in the first); a random seizure picks among the other nodes. Supported: ``loss``
-and ``seize`` (random or by region, with warning signs and spread); churn,
-Sybils and the adaptive attacker are simulator-only.
+and ``seize`` (random or by region, with warning signs and spread) and
+``[churn]`` (every node but the owner's leaves and comes back; a churn run
+lasts the scenario's horizon); Sybils and the adaptive attacker are
+simulator-only.
 
 Each run puts files through node 0 first, then reports which wanderers were
 lost (a get through a surviving node fails), every THREAT hop with the regions
@@ -22,6 +24,9 @@ import argparse
 import json
 import os
 import random
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +37,7 @@ from pathlib import Path
 
 from wdp.client.api import ApiClient, ClientError
 from wdp.core.objects import Reason
-from wdp.sim.scenario import LossFault, ScenarioError, SeizeFault, load_scenario
+from wdp.sim.scenario import Churn, LossFault, ScenarioError, SeizeFault, load_scenario
 
 from .agreement import Outcome, disagreements, simulated
 from .geography import three_regions
@@ -40,6 +45,7 @@ from .soak import threat_changes, wait_seen
 from .testbed import Testbed
 
 TESTBED_EPOCH = 20
+DRAIN_WAIT = 30.0  # seconds a leaving node may still drain when it is due back
 FILE_SIZE = 64 * 1024
 K, N = 2, 5
 ENV = {"WDP_PING_INTERVAL": "1", "WDP_PING_TIMEOUT": "2", "WDP_DISCOVERY_INTERVAL": "3",
@@ -86,8 +92,8 @@ def run_scenario(
 ) -> ScenarioReport:  # fmt: skip
     sc = load_scenario(name)
     unsupported = [f.kind for f in sc.faults if not isinstance(f, LossFault | SeizeFault)]
-    if unsupported or sc.churn.session_hours or sc.sybil.fraction:
-        raise ScenarioError(f"{name}: only loss and seize faults run on the testbed")
+    if unsupported or sc.sybil.fraction or sc.sybil.churners:
+        raise ScenarioError(f"{name}: only loss and seize faults and churn run on the testbed")
     scale = epoch / sc.swarm.epoch
     geo = three_regions(per_region)
     rng = random.Random(seed)
@@ -137,13 +143,17 @@ def run_scenario(
                 when = at + f.spread_seconds * scale * j / max(1, len(victims))
                 schedule.append((when, f"node {i} ({bed.region(i)}) seized", kill(i)))
             report.seized += victims
+        end = max((at for at, _, _ in schedule), default=0.0) + 2 * epoch
+        if sc.churn.session_hours:
+            end = max(end, sc.swarm.horizon_epochs * epoch)
+            schedule += churn_schedule(bed, sc.churn, scale, end, seed)
         schedule.sort(key=lambda e: e[0])
         started = time.time()
         for at, what, act in schedule:
             time.sleep(max(0.0, started + at - time.time()))
             act()
             report.events.append(f"{time.time() - started:5.1f} s: {what}")
-        time.sleep(max(0.0, started + schedule[-1][0] + 2 * epoch - time.time()))
+        time.sleep(max(0.0, started + end - time.time()))
         survivors = [i for i in range(n) if bed.nodes[i].alive]
         for i in report.seized:  # a SIGKILLed node's disk store is still there to read
             caught = [meta.signed_record().value.reason for meta in bed.nodes[i].held().values()]
@@ -166,11 +176,57 @@ def run_scenario(
                 if rec.reason.name == "THREAT":
                     frm = keys.get(rec.from_peer.hex()[:16])
                     report.threat_hops.append(
-                        (bed.region(frm) if frm is not None else "seized", bed.region(i))
+                        (bed.region(frm) if frm is not None else "gone", bed.region(i))
                     )
         for i in range(n):
             report.timelines[i] = threat_changes(bed.nodes[i], started, time.time())
         return report
+
+
+Act = Callable[[], None]
+
+
+def churn_schedule(
+    bed: Testbed, churn: Churn, scale: float, horizon: float, seed: int
+) -> list[tuple[float, str, Act]]:
+    """Every node but the owner's (node 0) leaves and comes back as ``churn`` says, its
+    times scaled: a graceful leave drains first (SIGTERM), a crash (SIGKILL) loses what the
+    node held, as the simulator's memory store does (its shard directory is removed before
+    it comes back with the same identity)."""
+    session = churn.session_hours * 3600 * scale
+    down = churn.downtime_hours * 3600 * scale
+
+    def leave(i: int, graceful: bool) -> Act:
+        return lambda: bed.nodes[i].send(signal.SIGTERM if graceful else signal.SIGKILL)
+
+    def come_back(i: int, graceful: bool) -> Act:
+        def act() -> None:
+            node = bed.nodes[i]
+            try:
+                node.wait(DRAIN_WAIT)
+            except subprocess.TimeoutExpired:  # still draining: it is time to be back
+                node.proc.kill()
+                node.wait(DRAIN_WAIT)
+            if not graceful:
+                shutil.rmtree(node.data_dir / "shards", ignore_errors=True)
+            assert bed.swarm is not None
+            bed.swarm.nodes[i] = bed.swarm.spawn(i, bed.nodes[0].addrs[:1])
+
+        return act
+
+    out: list[tuple[float, str, Act]] = []
+    for i in range(1, len(bed.nodes)):
+        rng = random.Random(f"{seed}/churn/{i}")
+        t = rng.expovariate(1 / session)
+        while t < horizon:
+            graceful = rng.random() < churn.graceful
+            what = "leaves (drains)" if graceful else "crashes"
+            out.append((t, f"node {i} ({bed.region(i)}) {what}", leave(i, graceful)))
+            back = t + rng.expovariate(1 / down)
+            if back < horizon:
+                out.append((back, f"node {i} ({bed.region(i)}) comes back", come_back(i, graceful)))
+            t = back + rng.expovariate(1 / session)
+    return out
 
 
 def simulator_outcomes(name: str, report: ScenarioReport, seeds: int) -> list[Outcome]:
