@@ -23,6 +23,7 @@ def test_ordinary_load_raises_no_critical_and_a_raid_is_still_detected(tmp_path)
                   prefix=f"wdps{os.getpid() % 100000}")  # fmt: skip
     print("\n".join(report.lines()))
     assert report.puts >= 8 and report.gets >= 8 and len(report.failed) <= 1, report.failed
+    assert not report.lost, report.failed
     assert report.highest_level < 2, report.transitions
     assert report.seizure_detected_after is not None, report.lines()
     assert report.seizure_detected_after < ThreatParams().window

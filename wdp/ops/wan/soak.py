@@ -49,6 +49,7 @@ class SoakReport:
     puts: int = 0
     gets: int = 0
     failed: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
     transitions: dict[int, list[tuple[float, int, str]]] = field(default_factory=dict)
     highest_level: int = 0
     per_node_hour: float = 0.0
@@ -59,7 +60,7 @@ class SoakReport:
         return [
             f"soak: {self.nodes} nodes, {self.minutes:g} min of ordinary load "
             f"({self.puts} puts, {self.gets} gets, 1 restart, 1 graceful leave; "
-            f"{len(self.failed)} failed)",
+            f"{len(self.failed)} failed, {len(self.lost)} files unreadable at the end)",
             f"threat changes under ordinary load: {sum(map(len, self.transitions.values()))} "
             f"({self.per_node_hour:.2f} per node-hour); highest level {self.highest_level}",
             "seizure of a region: "
@@ -82,6 +83,21 @@ def threat_changes(node: NodeProcess, since: float, until: float) -> list[tuple[
 
 def _api(node: NodeProcess) -> ApiClient:
     return ApiClient(node.data_dir / "api.sock")
+
+
+def _read(node: NodeProcess, ticket: str, report: SoakReport | None, what: str) -> bool:
+    """Get ``ticket`` through ``node``; a failure goes in ``report.failed``."""
+    try:
+        _, data = _api(node).call({"op": "get", "ticket": ticket})
+        if len(data) != FILE_SIZE:
+            raise ClientError(f"got {len(data)} bytes")
+    except (ClientError, OSError) as exc:
+        if report is not None:
+            report.failed.append(f"{what}{exc}")
+        return False
+    if report is not None:
+        report.gets += 1
+    return True
 
 
 def wait_seen(bed: Testbed, live: list[int]) -> None:
@@ -107,7 +123,8 @@ def soak(
         wait_seen(bed, live)
         report = SoakReport(nodes=n, minutes=minutes)
         restart, leave = 1, n // 2  # neither the bootstrap (0) nor a node of the seized region
-        tickets: list[str] = []
+        tickets: list[tuple[str, str]] = []  # (name, ticket)
+        failed: dict[str, str] = {}  # name -> ticket, of the files a get failed for
         started = time.time()
         end = started + minutes * 60
         restarted = left = False
@@ -126,19 +143,24 @@ def soak(
                 live.remove(leave)
             a, b = rng.sample(live, 2)
             try:
+                name = f"soak{report.puts}-node{a}"
                 answer, _ = _api(bed.nodes[a]).call(
-                    {"op": "put", "name": f"soak{report.puts}", "size": FILE_SIZE, "k": K, "n": N},
+                    {"op": "put", "name": name, "size": FILE_SIZE, "k": K, "n": N},
                     os.urandom(FILE_SIZE))  # fmt: skip
-                tickets.append(answer["ticket"])
+                tickets.append((name, answer["ticket"]))
                 report.puts += 1
-                _, data = _api(bed.nodes[b]).call({"op": "get", "ticket": rng.choice(tickets)})
-                if len(data) != FILE_SIZE:
-                    raise ClientError(f"got {len(data)} bytes")
-                report.gets += 1
+                name, ticket = rng.choice(tickets)
+                if not _read(bed.nodes[b], ticket, report, f"{time.time() - started:.0f} s: "
+                             f"get of {name} through node{b}: "):  # fmt: skip
+                    failed[name] = ticket
             except (ClientError, OSError) as exc:
-                report.failed.append(f"{time.time() - started:.0f} s: {exc}")
+                report.failed.append(f"{time.time() - started:.0f} s: put through node{a}: {exc}")
             time.sleep(max(0.0, now + load_every - time.time()))
         ordinary_end = time.time()
+        # A failed get is a lost file only if it cannot be read at all, now, from any node.
+        for name, ticket in failed.items():
+            if not any(_read(bed.nodes[i], ticket, None, "") for i in live):
+                report.lost.append(name)
         for i in range(n):
             report.transitions[i] = threat_changes(bed.nodes[i], started, ordinary_end)
         levels = [lvl for changes in report.transitions.values() for _, lvl, _ in changes]
@@ -173,10 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="wdp-soak-"))
     report = soak(three_regions(args.per_region), base, args.minutes)
-    print("\n".join(report.lines()))
+    print("\n".join([*report.lines(), *(f"  failed: {f}" for f in report.failed),
+                     f"node logs: {base}"]))  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
-    return 0 if report.seizure_detected_after is not None and report.highest_level < 2 else 1
+    ok = report.seizure_detected_after is not None and report.highest_level < 2
+    return 0 if ok and not report.lost else 1
 
 
 if __name__ == "__main__":
