@@ -12,6 +12,8 @@ import pytest
 
 from wdp.client.api import ApiClient
 from wdp.ops.wan.geography import three_regions
+from wdp.ops.wan.lossflee import ENV as LOSS_ENV
+from wdp.ops.wan.lossflee import threat_hops
 from wdp.ops.wan.testbed import Testbed
 
 pytestmark = [pytest.mark.slow, pytest.mark.wan]
@@ -61,20 +63,6 @@ def test_the_rtts_nodes_measure_match_the_shaped_delays_within_20_percent(testbe
 
 
 LOSSY = "eu"
-LOSS_ENV = {**ENV, "WDP_PING_INTERVAL": "1", "WDP_THREAT_MIN_AGE": "10", "WDP_EPOCH": "900"}
-
-
-def threat_hops(bed: Testbed, keys: dict[str, int]) -> list[tuple[int, int, str]]:
-    """(from node, to node, shard) of every THREAT hop in the custody records held now."""
-    hops = []
-    for node in bed.nodes:
-        for key, meta in node.held().items():
-            rec = meta.signed_record().value
-            if rec.reason.name == "THREAT":
-                hops.append(
-                    (keys[rec.from_peer.hex()[:16]], keys[rec.to_peer.hex()[:16]], str(key))
-                )
-    return hops
 
 
 def test_with_loss_on_a_region_its_nodes_flee_to_healthy_peers_in_other_regions(tmp_path) -> None:
