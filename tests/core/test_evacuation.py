@@ -109,3 +109,34 @@ def test_a_peer_that_answers_busy_to_threat_hops_does_not_pin_the_evacuation() -
     assert tried[0] == peers[3]  # the furthest healthy peer first
     assert tried.count(peers[3]) <= 2, "BUSY must not pin the evacuation to one peer"
     assert set(tried) > {peers[3]}
+
+
+def test_with_no_calm_peer_a_shard_does_not_flee_next_door_but_a_panic_moves_it() -> None:
+    # Seen on the WAN testbed: loss on this node's own region leaves no peer steady,
+    # the far peers hold sibling shards, and the one left is a neighbour in this node's
+    # own network group. Fleeing there gains nothing; a panic (a wipe follows) does.
+    node, peers = carrying()
+    c = node.carrier
+    c.self_ipv4 = "10.3.0.9"  # PEERS[3]'s network group
+    others = [seed(110 + i)[:32] for i in range(2)]
+    for i, peer in enumerate(others):
+        c.observe(PeerSeen(peer, T0, f"10.{4 + i}.0.1"))
+        for k in range(3):
+            c.observe(PingOk(peer, 0.05, T0 + k))
+    for i, peer in enumerate(peers):  # every remaining peer missed a ping: none is steady
+        c.observe(PingFailed(peer, T0 + 4))
+        c.observe(PingOk(peer, RTTS[i], T0 + 4.5))
+    (key,) = c.held
+    tried = []
+    effects = [e for peer in others for e in c.observe(PeerLost(peer, T0 + 5))]
+    assert c.level is ThreatLevel.CRITICAL
+    t = T0 + 5
+    while hops := threat_hops(effects):
+        (hop,) = hops
+        tried.append(hop.to_peer)
+        t += 1
+        effects = c.handoff_failed(key, RejectCode.SIBLING_HELD, t) + c.handle_timer(t + 0.6)
+    assert sorted(tried) == sorted(peers[:3])  # the far peers, each refused: then it waits
+    assert not threat_hops(c.handle_timer(t + 5))
+    effects = c.panic(t + 6)
+    assert [h.to_peer for h in threat_hops(effects)] == [peers[3]]

@@ -382,6 +382,21 @@ def test_threat_hops_avoid_unsteady_peers_and_their_groups() -> None:
     assert set(choices(region, urgent=True)) == {pid(1), pid(2)}
 
 
+def test_with_nothing_calm_a_threat_hop_that_may_wait_does_not_move_next_door() -> None:
+    # Seen on the WAN testbed: loss on this node's own region makes every peer look
+    # unsteady; the far ones held sibling shards, and the shard moved to a neighbour.
+    own = [Candidate(pid(i), f"70.1.0.{i}", 0.020, True, steady=False) for i in range(1, 3)]
+    far = Candidate(pid(3), "80.1.0.1", 0.150, True, steady=False)
+    kw = {"urgent": True, "self_ipv4": "70.1.0.9"}
+    assert set(choices([*own, far], may_wait=True, **kw)) == {pid(3)}
+    assert set(choices(own, may_wait=True, **kw)) == {None}  # it waits for the next attempt
+    assert set(choices(own, **kw)) == {pid(1), pid(2)}  # a panic's hop takes what there is
+    # With a calm peer at hand, nothing changes: calm peers first, even next door
+    # (one unsteady neighbour does not mark the group).
+    calm_neighbour = Candidate(pid(4), "70.1.0.4", 0.020, True)
+    assert set(choices([own[0], calm_neighbour], may_wait=True, **kw)) == {pid(4)}
+
+
 def test_a_peer_that_holds_back_its_pongs_does_not_look_far() -> None:
     m = LatencyMap()
     for t in range(10):  # a near peer (5 ms) that starts delaying its pongs by 500 ms

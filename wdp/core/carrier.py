@@ -472,6 +472,7 @@ class Carrier:
             self_ipv4=self.self_ipv4,
             params=self.params.placement,
             patient=reason is Reason.TTL,
+            may_wait=urgent and self._panic_wipe_at is None,
         )
         if choice is None:
             held.next_hop_at = now + self._retry_delay(reason)

@@ -39,7 +39,11 @@ Before the tiers, two filters on the acceptable peers:
   recent ping failure, RTT not risen above its own minimum) outside any
   network group where ``anomaly_cluster`` or more peers are not steady: loss
   or delay that precedes a raid marks the region, and fleeing into it is
-  what must not happen. If no such peer is acceptable, any healthy one is.
+  what must not happen. If no such peer is acceptable, any healthy one is,
+  except, for a hop that may wait (``may_wait``: the detector's THREAT hop,
+  not a panic's), a peer in this node's own network group: when every peer
+  looks unsteady the trouble is most likely here, and a neighbour shares it,
+  so the shard waits for the next attempt rather than move next door.
 
 Within the chosen tier the choice is **group first**: a network group (IPv4
 prefix; a peer without one is a group of its own) uniformly at random, then a
@@ -170,6 +174,7 @@ def choose_carrier(
     params: PlacementParams | None = None,
     recent_ipv4: Mapping[bytes, str | None] | None = None,
     patient: bool = False,
+    may_wait: bool = False,
 ) -> Candidate | None:
     """Pick the next carrier per the tier table in the module docstring.
 
@@ -178,6 +183,9 @@ def choose_carrier(
     busy), a patient hop goes to an unproven peer only with probability
     ``unproven_share`` and otherwise returns ``None``: the shard stays with
     its carrier rather than take a draw on an unknown peer.
+
+    ``may_wait``: an urgent hop that may stay (not a panic's): with no calm
+    peer acceptable, it does not take a peer of this node's own network group.
 
     ``recent_ipv4`` supplies addresses of recent carriers that may no longer
     be candidates (their prefixes are still avoided); addresses of recent
@@ -199,7 +207,11 @@ def choose_carrier(
         return None
     acceptable = [pool[k] for k in sorted(pool)]
     if urgent and p.robust_flight:
-        acceptable = _calm(acceptable, candidates, p) or acceptable
+        calm = _calm(acceptable, candidates, p)
+        if calm:
+            acceptable = calm
+        elif may_wait:
+            acceptable = _away(acceptable, self_ipv4, p.prefix_bits)
     acceptable = _trusted(
         acceptable, urgent=urgent, rng=rng, share=p.unproven_share,
         hold_back=patient and any(c.proven for c in candidates),
@@ -265,6 +277,14 @@ def _calm(
         c for c in acceptable
         if c.steady and ipv4_prefix(c.ipv4, p.prefix_bits) not in marked
     ]  # fmt: skip
+
+
+def _away(acceptable: list[Candidate], self_ipv4: str | None, bits: int) -> list[Candidate]:
+    """The peers outside this node's own network group."""
+    own = ipv4_prefix(self_ipv4, bits)
+    if own is None:
+        return acceptable
+    return [c for c in acceptable if ipv4_prefix(c.ipv4, bits) != own]
 
 
 def _trusted(
