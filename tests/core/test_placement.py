@@ -389,7 +389,11 @@ def test_with_nothing_calm_a_threat_hop_that_may_wait_does_not_move_next_door() 
     far = Candidate(pid(3), "80.1.0.1", 0.150, True, steady=False)
     kw = {"urgent": True, "self_ipv4": "70.1.0.9"}
     assert set(choices([*own, far], may_wait=True, **kw)) == {pid(3)}
-    assert set(choices(own, may_wait=True, **kw)) == {None}  # it waits for the next attempt
+    held_far = Candidate(pid(5), "80.1.0.2", 0.150, False)  # elsewhere, but not acceptable now
+    assert set(choices([*own, held_far], may_wait=True, **kw)) == {None}  # it waits
+    # A node that knows no peer outside its own group (one LAN, 127.0.0.1) has no
+    # elsewhere to wait for: its hop still moves.
+    assert set(choices(own, may_wait=True, **kw)) == {pid(1), pid(2)}
     assert set(choices(own, **kw)) == {pid(1), pid(2)}  # a panic's hop takes what there is
     # With a calm peer at hand, nothing changes: calm peers first, even next door
     # (one unsteady neighbour does not mark the group).

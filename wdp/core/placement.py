@@ -43,7 +43,9 @@ Before the tiers, two filters on the acceptable peers:
   except, for a hop that may wait (``may_wait``: the detector's THREAT hop,
   not a panic's), a peer in this node's own network group: when every peer
   looks unsteady the trouble is most likely here, and a neighbour shares it,
-  so the shard waits for the next attempt rather than move next door.
+  so the shard waits for the next attempt rather than move next door. A node
+  that knows no peer outside its own group (a swarm on one LAN) has nowhere
+  else to wait for, and moves within it.
 
 Within the chosen tier the choice is **group first**: a network group (IPv4
 prefix; a peer without one is a group of its own) uniformly at random, then a
@@ -211,7 +213,7 @@ def choose_carrier(
         if calm:
             acceptable = calm
         elif may_wait:
-            acceptable = _away(acceptable, self_ipv4, p.prefix_bits)
+            acceptable = _away(acceptable, candidates, self_ipv4, p.prefix_bits)
     acceptable = _trusted(
         acceptable, urgent=urgent, rng=rng, share=p.unproven_share,
         hold_back=patient and any(c.proven for c in candidates),
@@ -279,10 +281,17 @@ def _calm(
     ]  # fmt: skip
 
 
-def _away(acceptable: list[Candidate], self_ipv4: str | None, bits: int) -> list[Candidate]:
-    """The peers outside this node's own network group."""
+def _away(
+    acceptable: list[Candidate], candidates: Sequence[Candidate], self_ipv4: str | None, bits: int
+) -> list[Candidate]:
+    """The peers outside this node's own network group, if it knows any peer there.
+
+    Waiting is for a peer elsewhere to become acceptable; when every known peer
+    (acceptable or not) shares this node's group there is no elsewhere, and
+    the acceptable peers are returned as they are.
+    """
     own = ipv4_prefix(self_ipv4, bits)
-    if own is None:
+    if own is None or all(ipv4_prefix(c.ipv4, bits) == own for c in candidates):
         return acceptable
     return [c for c in acceptable if ipv4_prefix(c.ipv4, bits) != own]
 
