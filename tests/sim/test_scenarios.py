@@ -102,6 +102,19 @@ def test_sybils_drop_or_hoard() -> None:
     assert r.lost[-1] == 0  # hoarders carry on honestly
 
 
+def test_sybils_sit_in_their_prefixes_or_each_in_a_slash16_of_its_own() -> None:
+    def groups(spread: bool) -> tuple[int, int]:
+        sc = tiny(nodes=60).replace(sybil=Sybil(fraction=0.5, prefixes=3, spread=spread))
+        topo = Simulation(sc, POLICIES["wdp"], 1).topology
+        sybil = [topo.net.prefix_of[i] for i, kind in enumerate(topo.kinds) if kind != "honest"]
+        honest = {topo.net.prefix_of[i] for i, kind in enumerate(topo.kinds) if kind == "honest"}
+        assert not honest & set(sybil)
+        return len(sybil), len(set(sybil))
+
+    assert groups(spread=False) == (30, 3)
+    assert groups(spread=True) == (30, 30)  # 30 Sybils in 30 /16s, not fewer
+
+
 def test_real_crypto_runs_the_same_protocol() -> None:
     """Fidelity mode: Ed25519 everywhere and real sealed locators in the DHT table."""
     sc = tiny(crypto="real", wanderers=2, horizon_epochs=4).replace(

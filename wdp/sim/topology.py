@@ -142,6 +142,9 @@ class Topology:
                 prefix_of.append(i * sw.prefixes // sw.nodes)
             else:
                 prefix_of.append(topo.randrange(sw.prefixes))
+        if sy.spread:  # each Sybil in a /16 of its own (the draws above kept the rng stream)
+            for j, i in enumerate(sorted(sybils)):
+                prefix_of[i] = sw.prefixes + j
         for j, i in enumerate(churners):
             prefix_of[i] = sw.prefixes + sybil_prefixes + j
         self.net = Network(
