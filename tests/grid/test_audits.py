@@ -10,6 +10,7 @@ hole, and repaired at once; the black hole gets no more of the owner's shards.
 from __future__ import annotations
 
 from wdp.core.owner import OwnerParams, Repaired
+from wdp.core.schedule import ScheduleParams
 from wdp.testing.grid import Grid
 
 EPOCH = 600
@@ -52,19 +53,20 @@ def test_honest_carriers_pass_their_audits_and_nothing_is_repaired() -> None:
     assert len(grid.holders(ticket)) == 8
 
 
-def test_an_early_first_check_finds_a_black_hole_at_launch_sooner() -> None:
+def test_the_first_check_finds_a_black_hole_at_launch_before_any_shard_hops() -> None:
     """Launches go to peers no audit has proven yet; the first check round comes
-    ``first_check`` (a fifth) of the interval after the put, not a whole interval."""
-    early = OwnerParams(repair_interval=INTERVAL, first_check=0.2)
-    late = OwnerParams(repair_interval=INTERVAL)
-    assert late.first_check == 1.0  # the default, until the study judges an earlier one
+    ``first_check`` (0.4) of the interval after the put, before the earliest TTL
+    hop (0.75 of an epoch), not a whole interval later."""
+    early = OwnerParams(repair_interval=INTERVAL)
+    late = OwnerParams(repair_interval=INTERVAL, first_check=1.0)  # the rule before
+    assert early.first_check * min(INTERVAL, EPOCH) < EPOCH * (1 - ScheduleParams().jitter)
     found = {}
     for name, params in (("early", early), ("late", late)):
         grid = Grid(14, seed=3, black_holes=(1, 2), owner_params=params)
         ticket = grid.put(0, b"audit me " * 500, epoch=EPOCH)
         dropped = 8 - len(grid.holders(ticket))
         assert dropped > 0
-        grid.run(0.2 * INTERVAL + 30)
+        grid.run(0.4 * INTERVAL + 30)
         found[name] = len(repairs(grid))
         if name == "early":
             assert found[name] == dropped

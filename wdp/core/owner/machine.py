@@ -98,9 +98,13 @@ class OwnerParams:
             check round after its put (or after a keeper takes it on). Its
             shards have just gone to peers no audit has proven yet, and a
             black hole among them shows itself at its first audit; the
-            sooner that comes, the sooner the shard is rebuilt elsewhere.
-            1.0 (a whole interval) until ``make study`` says otherwise: at 0.2
-            its verdict failed one line (see the README, "Audits and repair").
+            sooner that comes, the sooner the shard is rebuilt elsewhere. 0.4:
+            the interval is at most an epoch and a shard's first TTL hop comes
+            no sooner than 0.75 of one, so the first check finds the launch's
+            black holes while the honest shards that rebuild their shards are
+            still with the carriers the owner chose; a whole interval let
+            them hop first, a third of the time onto another black hole when
+            black holes have a /16 each (README, "Audits and repair").
         parallel_checks: Check rounds running at once; the rest wait their turn
             (a node with many wanderers checks them one after another, so its
             lookups and probes do not crowd out the user's gets).
@@ -127,7 +131,7 @@ class OwnerParams:
     not_held_delay: float = 1.0
     generations_probed: int = 8
     placement: PlacementParams | None = None
-    first_check: float = 1.0
+    first_check: float = 0.4
     parallel_checks: int = 1
     audit: bool = True
     audit_retry_delay: float = 10.0
