@@ -8,7 +8,12 @@ ticket; the first test makes it with ``wdp put --keeper``); its repairs wait
 * twice the three nodes that carry the most shards are SIGKILLed too (as
   many shards of one file as it can lose) and three fresh nodes join;
 * or six rounds in which 2 of the 9 nodes left (chosen at random, never the
-  keeper) are SIGKILLed and 2 fresh nodes join.
+  keeper) are SIGKILLed and 2 fresh nodes join;
+* or the same six rounds with two black holes among them (``blackhole_node.py``:
+  they sign receipts and drop every shard), which join once the owner is gone:
+  2 of the 11 nodes, as many as 20 % of the ten the swarm started with. Like
+  ``test_black_holes.py``, the files wander for three epochs before that, so
+  the carriers have seen each other hand shards on.
 
 After each seizure the keeper must bring every file back to n shards, and at
 the end every file must come back byte-identical through a node that joined
@@ -34,6 +39,8 @@ from wdp.core.capability import RepairCapability
 from wdp.core.ticket import Ticket
 from wdp.ops.localswarm import LocalSwarm, NodeProcess
 
+from .test_black_holes import BLACKHOLE, DROP
+
 pytestmark = [pytest.mark.slow, pytest.mark.trio]
 
 EPOCH = 10  # seconds
@@ -46,6 +53,7 @@ ENV = {
 KEEPER = 1
 SEIZURES = 2
 K, N = 3, 6
+BLACK_HOLES = (10, 11)
 
 
 async def call(node: NodeProcess, request: dict, payload: bytes | None = None):
@@ -147,14 +155,18 @@ async def churn_rounds(
     keeper: NodeProcess,
     wids: set[bytes],
     rng: random.Random,
+    spared: frozenset[int] = frozenset(),
 ) -> tuple[int, dict]:
     """Six rounds: wait for every file at n, then SIGKILL 2 of the 8 nodes besides the
-    keeper and start 2 fresh ones. Shards carried by the victims, and the keeper's last ls."""
-    fresh, lost = len(swarm.nodes), 0
+    keeper (and ``spared``) and start 2 fresh ones. Shards carried by the victims, and
+    the keeper's last ls."""
+    fresh, lost = max(n.index for n in swarm.nodes) + 1, 0
     for _ in range(6):
         await whole(swarm, keeper, wids)
         counts = carried(swarm, wids)
-        others = sorted(n.index for n in swarm.nodes if n.alive and n.index != KEEPER)
+        others = sorted(
+            n.index for n in swarm.nodes if n.alive and n.index not in {KEEPER, *spared}
+        )
         assert len(others) == 8  # 9 nodes: the keeper and 8 others
         for i in rng.sample(others, 2):
             lost += counts[i]
@@ -177,6 +189,29 @@ async def test_a_keeper_carries_every_file_through_six_rounds_of_churn(swarm_fac
     owner.wait(10)
     lost, listed = await churn_rounds(swarm, keeper, wids, random.Random(15))
 
+    repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
+    assert lost >= 6 and repaired >= 6, f"the churn cost little: {lost} shards, {repaired} repairs"
+    await read_back(swarm.nodes[-1], files, tickets)  # joined in the last round
+
+
+async def test_a_keeper_carries_every_file_through_churn_among_black_holes(swarm_factory):
+    """Issue 15's whole trial: no owner, six rounds of churn, and two black holes."""
+    swarm: LocalSwarm = swarm_factory(10, env=ENV, commands=dict.fromkeys(BLACK_HOLES, BLACKHOLE))
+    owner, keeper = swarm.nodes[0], swarm.nodes[KEEPER]
+    files = {f"file-{i}": bytes([i]) * 30_000 + bytes(range(256)) * (i + 1) for i in range(3)}
+    tickets = await put_and_keep(owner, keeper, files)
+    wids = {t.wanderer_id for t in tickets.values()}
+    await trio.sleep(3 * EPOCH)  # the carriers hand shards on and learn it of each other
+    owner.send(signal.SIGKILL)
+    owner.wait(10)
+    for i in BLACK_HOLES:
+        swarm.nodes.append(swarm.spawn(i, keeper.addrs[:1]))
+    lost, listed = await churn_rounds(
+        swarm, keeper, wids, random.Random(15), spared=frozenset(BLACK_HOLES)
+    )
+
+    dropped = [m for i in BLACK_HOLES for m in DROP.finditer(swarm.nodes[i].log())]
+    assert dropped, "the black holes were never given a shard: the test proves nothing"
     repaired = sum(len(w["repair_log"]) for w in listed["wanderers"])
     assert lost >= 6 and repaired >= 6, f"the churn cost little: {lost} shards, {repaired} repairs"
     await read_back(swarm.nodes[-1], files, tickets)  # joined in the last round
