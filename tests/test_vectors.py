@@ -386,6 +386,7 @@ LOCATOR_EXPECT = {
     "validate_expired_at_expiry": "STALE_HOP",
     "validate_expired_long_ago": "STALE_HOP",
     "validate_too_far_future": "MALFORMED",
+    "validate_valid_forward_pointer": "valid",
     "validate_wrong_key": "BAD_SIGNATURE",
     "validate_signature_bit_flip": "BAD_SIGNATURE",
     "validate_key_old_hex_form": "MALFORMED",

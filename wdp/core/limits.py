@@ -48,6 +48,12 @@ MAX_ADDR_BYTES = 256
 MAX_LOCATOR_TTL_MS = 24 * 3600 * 1000
 LOCATOR_LIFETIME_EPOCHS = 2  # a locator expires this many epochs after it is published
 MIN_SEALED_HOLDER = 48  # sealed box overhead: ephemeral key + tag
+# Forward pointers (spec 9): the owner's or a keeper's word, under a shard's generation-0
+# key, of the generation a repaired shard is in now.
+POINTER_REPUBLISH_MS = 12 * 3600 * 1000  # published again once this old (it lives 24 h)
+MAX_GENERATION = 2**32 - 1  # a uint32 on the wire
+POINTER_SPAN = 8  # generations looked up from the one a pointer names
+MAX_POINTER_FOLLOWS = 2  # pointers a lookup follows, one after another
 
 # Handoff timeouts, seconds.
 OFFER_TIMEOUT = 10.0  # sender: Offer sent -> Accept or Reject

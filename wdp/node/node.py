@@ -570,6 +570,13 @@ class Node:
         else:
             self.locators[eff.key] = (eff.dht_key, eff.value)
 
+    async def publish_record(self, dht_key: str, value: bytes) -> int:
+        """Put a record the owner's side made (a forward pointer) here and at the closest
+        peers; how many peers took it (``publish_locator``'s errors pass through)."""
+        if self.dht is None:
+            return 0
+        return await publish_locator(self.dht, dht_key, value, self.spawn)
+
     async def lookup_locator(self, dht_key: str) -> bytes | None:
         """The best valid locator value under ``dht_key`` (a walk bounded by the dial timeout)."""
         if self.dht is None:

@@ -44,6 +44,7 @@ from wdp.core.owner import (
     OwnerParams,
     Probe,
     Progress,
+    PublishPointer,
     PutDone,
     ReadLocal,
     Repaired,
@@ -163,6 +164,8 @@ class Owner:
                     node.perform(core.cancel(eff.tag, now))
                 case Lookup():
                     node.spawn(self._lookup, eff)
+                case PublishPointer():
+                    node.spawn(self._publish_pointer, eff)
                 case Probe():
                     node.spawn(self._probe, eff)
                 case ReadLocal():
@@ -200,6 +203,16 @@ class Owner:
         log.debug("lookup of %s: %s in %.2f s", eff.dht_key, "found" if value else "none",
                   self.node.clock() - started)  # fmt: skip
         self.perform(self.core.locator_found(eff.tag, value, self.node.clock()))
+
+    async def _publish_pointer(self, eff: PublishPointer) -> None:
+        try:
+            stored = await self.node.publish_record(eff.dht_key, eff.value)
+        except (ValueError, LookupError) as exc:  # a newer pointer is there; nobody took it
+            log.info("forward pointer to generation %d under %s not stored: %s",
+                     eff.generation, eff.dht_key, exc)  # fmt: skip
+        else:
+            log.debug("forward pointer to generation %d under %s stored at %d peers",
+                      eff.generation, eff.dht_key, stored)  # fmt: skip
 
     async def _probe(self, eff: Probe) -> None:
         ok = await self.node.probe(eff.peer, eff.addrs)

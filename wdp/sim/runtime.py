@@ -58,6 +58,7 @@ from wdp.core.owner import (
     OwnerEffect,
     Probe,
     Progress,
+    PublishPointer,
     PutDone,
     ReadLocal,
     Repaired,
@@ -146,8 +147,9 @@ class LocatorTable:
     def __init__(self) -> None:
         self._records: dict[str, tuple[tuple[int, int, float], bytes]] = {}
 
-    def put(self, eff: PublishLocator) -> None:
-        rank = (eff.generation, eff.hop, eff.expires_at)
+    def put(self, eff: PublishLocator | PublishPointer) -> None:
+        hop = eff.hop if isinstance(eff, PublishLocator) else 0  # a forward pointer: hop 0
+        rank = (eff.generation, hop, eff.expires_at)
         old = self._records.get(eff.dht_key)
         if old is None or old[0] < rank:
             self._records[eff.dht_key] = (rank, eff.value)
@@ -386,6 +388,8 @@ class Runtime:
                     self.perform(ep, core.cancel(eff.tag, now))
                 case Lookup():
                     self._later(ep, "locator_found", eff.tag, self.dht.get(eff.dht_key, now))
+                case PublishPointer():
+                    self.dht.put(eff)
                 case Probe():
                     dst = self.by_peer.get(eff.peer)
                     ok = (

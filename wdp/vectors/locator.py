@@ -84,6 +84,9 @@ def _expiry_validates(setup: LocatorSetup) -> list[Validate]:
         ("expired_at_expiry", key, good, now + HOUR, "STALE_HOP"),
         ("expired_long_ago", key, good, now + 10 * HOUR, "STALE_HOP"),
         ("too_far_future", key, setup.make(0, 1, MAX_EXPIRY + 1, "far"), now, "MALFORMED"),
+        # A forward pointer (the owner's word, under generation 0's key, of generation 9):
+        # an ordinary record to the validator.
+        ("valid_forward_pointer", key, setup.make(9, 0, MAX_EXPIRY, "pointer"), now, "valid"),
     ]
 
 
@@ -205,6 +208,11 @@ def _select_cases(setup: LocatorSetup) -> list[dict[str, Any]]:
             1,
         ),
         ("smallest_bytes_break_a_full_tie", [tie_a, tie_b], 0 if tie_a < tie_b else 1),
+        (
+            "a_forward_pointer_wins_over_generation_0",
+            [make(0, 7, now + 2 * HOUR, "carrier"), make(9, 0, now + HOUR, "pointer")],
+            1,
+        ),
     ]
     cases = []
     for name, values, intended_index in selects:

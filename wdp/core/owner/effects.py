@@ -32,6 +32,7 @@ __all__ = [
     "OwnerEffect",
     "Probe",
     "Progress",
+    "PublishPointer",
     "PutDone",
     "ReadLocal",
     "RepairImpossible",
@@ -91,6 +92,23 @@ class Lookup:
 
     tag: int
     dht_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishPointer:
+    """Put a forward pointer (spec 9) into the DHT; no answer.
+
+    ``value`` is a locator record under ``dht_key``, a shard's generation-0
+    key, whose ``generation`` is the shard's current one (a reader without
+    records finds it with its first lookup); it expires at ``expires_at``
+    (seconds). A put that fails is not retried: the next check round that
+    finds the pointer due publishes it again.
+    """
+
+    dht_key: str
+    value: bytes
+    generation: int
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +224,7 @@ OwnerEffect = (
     | Audit
     | Cancel
     | Lookup
+    | PublishPointer
     | Probe
     | ReadLocal
     | Progress

@@ -34,6 +34,7 @@ from .effects import CheckDone, OpFailed, OwnerEffect, SaveOwned
 from .evidence import Evidence
 from .keep import KeepOp
 from .ops import CheckOp, GetOp, PutOp
+from .pointers import Pointers
 from .records import OwnedWanderer
 from .repair import LAUNCH_ATTEMPTS
 
@@ -180,6 +181,7 @@ class OwnerCore:
         self._next_check: dict[bytes, float] = {}
         self._checking: dict[bytes, CheckOp] = {}
         self.evidence = Evidence()
+        self.pointers = Pointers()
 
     # ---- what the steps use ----------------------------------------------------------
 
@@ -314,6 +316,7 @@ class OwnerCore:
         """Stop checking and repairing a wanderer (and forget its ticket here)."""
         self.owned.pop(wanderer_id, None)
         self._next_check.pop(wanderer_id, None)
+        self.pointers.forget(wanderer_id)
 
     # ---- answers ---------------------------------------------------------------------------
 

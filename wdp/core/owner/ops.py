@@ -272,6 +272,7 @@ class CheckOp:
         t = self.ticket
         self.tracker = RepairTracker(t.k, t.n, list(record.generations), list(record.stale))
         self.holders: dict[int, bytes] = {}
+        self.found: dict[int, tuple[int, HolderInfo]] = {}  # a locator's generation and holder
         self.unanswered: dict[int, bytes] = {}
         self.findings: dict[int, tuple[float, str, bytes]] = {}  # lost: when, why, who
         self.answered = 0
@@ -304,6 +305,7 @@ class CheckOp:
     def _located(self, index: int, located: Located | None, now: float) -> Effects:
         if located is not None:
             self.tracker.adopt(index, located.generation)
+            self.found[index] = (located.generation, located.holder)
         audits = self.manifest.value.auditable and self.owner.params.audit
         epoch = float(self.manifest.value.epoch_seconds)
         known = self.record.carrier(index, now, within=epoch)
@@ -453,4 +455,11 @@ class CheckOp:
     def _finish(self, now: float) -> Effects:
         self.record.generations = list(self.tracker.generations)
         self.record.stale = list(self.tracker.stale)
-        return self.owner.checked(self, now)
+        current = {
+            i: found for i, found in self.found.items()
+            if found[0] == self.tracker.generations[i]
+        }  # fmt: skip
+        pointers = self.owner.pointers.due(
+            self.ticket, self.manifest.value.sealing_key, self.owner.view.peer, current, now
+        )
+        return [*pointers, *self.owner.checked(self, now)]

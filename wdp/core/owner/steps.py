@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..effects import ShardKey
 from ..errors import ProtocolError, RejectCode
-from ..limits import FETCH_NONCE_SIZE
+from ..limits import FETCH_NONCE_SIZE, MAX_GENERATION, MAX_POINTER_FOLLOWS, POINTER_SPAN
 from ..locator import locator_dht_key, open_locator, validate_locator
 from ..node.effects import FetchEnded, LaunchEnded
 from ..objects import HolderInfo, Manifest, Signed
@@ -44,7 +44,12 @@ class Locate:
     """Look up a shard's locator in ``generations`` at once; call back with the newest found.
 
     All generations are asked together: an older generation's locator may
-    have expired while a newer one exists.
+    have expired while a newer one exists. A record whose generation is above
+    its key's is a *forward pointer* (spec 9): the shard was repaired since,
+    and the owner or a keeper left word of the generation under the
+    generation-0 key. It names no carrier to use: the lookups then go on to
+    ``POINTER_SPAN`` generations from the one it names (a repair or two may
+    have come after it), at most ``MAX_POINTER_FOLLOWS`` times.
     """
 
     def __init__(
@@ -54,6 +59,7 @@ class Locate:
         index: int,
         generations: range,
         then: Callable[[Located | None, float], Effects],
+        follows: int = 0,
     ) -> None:
         self.owner = owner
         self.ticket = ticket
@@ -61,7 +67,9 @@ class Locate:
         self.then = then
         self.left = len(generations)
         self.found: dict[int, HolderInfo] = {}
+        self.pointer = -1  # the highest generation a forward pointer named
         self.generations = generations
+        self.follows = follows
 
     def start(self, now: float) -> Effects:
         if not self.generations:
@@ -79,9 +87,14 @@ class Locate:
             if isinstance(value, bytes):
                 try:
                     signed = validate_locator(dht_key, value, int(now * 1000))
-                    self.found[generation] = open_locator(self.ticket.sealing_seed, signed.value)
+                    holder = open_locator(self.ticket.sealing_seed, signed.value)
                 except ProtocolError:
                     pass  # not a locator this owner can use: as good as none
+                else:
+                    if signed.value.generation > generation:
+                        self.pointer = max(self.pointer, signed.value.generation)
+                    else:
+                        self.found[generation] = holder
             return self._done(now)
 
         return answer
@@ -91,10 +104,22 @@ class Locate:
         self.left -= 1
         if self.left:
             return []
+        best = max(self.found, default=-1)
+        if self.pointer > best and self.follows < MAX_POINTER_FOLLOWS:
+            ahead = range(self.pointer, min(self.pointer + POINTER_SPAN, MAX_GENERATION + 1))
+            return Locate(
+                self.owner, self.ticket, self.index, ahead, self._ahead, self.follows + 1
+            ).start(now)
         if not self.found:
             return self.then(None, now)
-        best = max(self.found)
         return self.then(Located(best, self.found[best]), now)
+
+    def _ahead(self, located: Located | None, now: float) -> Effects:
+        """What the lookups past a forward pointer found; else what was found before it."""
+        if located is None and self.found:
+            best = max(self.found)
+            located = Located(best, self.found[best])
+        return self.then(located, now)
 
 
 @dataclass(slots=True)
