@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: install test test-fast lint typecheck vectors vectors-check proto demo clean
+.PHONY: install test trial test-fast lint typecheck vectors vectors-check proto demo clean
 
 install: $(VENV)/.installed
 
@@ -17,8 +17,12 @@ $(VENV)/.installed: pyproject.toml
 
 ## Everything CI checks: lint, types, test vectors up to date, the whole test suite.
 test: install lint typecheck vectors-check
-	$(BIN)/pytest -q -ra --durations=20; status=$$?; \
+	$(BIN)/pytest -q -ra --durations=20 -m "not trial"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$status
+
+## Tests that measure what does not yet hold every time (issue 15's keeper among black holes).
+trial: install
+	$(BIN)/pytest -q -ra -m trial
 
 ## The quick loop: skips multi-process, Docker and Rust interop suites.
 test-fast: install
