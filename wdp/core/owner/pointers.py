@@ -39,7 +39,7 @@ EPHEMERAL_DOMAIN = b"wdp/v2/pointer-ephemeral"
 
 @dataclass
 class Pointers:
-    """The forward pointers this owner or keeper published: shard -> (generation, when, ms)."""
+    """The forward pointers this owner or keeper published: shard -> (generation, at ms)."""
 
     published: dict[ShardKey, tuple[int, int]] = field(default_factory=dict)
 
@@ -63,9 +63,12 @@ class Pointers:
                 continue
             key = ShardKey(ticket.wanderer_id, index)
             last = self.published.get(key)
-            fresh = last is not None and now_ms < last[1] + POINTER_REPUBLISH_MS
-            if fresh and last is not None and last[0] >= generation:
-                continue
+            if (
+                last is not None
+                and last[0] >= generation
+                and now_ms < last[1] + POINTER_REPUBLISH_MS
+            ):
+                continue  # this generation's pointer is out and not yet half its life old
             seed = ticket.locator_seed(index, 0)
             # Fresh for each record without drawing on the core's rng (whose stream
             # placement uses): keyed by a secret, unique per publisher and millisecond.

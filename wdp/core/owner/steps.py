@@ -104,22 +104,25 @@ class Locate:
         self.left -= 1
         if self.left:
             return []
-        best = max(self.found, default=-1)
-        if self.pointer > best and self.follows < MAX_POINTER_FOLLOWS:
+        newest = self._newest()
+        if self.pointer > (-1 if newest is None else newest.generation) and (
+            self.follows < MAX_POINTER_FOLLOWS
+        ):
             ahead = range(self.pointer, min(self.pointer + POINTER_SPAN, MAX_GENERATION + 1))
             return Locate(
                 self.owner, self.ticket, self.index, ahead, self._ahead, self.follows + 1
             ).start(now)
+        return self.then(newest, now)
+
+    def _newest(self) -> Located | None:
         if not self.found:
-            return self.then(None, now)
-        return self.then(Located(best, self.found[best]), now)
+            return None
+        best = max(self.found)
+        return Located(best, self.found[best])
 
     def _ahead(self, located: Located | None, now: float) -> Effects:
         """What the lookups past a forward pointer found; else what was found before it."""
-        if located is None and self.found:
-            best = max(self.found)
-            located = Located(best, self.found[best])
-        return self.then(located, now)
+        return self.then(located if located is not None else self._newest(), now)
 
 
 @dataclass(slots=True)
