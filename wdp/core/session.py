@@ -43,14 +43,14 @@ class ShardAssembly:
     once its last byte arrived and hashed.
     """
 
-    __slots__ = ("_buf", "_hasher", "expected_hash", "expected_root", "received", "size")
+    __slots__ = ("_chunks", "_hasher", "expected_hash", "expected_root", "received", "size")
 
     def __init__(self, size: int, expected_hash: bytes, expected_root: bytes | None = None) -> None:
         self.size = size
         self.expected_hash = expected_hash
         self.expected_root = expected_root
         self.received = 0
-        self._buf = bytearray()
+        self._chunks: list[bytes] = []
         self._hasher = hashlib.sha256()
 
     def add(self, offset: int, chunk: bytes, mismatch: str) -> bytes | None:
@@ -66,14 +66,15 @@ class ShardAssembly:
             raise RemoteProtocolError(
                 RejectCode.TOO_LARGE, f"data runs past the shard size {self.size}"
             )
-        self._buf += chunk
+        self._chunks.append(chunk)
         self._hasher.update(chunk)
         self.received += len(chunk)
         if self.received < self.size:
             return None
         if self._hasher.digest() != self.expected_hash:
             raise RemoteProtocolError(RejectCode.SHARD_HASH_MISMATCH, mismatch)
-        shard, self._buf = bytes(self._buf), bytearray()
+        shard = b"".join(self._chunks)  # the one copy: chunks are kept as they came
+        self._chunks = []
         if self.expected_root is not None and merkle_root(shard) != self.expected_root:
             raise RemoteProtocolError(
                 RejectCode.SHARD_HASH_MISMATCH, "the shard does not have the manifest's Merkle root"
@@ -82,7 +83,7 @@ class ShardAssembly:
 
     def discard(self) -> None:
         """Drop what arrived (the session ended without the whole shard)."""
-        self._buf = bytearray()
+        self._chunks = []
 
 
 class RateFloor:
