@@ -34,7 +34,13 @@ def status(bed: Testbed, i: int) -> dict:
     return ApiClient(bed.nodes[i].data_dir / "api.sock").call({"op": "status"})[0]
 
 
-def test_the_rtts_nodes_measure_match_the_shaped_delays_within_20_percent(testbed) -> None:
+def test_the_rtts_nodes_measure_match_the_shaped_delays_within_20_percent_or_5_ms(testbed) -> None:
+    """The lowest RTT each node measured, against the link's shaped delay.
+
+    The measured RTT is a libp2p ping over a stream: it adds the stack's own
+    round trip, 3-5 ms on a loaded machine (24.3 and 24.8 ms on 20 ms links in
+    two CI runs), so a short link gets 5 ms of room rather than 20 %.
+    """
     n = len(testbed.nodes)
     keys = {status(testbed, i)["peer_key"]: i for i in range(n)}
     deadline = time.monotonic() + WAIT
@@ -54,9 +60,9 @@ def test_the_rtts_nodes_measure_match_the_shaped_delays_within_20_percent(testbe
     off = {
         pair: (ms, testbed.expected_rtt_ms(*pair))
         for pair, ms in measured.items()
-        if abs(ms - testbed.expected_rtt_ms(*pair)) > 0.2 * testbed.expected_rtt_ms(*pair)
+        if abs(ms - testbed.expected_rtt_ms(*pair)) > max(0.2 * testbed.expected_rtt_ms(*pair), 5.0)
     }
-    assert not off, f"measured vs shaped RTT (ms), off by more than 20 %: {off}"
+    assert not off, f"measured vs shaped RTT (ms), off by more than 20 % and 5 ms: {off}"
     # The shaped links carried the swarm's traffic, and dropped nothing (no loss set).
     counts = testbed.router_call({})
     assert counts["forwarded"] > 0 and counts["dropped_loss"] == 0
