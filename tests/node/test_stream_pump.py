@@ -11,6 +11,7 @@ import random
 
 import pytest
 import trio
+import trio.testing
 
 from wdp.core.effects import ShardKey
 from wdp.core.errors import RejectCode
@@ -32,7 +33,7 @@ from wdp.core.node import (
 from wdp.core.signing import Signer
 from wdp.core.wanderer import launch_offer
 from wdp.node.store import MemoryStore
-from wdp.node.streams import StreamPump
+from wdp.node.streams import CLOSE_TIMEOUT, StreamPump
 from wdp.testing.clock import MovableClock
 from wdp.testing.streams import FakeStream, Pipe, stream_pair
 
@@ -196,3 +197,44 @@ async def test_reset_cuts_a_write_blocked_on_a_stalled_peer() -> None:
             await blocked.wait()
             pump.reset()
     assert stream.was_reset and lost == [True]
+
+
+@pytest.mark.trio
+async def test_after_a_close_a_peer_that_keeps_sending_is_drained_then_reset(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Bytes nobody reads would sit in the muxer for as long as the peer keeps its side open."""
+    got: list[bytes] = []
+    lost: list[bool] = []
+    inbound, outbound = Pipe(random.Random(3)), Pipe(random.Random(4))
+    stream = FakeStream(inbound, outbound)
+    pump = StreamPump(stream, got.append, lambda: lost.append(True))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pump.run)
+        pump.send(b"refused")
+        pump.close()
+        await trio.sleep(1)
+        assert outbound.closed and not stream.was_reset  # our side closed; the peer's not
+        inbound.push(b"x" * 1000)  # a peer refused mid-frame goes on sending
+        await trio.sleep(1)
+        assert inbound.buf == b""  # read and dropped: the core is done with this stream
+        assert not stream.was_reset
+    assert got == [] and stream.was_reset and lost == [True]
+    assert trio.current_time() == pytest.approx(CLOSE_TIMEOUT)
+
+
+@pytest.mark.trio
+async def test_after_a_close_a_peer_that_closes_too_is_not_reset() -> None:
+    lost: list[bool] = []
+    inbound, outbound = Pipe(random.Random(5)), Pipe(random.Random(6))
+    stream = FakeStream(inbound, outbound)
+    pump = StreamPump(stream, lambda data: None, lambda: lost.append(True))
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump.run)
+            pump.send(b"receipt")
+            pump.close()
+            while not outbound.closed:
+                await trio.sleep(0)
+            inbound.close()
+    assert outbound.buf == b"receipt" and not stream.was_reset and lost == [True]

@@ -103,6 +103,7 @@ class StreamPump:
         self._ending = False  # close or reset asked for: nothing more is queued
         self._lost = False  # the core has been told the stream is gone
         self._scope: trio.CancelScope | None = None
+        self._read_ended = trio.Event()
 
     # ---- the core's effects -----------------------------------------------------------
 
@@ -133,33 +134,48 @@ class StreamPump:
             self.on_lost()
 
     async def run(self) -> None:
-        """Pump until the stream is closed or reset; the core hears of every end."""
+        """Pump until the stream is closed or reset; the core hears of every end.
+
+        After a close, what the peer still sends is read and dropped until its
+        end, for at most ``CLOSE_TIMEOUT``, and then the stream is reset: bytes
+        nobody reads would stay in the muxer (up to a window a stream) for as
+        long as the peer keeps its side open, which a peer refused mid-frame
+        need never close.
+        """
         reset = False
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read)
                 reset = await self._write()
+                if not reset:
+                    reset = not await self._close()
+                if not reset:
+                    with trio.move_on_after(CLOSE_TIMEOUT):
+                        await self._read_ended.wait()
+                    reset = not self._read_ended.is_set()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 if reset:
                     await reset_quietly(self.stream)
-                else:
-                    await self._close()
                 self._lose()
 
     async def _read(self) -> None:
-        while True:
-            try:
-                data = await self.stream.read(READ_SIZE)
-            except STREAM_ERRORS as exc:
-                log.debug("stream ended: %r", exc)
-                data = b""
-            if not data:
-                self._lose()
-                self.close()  # the peer is gone: end our side too
-                return
-            self.on_data(data)
+        try:
+            while True:
+                try:
+                    data = await self.stream.read(READ_SIZE)
+                except STREAM_ERRORS as exc:
+                    log.debug("stream ended: %r", exc)
+                    data = b""
+                if not data:
+                    self._lose()
+                    self.close()  # the peer is gone: end our side too
+                    return
+                if not self._ending:  # after a close the core wants nothing more
+                    self.on_data(data)
+        finally:
+            self._read_ended.set()
 
     async def _write(self) -> bool:
         """Write what the core sends; returns True if the stream is to be reset."""
@@ -181,11 +197,12 @@ class StreamPump:
                     return True
         return True  # reset() cancelled a blocked write
 
-    async def _close(self) -> None:
+    async def _close(self) -> bool:
+        """Close our side; False if that failed or took over ``CLOSE_TIMEOUT`` (reset it)."""
         with trio.move_on_after(CLOSE_TIMEOUT) as scope:
             try:
                 await self.stream.close()
             except STREAM_ERRORS as exc:
                 log.debug("close failed: %r", exc)
-        if scope.cancelled_caught:
-            await reset_quietly(self.stream)
+                return False
+        return not scope.cancelled_caught
