@@ -245,3 +245,20 @@ async def test_a_replayed_hop_number_gets_stale_hop_and_harms_nothing() -> None:
             replies = await exchange(intruder, victim.peer_id, frame(replay))
         assert [r.code for r in replies] == [RejectCode.STALE_HOP]
         assert victim.store.get(key) == shard_before and key in victim.carrier.held
+
+
+def test_yamux_batches_window_updates_unless_the_operator_says_otherwise(monkeypatch):
+    """A window update per half window, not per read (fewer frames; README, Benchmarks).
+
+    The predicate is py-libp2p's own: if it is renamed, the setting no longer
+    reaches the muxer and this test says so.
+    """
+    from libp2p.stream_muxer.yamux import yamux
+
+    monkeypatch.delenv("PY_YAMUX_RELEASE_ON_READ", raising=False)
+    assert yamux._yamux_release_on_read()  # py-libp2p's default: an update after every read
+    muxer_options()
+    assert not yamux._yamux_release_on_read()
+    monkeypatch.setenv("PY_YAMUX_RELEASE_ON_READ", "1")
+    muxer_options()
+    assert yamux._yamux_release_on_read()
