@@ -142,21 +142,18 @@ class StreamPump:
         long as the peer keeps its side open, which a peer refused mid-frame
         need never close.
         """
-        reset = False
+        ended = False  # closed on both sides; anything else ends in a reset
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read)
-                reset = await self._write()
-                if not reset:
-                    reset = not await self._close()
-                if not reset:
+                if not await self._write() and await self._close():
                     with trio.move_on_after(CLOSE_TIMEOUT):
                         await self._read_ended.wait()
-                    reset = not self._read_ended.is_set()
+                    ended = self._read_ended.is_set()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
-                if reset:
+                if not ended:
                     await reset_quietly(self.stream)
                 self._lose()
 
