@@ -10,8 +10,10 @@ and the bytes the viewer received.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -40,7 +42,12 @@ def cpu_share(procs: list[NodeProcess], seconds: float) -> list[float]:
 
 
 class Viewer(threading.Thread):
-    """Reads a node's event stream, as the page does, until stopped."""
+    """Reads a node's event stream, as the page does, until :meth:`close`.
+
+    The read blocks with no timeout: a socket that timed out once cannot be
+    read again, and a quiet node may send nothing for a while. ``close``
+    shuts the socket down, which ends the read.
+    """
 
     def __init__(self, link: str) -> None:
         super().__init__(daemon=True)
@@ -48,23 +55,42 @@ class Viewer(threading.Thread):
         self.host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
         self.port = int(port)
         self.received = 0
-        self.stop = threading.Event()
+        self.error: str | None = None
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=OP_TIMEOUT)
+        self.sock: socket.socket | None = None
+        self.closing = False
 
     def run(self) -> None:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-        conn.request("GET", "/api/events", headers={"Authorization": f"Bearer {self.token}"})
-        answer = conn.getresponse()
+        try:
+            self._watch()
+        except Exception as exc:  # reported by the caller: the row would measure nobody
+            if not self.closing:
+                self.error = f"the viewer failed: {exc!r}"
+
+    def _watch(self) -> None:
+        self.conn.request("GET", "/api/events", headers={"Authorization": f"Bearer {self.token}"})
+        self.sock = self.conn.sock  # the response takes it over (no length: read to the end)
+        answer = self.conn.getresponse()
         if answer.status != 200:
             raise RuntimeError(f"the dashboard answered {answer.status}")
-        while not self.stop.is_set():
-            try:
-                chunk = answer.read1(65536)
-            except TimeoutError:
-                continue
+        if self.sock is not None:
+            self.sock.settimeout(None)
+        while True:
+            chunk = answer.read1(65536)
             if not chunk:
-                break
+                if not self.closing:
+                    self.error = "the dashboard ended the event stream"
+                return
             self.received += len(chunk)
-        conn.close()
+
+    def close(self) -> None:
+        self.closing = True
+        sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.join(10)
+        self.conn.close()
 
 
 def run_dashboard(plan: Plan, base: Path, report: Report) -> None:
@@ -86,8 +112,9 @@ def run_dashboard(plan: Plan, base: Path, report: Report) -> None:
         viewer.start()
         say(f"(g) {seconds:.0f} s with one viewer on node 1")
         watched = cpu_share(nodes, seconds)
-        viewer.stop.set()
-        viewer.join(10)
+        viewer.close()
+        if viewer.error is not None:  # it stopped watching: the row would measure nobody
+            raise RuntimeError(viewer.error)
         rate = viewer.received / seconds
     say(f"(g) idle: on {on_idle:.2f} %, off {off_idle:.2f} %; viewer: {watched[0]:.2f} % "
         f"vs {watched[1]:.2f} %, {rate:.0f} B/s")  # fmt: skip
