@@ -238,3 +238,53 @@ async def test_after_a_close_a_peer_that_closes_too_is_not_reset() -> None:
                 await trio.sleep(0)
             inbound.close()
     assert outbound.buf == b"receipt" and not stream.was_reset and lost == [True]
+
+
+class _Wire:
+    """One end of an in-memory connection, as py-libp2p's Yamux reads and writes it."""
+
+    def __init__(self, stream: trio.testing.MemoryStapledStream, initiator: bool) -> None:
+        self.stream, self.is_initiator = stream, initiator
+
+    async def read(self, n: int | None = None) -> bytes:
+        return await self.stream.receive_some(n)
+
+    async def write(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def close(self) -> None:
+        await self.stream.aclose()
+
+    def get_remote_address(self) -> None:
+        return None
+
+
+@pytest.mark.trio
+async def test_a_stream_closed_here_first_leaves_nothing_in_the_muxer() -> None:
+    """py-libp2p's Yamux put a drained stream's wake-up event back once it had
+    finished the stream; over a long-lived connection that grew without end."""
+    from libp2p.peer.id import ID
+    from libp2p.stream_muxer.yamux.yamux import Yamux
+
+    a_end, b_end = trio.testing.memory_stream_pair()
+    a = Yamux(_Wire(a_end, True), ID(b"a"), is_initiator=True)  # type: ignore[arg-type]
+    b = Yamux(_Wire(b_end, False), ID(b"b"), is_initiator=False)  # type: ignore[arg-type]
+    with trio.fail_after(DEADLINE):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(a.start)
+            nursery.start_soon(b.start)
+            await a.event_started.wait()
+            await b.event_started.wait()
+            for _ in range(3):
+                theirs = await a.open_stream()
+                await theirs.write(b"offer")
+                ours = await b.accept_stream()
+                pump = StreamPump(ours, lambda data: None, lambda: None)
+                async with trio.open_nursery() as inner:
+                    inner.start_soon(pump.run)
+                    pump.send(b"refused")
+                    pump.close()  # this node ends first and drains ...
+                    assert await theirs.read(7) == b"refused"
+                    await theirs.close()  # ... until the peer ends its side
+            assert b.streams == {} and b.stream_events == {}
+            nursery.cancel_scope.cancel()
