@@ -288,3 +288,34 @@ async def test_a_stream_closed_here_first_leaves_nothing_in_the_muxer() -> None:
                     await theirs.close()  # ... until the peer ends its side
             assert b.streams == {} and b.stream_events == {}
             nursery.cancel_scope.cancel()
+
+
+def test_an_offer_answered_again_from_its_receipt_leaves_no_stream_behind() -> None:
+    """A retried (or replayed) offer gets the receipt already given and reports nothing
+    new; the core must still forget its stream, or a peer could grow it without end."""
+    clock = MovableClock()
+    w = make_wanderer(clock)
+    a, b = Side(1, clock), Side(2, clock)
+    offer = launch_offer(w.manifest, 0, owner_seed=OWNER_SEED, to_peer=b.core.peer, now=clock())
+
+    def hand_over(tag: int) -> None:
+        (opened,) = a.core.launch(offer, w.shards[0], tag=tag, now=clock())
+        rsid, first = b.core.accept_stream(MIGRATE_PROTOCOL_ID, a.core.peer, clock())
+        queue = [(b, a, opened.sid, e) for e in first]
+        queue += [(a, b, rsid, e) for e in a.core.stream_opened(opened.sid, clock())]
+        while queue:
+            side, other, other_sid, eff = queue.pop(0)
+            own_sid = rsid if side is b else opened.sid
+            if isinstance(eff, SendData):
+                got = other.core.data_received(other_sid, eff.data, clock())
+                queue += [(other, side, own_sid, e) for e in got]
+            elif isinstance(eff, StoreShard):
+                got = side.core.shard_stored(eff.sid, True, clock())
+                queue += [(side, other, other_sid, e) for e in got]
+            elif isinstance(eff, PersistReceipt):
+                got = side.core.receipt_persisted(eff.sid, True, clock())
+                queue += [(side, other, other_sid, e) for e in got]
+
+    for tag in (1, 2, 3):  # the first takes custody; the others are answered from its receipt
+        hand_over(tag)
+        assert b.core.open_streams == 0 and a.core.open_streams == 0, tag

@@ -620,6 +620,11 @@ class NodeCore:
         ]  # fmt: skip
 
     def _exchange_report(self, stream: Stream, now: float) -> list[NodeEffect]:
+        if stream.role is Role.RECEIVE:
+            # Over without a custody outcome: a retried offer answered with the receipt
+            # given before (reported then). Nothing is owed; the stream can be forgotten.
+            stream.reported = True
+            return []
         if stream.role not in (Role.SERVE, Role.ASK):
             return []
         assert stream.session is not None
