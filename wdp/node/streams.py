@@ -26,7 +26,6 @@ __all__ = [
     "WRITE_TIMEOUT",
     "ByteStream",
     "StreamPump",
-    "forget_in_muxer",
     "read_exactly",
     "reset_quietly",
 ]
@@ -80,7 +79,7 @@ async def reset_quietly(stream: ByteStream) -> None:
         await stream.reset()
 
 
-def forget_in_muxer(stream: object) -> None:
+def _forget_in_muxer(stream: object) -> None:
     """Drop what py-libp2p's Yamux (0.8.1) keeps of a stream it has already finished with.
 
     A read that is waiting when the stream is finalized (both sides closed)
@@ -172,7 +171,7 @@ class StreamPump:
             with trio.CancelScope(shield=True):
                 if not ended:
                     await reset_quietly(self.stream)
-                forget_in_muxer(self.stream)
+                _forget_in_muxer(self.stream)
                 self._lose()
 
     async def _read(self) -> None:
